@@ -1,0 +1,1 @@
+"""The alert outbox, its dispatcher, rendering and delivery channels."""

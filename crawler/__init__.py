@@ -1,0 +1,1 @@
+"""Everything that touches source HTTP: spiders, feed parsing, extraction, guards."""

@@ -1,0 +1,369 @@
+"""Loading and validating settings.toml: the one settings object the whole process reads.
+
+Settings are read once, at start, into :class:`Settings`; nothing deeper in the code reads
+the environment. ``${VAR}`` in a string value is replaced by that environment variable
+(``${VAR:-default}`` gives a default), so secrets stay out of the file. Every problem is
+reported as a :class:`ConfigError` naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+CONFIG_ENV_VAR = "RASID_CONFIG"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+}
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read "90s", "10m", "2h", "1d", "1h30m", "500ms" or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(_duration_expectation(value))
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError(_duration_expectation(value))
+    text = value.strip().lower()
+    pos, total = 0, 0.0
+    for part in _DURATION_PART.finditer(text):
+        if text[pos : part.start()].strip():
+            break
+        total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+        pos = part.end()
+    if pos == 0 or text[pos:].strip():
+        raise ValueError(_duration_expectation(value))
+    return timedelta(seconds=total)
+
+
+def _duration_expectation(value: object) -> str:
+    return f'expected a duration such as "30s", "10m", "2h" or "1d", got {value!r}'
+
+
+def parse_size(value: object) -> int:
+    """Read a byte size: 1048576, "10MB", "15MiB", "512kb"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    raise ValueError(f'expected a size such as "10MB" or "15MiB", got {value!r}')
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///rasid.db"
+
+
+class CrawlSettings(_Section):
+    allow_private_networks: bool = False
+    user_agent: str = "rasid/0.1 (+https://github.com/rasid-news/rasid; Arabic news monitor)"
+    default_interval: Duration = timedelta(minutes=10)
+    poll_tick: Duration = timedelta(seconds=5)
+    timeout: Duration = timedelta(seconds=20)
+    max_response_size: ByteSize = 10 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=10)
+    concurrent_requests: int = Field(default=32, ge=1)
+    concurrent_requests_per_domain: int = Field(default=4, ge=1)
+    error_backoff_max: Duration = timedelta(hours=6)
+
+
+class AlertSettings(_Section):
+    max_article_age: Duration = timedelta(hours=48)
+    dispatch_interval: Duration = timedelta(seconds=5)
+    timeout: Duration = timedelta(seconds=15)
+    max_attempts: int = Field(default=15, ge=1)
+    snippet_length: int = Field(default=280, ge=40)
+
+
+class SourceSettings(_Section):
+    name: str = Field(min_length=1)
+    url: Annotated[str, BeforeValidator(_http_url)]
+    kind: Literal["auto", "feed"] = "auto"
+    interval: Duration | None = None
+    enabled: bool = True
+
+
+class ChannelSettings(_Section):
+    name: str = Field(min_length=1)
+    kind: Literal["webhook", "slack", "console"]
+    url: str | None = None
+    secret: str | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check_target(self) -> ChannelSettings:
+        if self.kind == "console":
+            return self
+        if self.url:
+            _http_url(self.url)
+        return self
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, secret: str | None) -> str | None:
+        if secret:
+            from alerts.signing import decode_secret  # the format is owned by the signer
+
+            decode_secret(secret)
+        return secret or None
+
+    @property
+    def active(self) -> bool:
+        """A webhook or Slack channel whose URL came out empty (its env var unset) is off."""
+        return self.enabled and (self.kind == "console" or bool(self.url))
+
+
+class WatchlistSettings(_Section):
+    name: str = Field(min_length=1)
+    queries: list[str] = Field(min_length=1)
+    channels: list[str] = Field(default_factory=list)
+    enabled: bool = True
+
+    @field_validator("queries")
+    @classmethod
+    def _non_blank(cls, queries: list[str]) -> list[str]:
+        for query in queries:
+            if not query.strip():
+                raise ValueError("a query cannot be empty")
+        return queries
+
+
+class Settings(_Section):
+    """The validated contents of settings.toml, plus where it was read from."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    crawl: CrawlSettings = CrawlSettings()
+    alerts: AlertSettings = AlertSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    watchlists: list[WatchlistSettings] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    config_path: Path | None = None
+    base_dir: Path = Path()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        for section in ("sources", "channels", "watchlists"):
+            seen: set[str] = set()
+            for item in getattr(self, section):
+                if item.name in seen:
+                    raise ValueError(f"{section}: the name {item.name!r} is used twice")
+                seen.add(item.name)
+        channel_names = {channel.name for channel in self.channels}
+        for watchlist in self.watchlists:
+            for name in watchlist.channels:
+                if name not in channel_names:
+                    known = ", ".join(sorted(channel_names)) or "none defined"
+                    raise ValueError(
+                        f"watchlist {watchlist.name!r} names channel {name!r}, "
+                        f"which is not defined (channels: {known})"
+                    )
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made relative to the config file."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            path = url[len(prefix) :]
+            if path and path != ":memory:" and not path.startswith(":"):
+                return prefix + str((self.base_dir / path).resolve())
+        return url
+
+
+def bundled_settings_path() -> Path:
+    """The settings.toml shipped with rasid (in a wheel, or at the root of a checkout)."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir / "bundled_settings.toml", package_dir.parent / "settings.toml"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("no settings file found and the bundled settings.toml is missing")
+
+
+def resolve_config_path(
+    explicit: str | Path | None, env: Mapping[str, str] | None = None
+) -> Path:
+    """--config, else $RASID_CONFIG, else ./settings.toml, else the bundled defaults."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get(CONFIG_ENV_VAR):
+        return Path(env[CONFIG_ENV_VAR])
+    local = Path("settings.toml")
+    if local.is_file():
+        return local
+    return bundled_settings_path()
+
+
+def load_settings(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, interpolate and validate a settings file; raise ConfigError on any problem."""
+    env = os.environ if env is None else env
+    config_path = resolve_config_path(path, env)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read settings file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    return settings_from_mapping(raw, config_path, env)
+
+
+def settings_from_mapping(
+    raw: Mapping[str, Any], config_path: Path, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate already-parsed TOML data as if it had been read from ``config_path``."""
+    env = os.environ if env is None else env
+    try:
+        data = _interpolate(dict(raw), env, ())
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
+    base_dir = config_path.resolve().parent
+    if config_path.resolve() == _bundled_outside_cwd(config_path):
+        base_dir = Path.cwd()
+    data["config_path"] = config_path
+    data["base_dir"] = base_dir
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, raw, config_path)) from None
+
+
+def _bundled_outside_cwd(config_path: Path) -> Path | None:
+    """The wheel's bundled file lives in site-packages; its data belongs in the cwd."""
+    bundled = Path(__file__).resolve().parent / "bundled_settings.toml"
+    return bundled if config_path.resolve() == bundled else None
+
+
+def _interpolate(value: Any, env: Mapping[str, str], key: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, (*key, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, (*key, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{_format_key(key)}: environment variable {name} is not set "
+            f"(set it, or write ${{{name}:-default}} to make it optional)"
+        )
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _format_key(loc: tuple[str | int, ...], raw: Mapping[str, Any] | None = None) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            child = node[item] if isinstance(node, list) and item < len(node) else None
+            if isinstance(child, dict) and isinstance(child.get("name"), str):
+                label += f' ("{child["name"]}")'
+            parts.append(label)
+            node = child
+        else:
+            parts.append(("." if parts else "") + item)
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _describe_validation_error(
+    exc: ValidationError, raw: Mapping[str, Any], config_path: Path
+) -> str:
+    lines = [f"{config_path}: invalid settings"]
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+        loc = tuple(p for p in loc if p not in ("timedelta", "str", "int", "list[str]"))
+        lines.append(f"  {_format_key(loc, raw)}: {_explain(error, loc)}")
+    return "\n".join(lines)
+
+
+def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
+        return f"unknown key{suggestion}; expected one of: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind not in ("value_error", "assertion_error") and "input" in error:
+        message += f", got {error['input']!r}"
+    return message
+
+
+def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            model = inner
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    hidden = {"config_path", "base_dir"}
+    return [name for name in model.model_fields if name not in hidden]

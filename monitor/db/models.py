@@ -1,0 +1,231 @@
+"""The tables: sources and their polling state, articles and their dedup keys,
+watchlists and queries, matches, and the alert outbox.
+
+Every timestamp is stored in UTC and comes back timezone-aware on SQLite and PostgreSQL
+alike. The schema is changed only through Alembic migrations (monitor/db/migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the engine keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+class Source(Base):
+    """A place rasid polls, with the state that decides when and how to poll it next."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20), default="auto")
+    # "settings" rows follow settings.toml at every start; "cli" rows are the user's own.
+    origin: Mapped[str] = mapped_column(String(20), default="cli")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    next_poll_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_status: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_warning: Mapped[str | None] = mapped_column(Text)
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    articles_stored: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_sources_due", "enabled", "next_poll_at"),)
+
+
+class Article(Base):
+    """One stored article; its URL is canonical and unique across all sources."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="SET NULL"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    guid: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    # Where the body came from: "page" (extracted article page) or "feed" (feed summary).
+    extraction: Mapped[str] = mapped_column(String(16), default="page")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime] = mapped_column(index=True)
+
+    source: Mapped[Source | None] = relationship()
+
+
+class DedupKey(Base):
+    """Every identity an article is known by: canonical URL, feed GUID, content hash.
+
+    One probe over all of an article's keys answers "seen before?", and the primary key
+    makes a concurrent second insert of the same article fail instead of duplicating it.
+    """
+
+    __tablename__ = "dedup_keys"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Watchlist(Base):
+    __tablename__ = "watchlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    origin: Mapped[str] = mapped_column(String(20), default="cli")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    queries: Mapped[list[WatchlistQuery]] = relationship(
+        back_populates="watchlist",
+        cascade="all, delete-orphan",
+        order_by="WatchlistQuery.position",
+    )
+    channels: Mapped[list[WatchlistChannel]] = relationship(
+        cascade="all, delete-orphan", order_by="WatchlistChannel.channel"
+    )
+
+
+class WatchlistQuery(Base):
+    __tablename__ = "watchlist_queries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+
+    watchlist: Mapped[Watchlist] = relationship(back_populates="queries")
+
+
+class WatchlistChannel(Base):
+    """A channel (by its name in settings.toml) that a watchlist's alerts go to."""
+
+    __tablename__ = "watchlist_channels"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Match(Base):
+    """A watchlist matched an article; ``highlights`` keeps the hits for rendering."""
+
+    __tablename__ = "matches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), index=True
+    )
+    highlights: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # False when the article was too old to alert (max_article_age): kept for the record.
+    alerted: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    article: Mapped[Article] = relationship()
+    watchlist: Mapped[Watchlist] = relationship()
+
+    __table_args__ = (UniqueConstraint("article_id", "watchlist_id"),)
+
+
+class OutboxAlert(Base):
+    """One alert for one channel, written in the same transaction as its match.
+
+    ``alert_id`` is the stable ``webhook-id``: constant across retries so a receiver can
+    drop a repeat. A dispatcher owns a row while ``claimed_until`` is in the future and
+    may only settle it with the ``lease_token`` it claimed it with.
+    """
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64), unique=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending -> sent, or pending -> dead (permanent failure or too many attempts)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("match_id", "channel"),
+        Index("ix_alert_outbox_due", "status", "next_attempt_at"),
+    )

@@ -1,0 +1,58 @@
+"""One exception hierarchy for everything rasid reports to a user.
+
+Each error carries what the user needs to act on it (file and key, URL, position):
+errors are raised where the problem is understood and reported where it is seen.
+"""
+
+from __future__ import annotations
+
+
+class RasidError(Exception):
+    """Base of every error rasid reports to a user in a sentence, without a traceback."""
+
+
+class ConfigError(RasidError):
+    """The settings file is missing, unreadable or invalid; names the file and the key."""
+
+
+class SourceError(RasidError):
+    """A source could not be fetched or parsed; recorded on that source only."""
+
+
+class NetworkGuardError(SourceError):
+    """A URL or the address it resolves to is refused by the network guard (SSRF)."""
+
+
+class QuerySyntaxError(RasidError):
+    """A watchlist query is malformed; carries the position of the problem."""
+
+    def __init__(self, message: str, query: str = "", position: int | None = None) -> None:
+        self.query = query
+        self.position = position
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        if self.position is None or not self.query:
+            return base
+        caret = " " * self.position + "^"
+        return f"{base}\n  {self.query}\n  {caret}"
+
+
+class DeliveryError(RasidError):
+    """An alert could not be delivered.
+
+    ``permanent`` means retrying cannot help (a revoked Slack webhook, a 4xx); otherwise the
+    outbox retries with backoff. ``retry_after`` carries a receiver's Retry-After in seconds.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class InstanceLockedError(RasidError):
+    """Another ``rasid run`` already owns this SQLite database."""

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from monitor.db.models import Source
+from monitor.db.session import Database
+
+
+def _source(created: datetime) -> Source:
+    return Source(
+        name="s", url="https://example.com/feed", interval_seconds=600,
+        next_poll_at=created, created_at=created,
+    )
+
+
+def test_migrations_are_idempotent(db: Database) -> None:
+    db.migrate()
+    with db.transaction() as session:
+        assert session.scalars(select(Source)).all() == []
+
+
+def test_timestamps_come_back_aware_in_utc(db: Database) -> None:
+    riyadh = timezone(timedelta(hours=3))
+    written = datetime(2026, 1, 4, 15, 30, tzinfo=riyadh)
+    with db.transaction() as session:
+        session.add(_source(written))
+    with db.transaction() as session:
+        stored = session.scalars(select(Source)).one()
+    assert stored.next_poll_at == written
+    assert stored.next_poll_at.tzinfo is not None
+    assert stored.next_poll_at.utcoffset() == timedelta(0)
+    assert stored.next_poll_at.astimezone(UTC).hour == 12
