@@ -15,7 +15,7 @@ import hmac
 
 from monitor.errors import ConfigError
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 
 
 def decode_secret(secret: str) -> bytes:

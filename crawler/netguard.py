@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from monitor.errors import NetworkGuardError
+from monitor.errors import NetworkGuardError, ResolutionError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -91,7 +91,7 @@ class NetworkPolicy:
             try:
                 infos = socket.getaddrinfo(host, port or None, proto=socket.IPPROTO_TCP)
             except (socket.gaierror, UnicodeError) as exc:
-                raise NetworkGuardError(f"cannot resolve host {host!r}: {exc}") from None
+                raise ResolutionError(f"cannot resolve host {host!r}: {exc}") from None
             addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         refused = [address for address in addresses if not self.address_allowed(address)]
         if refused:

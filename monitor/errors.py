@@ -23,6 +23,10 @@ class NetworkGuardError(SourceError):
     """A URL or the address it resolves to is refused by the network guard (SSRF)."""
 
 
+class ResolutionError(NetworkGuardError):
+    """A host name could not be resolved at all (transient, unlike a refusal)."""
+
+
 class QuerySyntaxError(RasidError):
     """A watchlist query is malformed; carries the position of the problem."""
 

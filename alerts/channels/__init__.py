@@ -1,0 +1,71 @@
+"""Delivery channels: where an alert goes (a signed webhook, Slack, the console).
+
+A channel is anything with a ``name`` and ``send(alert)`` that returns on delivery and
+raises :class:`~monitor.errors.DeliveryError` otherwise (``permanent`` when retrying
+cannot help). Channels keep no delivery state: retries, order and dead letters belong to
+the outbox and the dispatcher.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TextIO
+
+from alerts.channels.console import ConsoleChannel
+from alerts.channels.slack import SlackChannel
+from alerts.channels.webhook import WebhookChannel
+from alerts.http import AlertPoster
+from alerts.outbox import ClaimedAlert
+from crawler.netguard import NetworkPolicy
+from monitor.clock import Clock
+from monitor.config import ChannelSettings, Settings
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, alert: ClaimedAlert) -> None:
+        """Deliver one alert or raise DeliveryError."""
+        ...
+
+
+def build_channels(
+    settings: Settings, policy: NetworkPolicy, clock: Clock, stream: TextIO | None = None
+) -> dict[str, Channel]:
+    """One channel per active configured channel (a console one when none is configured).
+
+    Each HTTP channel gets its own poster, so channels never share a connection or a
+    deadline. URLs are not checked here but at every send, by the network guard.
+    """
+    channels: dict[str, Channel] = {}
+    for entry in settings.effective_channels():
+        if entry.active:
+            channels[entry.name] = build_channel(entry, settings, policy, clock, stream)
+    return channels
+
+
+def build_channel(
+    entry: ChannelSettings,
+    settings: Settings,
+    policy: NetworkPolicy,
+    clock: Clock,
+    stream: TextIO | None = None,
+) -> Channel:
+    if entry.kind == "console":
+        return ConsoleChannel(entry.name, stream)
+    assert entry.url is not None  # an active webhook or Slack channel has a URL
+    poster = AlertPoster(
+        policy, clock, timeout=settings.alerts.timeout, user_agent=settings.crawl.user_agent
+    )
+    if entry.kind == "slack":
+        return SlackChannel(entry.name, entry.url, poster)
+    return WebhookChannel(entry.name, entry.url, poster, clock, secret=entry.secret)
+
+
+__all__ = [
+    "Channel",
+    "ConsoleChannel",
+    "SlackChannel",
+    "WebhookChannel",
+    "build_channel",
+    "build_channels",
+]

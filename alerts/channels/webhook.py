@@ -1,0 +1,46 @@
+"""A Standard Webhooks delivery: the event JSON, signed afresh at every attempt.
+
+``webhook-id`` is the alert's stable id (the receiver's idempotency key, the same on
+every retry); ``webhook-timestamp`` is the time of this attempt, so a retry is never
+rejected as a stale replay; ``webhook-signature`` is sent when the channel has a secret.
+"""
+
+from __future__ import annotations
+
+import json
+
+from alerts.http import AlertPoster
+from alerts.outbox import ClaimedAlert
+from alerts.signing import signature_headers
+from monitor.clock import Clock
+
+
+def webhook_body(alert: ClaimedAlert) -> bytes:
+    """The exact bytes posted and signed: compact UTF-8 JSON, Arabic left readable."""
+    return json.dumps(alert.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class WebhookChannel:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        poster: AlertPoster,
+        clock: Clock,
+        *,
+        secret: str | None = None,
+    ) -> None:
+        self.name = name
+        self._url = url
+        self._poster = poster
+        self._clock = clock
+        self._secret = secret
+
+    def send(self, alert: ClaimedAlert) -> None:
+        body = webhook_body(alert)
+        timestamp = int(self._clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            **signature_headers(self._secret, alert.alert_id, timestamp, body),
+        }
+        self._poster.post(self._url, body, headers)

@@ -1,0 +1,391 @@
+"""Posting an alert over HTTP, safely: the network guard, no redirects, a total deadline.
+
+Webhook and Slack URLs are user input, so every POST goes through the same gate as the
+crawler (:class:`crawler.netguard.NetworkPolicy`): the URL is checked by its form, and
+the connection itself resolves the host through ``policy.resolve()`` and connects only
+to a vetted address (the URL, Host header and TLS SNI keep the host name). DNS rebinding
+between a check and the connect therefore cannot reach a private address.
+
+requests' ``timeout=`` bounds each socket operation, not the request: a receiver that
+drips one byte per second would hold a sender forever. Here a watchdog cuts the
+connection's sockets when the TOTAL deadline passes, whatever phase (connect, sending,
+headers, body) the request is in, and at most ``max_response_bytes`` of the answer are
+read. Redirects are never followed (Standard Webhooks counts a 3xx as a failure), and
+proxies from the environment are ignored (a proxy would resolve names itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.connection import create_connection
+
+from crawler.netguard import NetworkPolicy
+from monitor.clock import Clock
+from monitor.errors import DeliveryError, NetworkGuardError, ResolutionError
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+DEFAULT_USER_AGENT = "rasid/0.1 (alerts)"
+MAX_ERROR_BODY = 300
+TRANSIENT_4XX = frozenset({408, 429})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """A 2xx answer: status, headers (names lower-cased) and the first bytes of the body."""
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
+    truncated: bool = False
+
+
+class _SocketWatch:
+    """The sockets one poster opened, and the deadline of the POST now in progress.
+
+    When the deadline passes, :meth:`cut` shuts the sockets down, which wakes any read or
+    write blocked on them; the POST then fails with a timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._deadline: float | None = None
+        self._generation = 0
+        self.expired = False
+
+    def arm(self, seconds: float) -> int:
+        with self._lock:
+            self._generation += 1
+            self._deadline = time.monotonic() + seconds
+            self.expired = False
+            return self._generation
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._deadline = None
+
+    def remaining(self) -> float | None:
+        with self._lock:
+            return None if self._deadline is None else self._deadline - time.monotonic()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+
+    def cut(self, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self._deadline is None:
+                return
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            # The base-class shutdown acts on the file descriptor only (SSLSocket's own
+            # would drop its TLS state under the reading thread). A socket already closed
+            # or detached (a TLS-wrapped raw socket) has nothing left to cut.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+@dataclass(frozen=True)
+class _Guard:
+    policy: NetworkPolicy
+    watch: _SocketWatch
+
+
+class _GuardedConnectionMixin:
+    """Resolve through the policy, connect to a vetted address, register the socket."""
+
+    _guard: _Guard
+    _dns_host: str
+    host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        addresses = self._guard.policy.resolve(self._dns_host, self.port)
+        failures: list[OSError] = []
+        for address in addresses:
+            timeout = _connect_timeout(self.timeout, self._guard.watch.remaining())
+            try:
+                sock = create_connection(
+                    (address, self.port),
+                    timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, f"connection to {self.host} timed out") from exc
+            except OSError as exc:
+                failures.append(exc)
+                continue
+            peer = sock.getpeername()[0]
+            if not self._guard.policy.address_allowed(peer):
+                sock.close()
+                raise NetworkGuardError(f"refused host {self.host!r}: connected to {peer}")
+            self._guard.watch.add(sock)
+            return sock
+        raise NewConnectionError(
+            self, f"Failed to establish a new connection: {failures[-1]}"
+        ) from failures[-1]
+
+
+def _connect_timeout(configured: Any, remaining: float | None) -> float | None:
+    limits = [value for value in (configured, remaining) if isinstance(value, int | float)]
+    return max(0.001, min(limits)) if limits else None
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    def __init__(self, *args: Any, guard: _Guard, **kwargs: Any) -> None:
+        self._guard = guard
+        super().__init__(*args, **kwargs)
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    def __init__(self, *args: Any, guard: _Guard, **kwargs: Any) -> None:
+        self._guard = guard
+        super().__init__(*args, **kwargs)
+
+    def connect(self) -> None:
+        super().connect()
+        # The TLS socket replaced the raw one registered in _new_conn.
+        if self.sock is not None:
+            self._guard.watch.add(self.sock)
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections all go through one :class:`_Guard`."""
+
+    def __init__(self, guard: _Guard) -> None:
+        self._guard = guard
+        super().__init__(pool_connections=4, pool_maxsize=4, max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": partial(_GuardedHTTPPool, guard=self._guard),
+            "https": partial(_GuardedHTTPSPool, guard=self._guard),
+        }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        raise NetworkGuardError("alerts are never sent through a proxy")
+
+
+class AlertPoster:
+    """POSTs bodies to one channel's URL; one POST at a time (the deadline is per POST).
+
+    TLS certificates are verified against the system's CAs, or ``ca_bundle`` (a PEM file)
+    for a receiver behind a private CA.
+
+    Raises :class:`DeliveryError` for anything but a 2xx: permanent for refused URLs and
+    4xx other than 408/429 (so 410 Gone too) and for 301/308; transient for connection
+    errors, timeouts, 408, 429, other 3xx and 5xx, with Retry-After (seconds or HTTP date)
+    carried along. Error messages name the URL's origin only: webhook paths (Slack's
+    included) are credentials.
+    """
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        clock: Clock,
+        *,
+        timeout: timedelta | float,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        user_agent: str = DEFAULT_USER_AGENT,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        self._max_bytes = max_response_bytes
+        self._watch = _SocketWatch()
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.trust_env = False
+        if ca_bundle is not None:
+            self._session.verify = ca_bundle
+        self._session.headers["User-Agent"] = user_agent
+        adapter = _GuardedAdapter(_Guard(policy, self._watch))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        """Send one POST and return its 2xx answer, within the total deadline.
+
+        The outcome is decided by the status line: once it has arrived, a body cut short
+        by the deadline or the size cap only marks the reply ``truncated``.
+        """
+        origin = redact_url(url)
+        try:
+            self._policy.check_url(url)
+        except NetworkGuardError as exc:
+            raise DeliveryError(_without_url(str(exc), url, origin), permanent=True) from None
+        with self._lock:
+            generation = self._watch.arm(self._timeout)
+            timer = threading.Timer(self._timeout, self._watch.cut, args=(generation,))
+            timer.daemon = True
+            timer.start()
+            try:
+                reply = self._exchange(url, body, headers)
+            except NetworkGuardError as exc:
+                # A name that does not resolve may come back; a refused address will not.
+                permanent = not isinstance(exc, ResolutionError)
+                raise DeliveryError(
+                    _without_url(str(exc), url, origin), permanent=permanent
+                ) from None
+            except (requests.RequestException, OSError) as exc:
+                if self._watch.expired:
+                    raise DeliveryError(
+                        f"{origin}: no answer within the {self._timeout:g} s deadline"
+                    ) from None
+                raise DeliveryError(f"{origin}: {describe_failure(exc, url)}") from None
+            finally:
+                timer.cancel()
+                self._watch.disarm()
+        if 200 <= reply.status < 300:
+            return reply
+        raise error_for_status(reply.status, reply.headers, reply.text, origin, self._clock.now())
+
+    def _exchange(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        response = self._session.post(
+            url,
+            data=body,
+            headers=dict(headers),
+            allow_redirects=False,
+            stream=True,
+            timeout=(self._timeout, self._timeout),
+        )
+        if self._watch.expired:
+            # Cut while the status line or headers were arriving: http.client may have
+            # parsed a partial "HTTP/1.1 200" as an answer. Only a complete one counts.
+            response.close()
+            raise requests.Timeout("the total deadline passed before the headers arrived")
+        try:
+            content, truncated = self._read_capped(response)
+        finally:
+            response.close()
+        text = content.decode(response.encoding or "utf-8", errors="replace")
+        reply_headers = {name.lower(): value for name, value in response.headers.items()}
+        return HttpReply(response.status_code, reply_headers, text, truncated)
+
+    def _read_capped(self, response: requests.Response) -> tuple[bytes, bool]:
+        """At most ``max_response_bytes`` of the (decoded) body; True if some was left."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=8192):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self._max_bytes:
+                    return b"".join(chunks)[: self._max_bytes], True
+        except (requests.RequestException, OSError):
+            # The deadline cut the body, or the receiver dropped it: the status is known,
+            # and the body is only ever shown in an error message.
+            return b"".join(chunks), True
+        return b"".join(chunks), False
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: enough to say where, without path or token."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _without_url(message: str, url: str, origin: str) -> str:
+    return message.replace(repr(url), repr(origin)).replace(url, origin)
+
+
+def describe_failure(exc: BaseException, url: str) -> str:
+    """The innermost cause of a requests/urllib3 failure, without the URL's path (which
+    may hold a token) or query."""
+    current: BaseException = exc
+    seen: set[int] = set()
+    while id(current) not in seen:
+        seen.add(id(current))
+        candidates = (getattr(current, "reason", None), current.__cause__, *current.args)
+        inner = next((c for c in candidates if isinstance(c, BaseException)), None)
+        if inner is None:
+            break
+        current = inner
+    if isinstance(current, TimeoutError):
+        return "connection timed out"
+    if isinstance(current, OSError) and current.strerror:
+        return f"connection failed: {current.strerror}"
+    text = str(current)
+    parts = urlsplit(url)
+    for secret in (parts.path, parts.query):
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return f"connection failed: {text}"[:MAX_ERROR_BODY]
+
+
+def error_for_status(
+    status: int, headers: Mapping[str, str], text: str, origin: str, now: datetime
+) -> DeliveryError:
+    """The DeliveryError a non-2xx answer means (see :class:`AlertPoster`)."""
+    printable = "".join(char for char in text if char.isprintable() or char.isspace())
+    body = " ".join(printable.split())[:MAX_ERROR_BODY]
+    message = f"HTTP {status} from {origin}" + (f": {body}" if body else "")
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        message += f" (redirects are not followed; Location: {location[:200]})"
+        return DeliveryError(message, permanent=status in PERMANENT_REDIRECTS)
+    retry_after = parse_retry_after(headers.get("retry-after"), now)
+    if 400 <= status < 500 and status not in TRANSIENT_4XX:
+        return DeliveryError(message, permanent=True)
+    return DeliveryError(message, retry_after=retry_after)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())

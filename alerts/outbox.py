@@ -1,0 +1,338 @@
+"""The alert outbox: the delivery queue, kept in the database and nowhere else.
+
+Guarantees:
+
+* An alert is written in the caller's transaction, together with its match, so a crash
+  never loses one (``enqueue``).
+* A dispatcher owns a row only through a lease (``claimed_until``) and a fresh
+  ``lease_token``; every settlement is ``WHERE id = :id AND lease_token = :token``, so a
+  sender whose lease ran out cannot settle a row another dispatcher has since claimed.
+  Claims are short transactions: no row lock is ever held across HTTP.
+* Alerts of one channel leave in ``id`` order: a row is not claimable while an earlier
+  pending row of its channel is waiting for a retry or is leased by someone else.
+* Failed deliveries back off (full-jitter exponential, in the spirit of Standard
+  Webhooks: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then daily), never sooner than the
+  receiver's ``Retry-After``. Permanent errors and exhausted rows become ``dead``, keep
+  their error, and can be re-queued with :func:`requeue_dead`.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from random import Random
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from monitor.db.models import Match, OutboxAlert
+from monitor.db.session import Database
+from monitor.errors import DeliveryError
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+STATUSES = (PENDING, SENT, DEAD)
+
+# The ceiling of the wait after the 1st, 2nd, ... failed attempt; the last repeats.
+BACKOFF_CEILINGS = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=24),
+)
+MIN_BACKOFF = timedelta(seconds=1)
+MAX_ERROR_LENGTH = 2000
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True)
+class ClaimedAlert:
+    """A snapshot of one claimed outbox row: all a channel needs, detached from the DB.
+
+    ``payload`` is a private copy; changing it changes nothing stored.
+    """
+
+    id: int
+    alert_id: str
+    channel: str
+    payload: dict[str, Any]
+    attempts: int
+    lease_token: str
+
+
+def new_alert_id(now: datetime) -> str:
+    """``msg_`` + a 26-character ULID: millisecond time, then 80 random bits.
+
+    Time-first ids sort roughly by creation, which makes receivers' logs easy to read.
+    """
+    value = (int(now.timestamp() * 1000) << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_CROCKFORD[digit])
+    return "msg_" + "".join(reversed(chars))
+
+
+def enqueue(
+    session: Session,
+    *,
+    match: Match,
+    channels: list[str],
+    payload: dict[str, Any],
+    now: datetime,
+) -> list[OutboxAlert]:
+    """Add one pending row per channel to the caller's transaction.
+
+    Each row gets its own stable ``alert_id`` (the ``webhook-id``), also written into its
+    payload as ``"id"``. Nothing is committed here: the caller commits the match and its
+    alerts together.
+    """
+    if match.id is None:
+        session.flush()
+    rows = []
+    for channel in dict.fromkeys(channels):
+        alert_id = new_alert_id(now)
+        rows.append(
+            OutboxAlert(
+                alert_id=alert_id,
+                match_id=match.id,
+                channel=channel,
+                payload={**payload, "id": alert_id},
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def claim_due(
+    db: Database,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    ignore_backoff: bool = False,
+    channels: Collection[str] | None = None,
+) -> list[ClaimedAlert]:
+    """Lease up to ``limit`` due pending rows, oldest first, in one short transaction.
+
+    A row is due when its ``next_attempt_at`` has come (unless ``ignore_backoff``), it is
+    not leased, and no earlier pending row of its channel is leased or still waiting for
+    its retry (so a later alert never overtakes an earlier one). ``channels`` restricts
+    the claim to those channels. Rows locked by a concurrent claimer are skipped
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers anyway).
+    """
+    query = _due_query(now, ignore_backoff, channels).limit(limit)
+    with db.transaction() as session:
+        rows = session.scalars(query.with_for_update(skip_locked=True)).all()
+        claimed = []
+        for row in rows:
+            row.claimed_until = now + lease
+            row.lease_token = str(uuid.uuid4())
+            claimed.append(
+                ClaimedAlert(
+                    id=row.id,
+                    alert_id=row.alert_id,
+                    channel=row.channel,
+                    payload=copy.deepcopy(row.payload),
+                    attempts=row.attempts,
+                    lease_token=row.lease_token,
+                )
+            )
+        return claimed
+
+
+def _due_query(
+    now: datetime, ignore_backoff: bool, channels: Collection[str] | None
+) -> Select[tuple[OutboxAlert]]:
+    earlier = aliased(OutboxAlert)
+    waiting = earlier.claimed_until > now
+    if not ignore_backoff:
+        waiting = or_(waiting, earlier.next_attempt_at > now)
+    blocked_by_earlier = exists().where(
+        earlier.channel == OutboxAlert.channel,
+        earlier.status == PENDING,
+        earlier.id < OutboxAlert.id,
+        waiting,
+    )
+    query = select(OutboxAlert).where(
+        OutboxAlert.status == PENDING,
+        or_(OutboxAlert.claimed_until.is_(None), OutboxAlert.claimed_until <= now),
+        ~blocked_by_earlier,
+    )
+    if not ignore_backoff:
+        query = query.where(OutboxAlert.next_attempt_at <= now)
+    if channels is not None:
+        query = query.where(OutboxAlert.channel.in_(list(channels)))
+    return query.order_by(OutboxAlert.id)
+
+
+def _owned(claimed: ClaimedAlert) -> Any:
+    return and_(
+        OutboxAlert.id == claimed.id,
+        OutboxAlert.lease_token == claimed.lease_token,
+        OutboxAlert.status == PENDING,
+    )
+
+
+def _apply(db: Database, claimed: ClaimedAlert, **values: Any) -> bool:
+    statement = (
+        update(OutboxAlert)
+        .where(_owned(claimed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    with db.transaction() as session:
+        return session.execute(statement).rowcount == 1
+
+
+def renew(db: Database, claimed: ClaimedAlert, now: datetime, lease: timedelta) -> bool:
+    """Extend the lease just before a send; False if the row is no longer ours.
+
+    A row may wait in a claimed batch behind slow sends of its channel; renewing right
+    before its own send means the lease always outlasts the send that follows.
+    """
+    return _apply(db, claimed, claimed_until=now + lease)
+
+
+def mark_sent(db: Database, claimed: ClaimedAlert, now: datetime) -> bool:
+    """Record a delivery; False (and nothing changed) if the lease was lost."""
+    return _apply(
+        db,
+        claimed,
+        status=SENT,
+        sent_at=now,
+        attempts=OutboxAlert.attempts + 1,
+        claimed_until=None,
+        lease_token=None,
+        last_error=None,
+    )
+
+
+def mark_failed(
+    db: Database,
+    claimed: ClaimedAlert,
+    error: DeliveryError,
+    now: datetime,
+    next_attempt_at: datetime | None,
+) -> bool:
+    """Record a failed attempt: retry at ``next_attempt_at``, or dead when it is None.
+
+    The error text is kept either way. False (and nothing changed) if the lease was lost.
+    """
+    values: dict[str, Any] = {
+        "attempts": OutboxAlert.attempts + 1,
+        "claimed_until": None,
+        "lease_token": None,
+        "last_error": str(error)[:MAX_ERROR_LENGTH],
+    }
+    if next_attempt_at is None:
+        values["status"] = DEAD
+    else:
+        values["next_attempt_at"] = next_attempt_at
+    return _apply(db, claimed, **values)
+
+
+def release(db: Database, claimed: list[ClaimedAlert]) -> int:
+    """Give claimed rows back unattempted (no attempt counted); returns how many."""
+    released = 0
+    for alert in claimed:
+        released += _apply(db, alert, claimed_until=None, lease_token=None)
+    return released
+
+
+def hold_unconfigured(db: Database, configured: Collection[str], now: datetime) -> int:
+    """Note on pending rows of channels this process cannot send to why they wait.
+
+    They stay pending (no attempt counted) and go out once a process with that channel
+    configured runs. Returns how many rows are held.
+    """
+    with db.transaction() as session:
+        query = (
+            select(OutboxAlert.channel, func.count(OutboxAlert.id))
+            .where(OutboxAlert.status == PENDING, OutboxAlert.channel.not_in(list(configured)))
+            .group_by(OutboxAlert.channel)
+        )
+        held: dict[str, int] = {channel: number for channel, number in session.execute(query)}
+        for channel in held:
+            message = f"channel {channel!r} is not configured or not active"
+            session.execute(
+                update(OutboxAlert)
+                .where(
+                    OutboxAlert.status == PENDING,
+                    OutboxAlert.channel == channel,
+                    # Not a row another instance (configured differently) is sending.
+                    or_(OutboxAlert.claimed_until.is_(None), OutboxAlert.claimed_until <= now),
+                    or_(OutboxAlert.last_error.is_(None), OutboxAlert.last_error != message),
+                )
+                .values(last_error=message)
+                .execution_options(synchronize_session=False)
+            )
+        return sum(held.values())
+
+
+def backoff_delay(attempts: int, rng: Random) -> timedelta:
+    """Full jitter: a uniform wait up to the ceiling for the ``attempts``-th failure."""
+    ceiling = BACKOFF_CEILINGS[min(max(attempts, 1), len(BACKOFF_CEILINGS)) - 1]
+    return max(MIN_BACKOFF, ceiling * rng.random())
+
+
+def next_attempt_time(
+    attempts: int,
+    error: DeliveryError,
+    now: datetime,
+    *,
+    max_attempts: int,
+    rng: Random,
+) -> datetime | None:
+    """When to try again after the ``attempts``-th failed attempt; None means dead.
+
+    Permanent errors and rows that used up ``max_attempts`` are dead. Otherwise the wait
+    is the jittered backoff or the receiver's Retry-After, whichever is longer (a
+    Retry-After is capped at the longest backoff step, so a hostile receiver cannot park
+    an alert forever).
+    """
+    if error.permanent or attempts >= max_attempts:
+        return None
+    delay = backoff_delay(attempts, rng)
+    if error.retry_after is not None:
+        asked = timedelta(seconds=max(0.0, error.retry_after))
+        delay = max(delay, min(asked, BACKOFF_CEILINGS[-1]))
+    return now + delay
+
+
+def requeue_dead(db: Database, now: datetime, ids: list[int] | None = None) -> int:
+    """Put dead rows (all, or those outbox ids) back to pending with fresh attempts.
+
+    The last error is kept until the next attempt replaces it. Returns how many rows.
+    """
+    statement = update(OutboxAlert).where(OutboxAlert.status == DEAD)
+    if ids is not None:
+        statement = statement.where(OutboxAlert.id.in_(ids))
+    statement = statement.values(
+        status=PENDING, attempts=0, next_attempt_at=now, claimed_until=None, lease_token=None
+    ).execution_options(synchronize_session=False)
+    with db.transaction() as session:
+        return session.execute(statement).rowcount
+
+
+def counts(db: Database) -> dict[str, int]:
+    """How many outbox rows are in each status (every status present, zeros included)."""
+    with db.transaction() as session:
+        rows = session.execute(
+            select(OutboxAlert.status, func.count(OutboxAlert.id)).group_by(OutboxAlert.status)
+        )
+        found: dict[str, int] = {status: number for status, number in rows}
+    return {status: found.get(status, 0) for status in STATUSES} | found

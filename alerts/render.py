@@ -1,0 +1,257 @@
+"""What an alert says: the webhook event payload, a Slack message and a console block.
+
+The payload (:func:`event_payload`) is the one contract every channel renders from and
+what webhook receivers get verbatim; docs/webhooks.md documents it field by field.
+
+Every feed-derived string is hostile until proven otherwise. In Slack mrkdwn ``&``, ``<``
+and ``>`` are escaped, so a title such as ``<!channel>`` or ``<https://evil|BBC>`` is
+shown as text, never as a mention or a disguised link; only http(s) article URLs become
+links. Slack's limits are respected (section text 3,000 characters, header 150, 50
+blocks), cutting with "…". On the console, control characters are removed so a title
+cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+CONTEXT_LIMIT = 2000
+TITLE_LIMIT = 500
+FALLBACK_LIMIT = 3000
+MAX_BLOCKS = 50
+ELLIPSIS = "…"
+
+# Characters kept as they are when an article URL is put inside a Slack link; anything
+# else (space, "|", "<", ">", quotes) is percent-encoded so it cannot end the link early.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+
+
+def event_payload(
+    *, watchlist: str, article: dict[str, Any], highlights: list[dict[str, Any]], snippet: str
+) -> dict[str, Any]:
+    """The ``match`` event, exactly as documented; ``id`` is filled per alert by enqueue.
+
+    Highlights keep only ``query``, ``text`` and ``field``; ``published_at`` becomes
+    ISO-8601 (or stays null).
+    """
+    published = article.get("published_at")
+    if isinstance(published, datetime):
+        published = published.isoformat()
+    return {
+        "event": "match",
+        "id": None,
+        "watchlist": watchlist,
+        "article": {
+            "url": article["url"],
+            "title": article.get("title") or "",
+            "source": article.get("source") or "",
+            "published_at": published,
+        },
+        "highlights": [
+            {"query": hit["query"], "text": hit["text"], "field": hit["field"]}
+            for hit in highlights
+        ],
+        "snippet": snippet,
+    }
+
+
+# -- Slack --------------------------------------------------------------------------
+
+
+def slack_escape(text: str) -> str:
+    """Make text inert in Slack mrkdwn: no mentions, links or entities of its own."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """An incoming-webhook message: blocks, plus a plain ``text`` fallback for notifications.
+
+    Layout: a header naming the watchlist, the linked title, source and time, the snippet
+    with matched words in bold, and the matched queries.
+    """
+    article = payload.get("article") or {}
+    watchlist = str(payload.get("watchlist") or "")
+    title = str(article.get("title") or "") or str(article.get("url") or "")
+    source = str(article.get("source") or "")
+    snippet = str(payload.get("snippet") or "")
+    hits = [str(hit.get("text") or "") for hit in payload.get("highlights") or []]
+
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(f"رصد · {watchlist}", HEADER_LIMIT)},
+        },
+        _section(_title_line(title, article.get("url"))),
+    ]
+    context = [f"المصدر: {slack_escape(source)}"] if source else []
+    when = _slack_time(article.get("published_at"))
+    if when:
+        context.append(when)
+    context.append(f"القائمة: {slack_escape(watchlist)}")
+    blocks.append(_context(context))
+    if snippet:
+        blocks.append(_section(_highlighted(snippet, hits, SECTION_LIMIT)))
+    queries = list(
+        dict.fromkeys(str(hit.get("query") or "") for hit in payload.get("highlights") or [])
+    )
+    if any(queries):
+        blocks.append(_context(["الكلمات: " + "، ".join(slack_escape(q) for q in queries if q)]))
+
+    fallback = f"{watchlist}: {title}" + (f" ({source})" if source else "")
+    return {"text": _cut_escaped(fallback, FALLBACK_LIMIT), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(texts: list[str]) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _cut(text, CONTEXT_LIMIT)} for text in texts],
+    }
+
+
+def _title_line(title: str, url: object) -> str:
+    text = _cut_escaped(title, TITLE_LIMIT)
+    link = _slack_url(url)
+    return f"*<{link}|{text}>*" if link else f"*{text}*"
+
+
+def _slack_url(url: object) -> str | None:
+    """An http(s) URL made safe inside ``<url|text>``; None for anything else."""
+    if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    return slack_escape(quote(url, safe=_URL_SAFE))
+
+
+def _slack_time(published: object) -> str | None:
+    """Slack's date token, shown in each reader's own time zone; UTC text as fallback."""
+    if not isinstance(published, str) or not published:
+        return None
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return slack_escape(published[:64])
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def _cut_escaped(text: str, limit: int) -> str:
+    """Escape, then fit ``limit`` without splitting an entity such as ``&amp;``."""
+    return _highlighted(text, [], limit)
+
+
+def _highlighted(text: str, hits: list[str], limit: int) -> str:
+    """Escaped mrkdwn with each hit (widened to whole words) in bold, within ``limit``.
+
+    A cut never splits an entity such as ``&amp;`` and never leaves a bold span open.
+    """
+    pieces = _pieces(text, _word_spans(text, hits))
+    if sum(len(piece) for piece, _ in pieces) <= limit:
+        return "".join(piece for piece, _ in pieces)
+    out: list[str] = []
+    length = 0
+    bold = False
+    for piece, marker in pieces:
+        bold_after = bold != marker
+        if length + len(piece) + bold_after + len(ELLIPSIS) > limit:
+            break
+        out.append(piece)
+        length += len(piece)
+        bold = bold_after
+    return "".join(out) + ("*" if bold else "") + ELLIPSIS
+
+
+def _pieces(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """Escaped characters and bold markers (flagged True): the units a cut falls between."""
+    starts = {start for start, _ in spans}
+    ends = {end for _, end in spans}
+    pieces: list[tuple[str, bool]] = []
+    for index, char in enumerate(text):
+        if index in ends or index in starts:
+            pieces.append(("*", True))
+        pieces.append((slack_escape(char), False))
+    if len(text) in ends:
+        pieces.append(("*", True))
+    return pieces
+
+
+def _word_spans(text: str, hits: list[str]) -> list[tuple[int, int]]:
+    """Where the hits occur, widened to whole words (Slack bolds only whole words) and
+    merged when they touch."""
+    found: list[tuple[int, int]] = []
+    for hit in {hit.strip() for hit in hits if hit.strip()}:
+        position = text.find(hit)
+        while position != -1:
+            start, end = position, position + len(hit)
+            while start > 0 and _in_word(text[start - 1]):
+                start -= 1
+            while end < len(text) and _in_word(text[end]):
+                end += 1
+            found.append((start, end))
+            position = text.find(hit, position + len(hit))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _in_word(char: str) -> bool:
+    # Arabic diacritics (harakat) are combining marks, not letters, yet belong to the word.
+    return char.isalnum() or unicodedata.category(char).startswith("M")
+
+
+# -- console ------------------------------------------------------------------------
+
+
+def console_text(payload: dict[str, Any]) -> str:
+    """One readable multi-line block, matched words marked with ``*``; ends with a newline."""
+    article = payload.get("article") or {}
+    title = _printable(str(article.get("title") or ""))
+    source = _printable(str(article.get("source") or ""))
+    published = _printable(str(article.get("published_at") or ""))
+    snippet = _printable(str(payload.get("snippet") or ""))
+    hits = [str(hit.get("text") or "") for hit in payload.get("highlights") or []]
+    lines = [f"[{_printable(str(payload.get('watchlist') or ''))}] {title}"]
+    lines.append("  " + " · ".join(part for part in (source, published) if part))
+    lines.append("  " + _printable(str(article.get("url") or "")))
+    if snippet:
+        lines.append("  " + _marked(snippet, hits))
+    queries = dict.fromkeys(
+        f"{_printable(str(hit.get('query') or ''))} ({hit.get('field')})"
+        for hit in payload.get("highlights") or []
+    )
+    if queries:
+        lines.append("  matched: " + ", ".join(queries))
+    lines.append(f"  alert {payload.get('id')}")
+    return "\n".join(lines) + "\n"
+
+
+def _marked(text: str, hits: list[str]) -> str:
+    out, position = [], 0
+    for start, end in _word_spans(text, hits):
+        out.append(text[position:start] + "*" + text[start:end] + "*")
+        position = end
+    return "".join(out) + text[position:]
+
+
+def _printable(text: str) -> str:
+    """Drop control characters (escape sequences could drive the terminal); newlines and
+    tabs become spaces so one alert stays one block."""
+    text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    return "".join(char for char in text if unicodedata.category(char) != "Cc")

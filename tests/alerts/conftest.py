@@ -1,0 +1,243 @@
+"""Fixtures for the alert tests: outbox rows backed by real matches, settings for
+channels pointing at local receivers, and raw-socket receivers for timing misbehaviour."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+
+from alerts import outbox
+from alerts.channels import build_channels
+from alerts.dispatch import Dispatcher
+from alerts.render import event_payload
+from crawler.netguard import NetworkPolicy
+from monitor.clock import FakeClock
+from monitor.config import AlertSettings, ChannelSettings, Settings
+from monitor.db.models import Article, Match, OutboxAlert, Watchlist
+from monitor.db.session import Database
+
+# The Standard Webhooks test-vector key (libraries/python/tests/test_webhooks.py).
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+LOCAL = NetworkPolicy(allow_private_networks=True)
+TLS_HOST = "hooks.receiver.test"
+
+
+def sample_payload(title: str = "طائرة مسيرة تستهدف قاعدة عين الأسد") -> dict[str, Any]:
+    return event_payload(
+        watchlist="drones",
+        article={
+            "url": "https://news.example/ar/2026/03/01/drone",
+            "title": title,
+            "source": "bbc-arabic",
+            "published_at": "2026-03-01T11:30:00+00:00",
+        },
+        highlights=[{"query": "طائرة مسيرة", "text": "طائرة مسيرة", "field": "title"}],
+        snippet="قالت مصادر إن طائرة مسيرة استهدفت القاعدة فجر اليوم.",
+    )
+
+
+AddAlert = Callable[..., list[OutboxAlert]]
+
+
+@pytest.fixture
+def add_alert(db: Database, clock: FakeClock) -> AddAlert:
+    """Insert an article, a match and its outbox rows (one per channel), as ingest does."""
+    numbers = count(1)
+
+    def add(channels: tuple[str, ...] = ("hook",), title: str | None = None) -> list[OutboxAlert]:
+        number = next(numbers)
+        now = clock.now()
+        with db.transaction() as session:
+            watchlist = session.scalar(select(Watchlist).where(Watchlist.name == "drones"))
+            if watchlist is None:
+                watchlist = Watchlist(name="drones", created_at=now, updated_at=now)
+                session.add(watchlist)
+            article = Article(
+                url=f"https://news.example/ar/{number}",
+                title=title or f"خبر رقم {number}",
+                content_hash=f"{number:064d}",
+                fetched_at=now,
+            )
+            session.add(article)
+            session.flush()
+            match = Match(
+                article_id=article.id, watchlist_id=watchlist.id, highlights=[], created_at=now
+            )
+            session.add(match)
+            session.flush()
+            payload = sample_payload(title or f"خبر رقم {number}")
+            return outbox.enqueue(
+                session, match=match, channels=list(channels), payload=payload, now=now
+            )
+
+    return add
+
+
+def make_settings(*channels: ChannelSettings, timeout: float = 2.0, **alerts: Any) -> Settings:
+    return Settings(
+        channels=list(channels),
+        alerts=AlertSettings(timeout=timedelta(seconds=timeout), **alerts),
+    )
+
+
+def make_dispatcher(
+    db: Database, clock: FakeClock, settings: Settings, policy: NetworkPolicy = LOCAL, **kw: Any
+) -> Dispatcher:
+    channels = build_channels(settings, policy, clock, stream=kw.pop("stream", None))
+    return Dispatcher(db, channels, settings.alerts, clock, rng=random.Random(7), **kw)
+
+
+def free_port() -> int:
+    """A port nothing listens on (connections to it are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def drip_server(
+    head: bytes,
+    body: bytes,
+    *,
+    drip_head: bool,
+    interval: float,
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[str]:
+    """A receiver that answers one byte at a time, every ``interval`` seconds: the status
+    line and headers (``drip_head``) or only the body; over TLS when given a server
+    context. Yields its URL (http or https, host 127.0.0.1)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            if tls is not None:
+                try:
+                    conn = tls.wrap_socket(conn, server_side=True)
+                except OSError:
+                    return  # a failed handshake is the client's business
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(65536)
+            # Read the whole body too: closing with unread data would send a reset.
+            head_part, _, body_part = received.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length:\s*(\d+)", head_part)
+            missing = int(length.group(1)) - len(body_part) if length else 0
+            while missing > 0:
+                missing -= len(conn.recv(65536))
+            answer = head + body
+            fast = 0 if drip_head else len(head)
+            try:
+                conn.sendall(answer[:fast])
+                for byte in answer[fast:]:
+                    if stop.wait(interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client hung up: what the test wants
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+@contextmanager
+def receiver_on(port: int) -> Iterator[list[dict[str, Any]]]:
+    """A receiver on a given port (to bring a dead one back): answers 200 and records
+    each request as {"headers": ..., "body": ...}."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(
+                {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate (and its key) for the name hooks.receiver.test."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TLS_HOST)])
+    start = datetime.now(UTC) - timedelta(hours=1)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(TLS_HOST)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def elapsed(start: float) -> float:
+    return time.monotonic() - start
