@@ -1,0 +1,1 @@
+"""Arabic (and Latin) text for matching: normalization, tokenization, light stemming."""

@@ -1,0 +1,128 @@
+"""Light stemming as a set of readings: every way a word may split into clitics, stem
+and inflection, kept only where the guards allow it.
+
+A text word gets all its plausible stems (:func:`text_keys`): "بطائرتين" reads as ب +
+طائرة + dual, "وللطائرات" as و + لل + طائرة + plural. A query word gets its own few
+forms (:func:`query_keys`): the user wrote the word as they meant it, so only the
+article ال and number inflection are taken off, never a one-letter "clitic" that may be
+part of the word (بغداد, بلد, كتب). A query word matches a text word when one of its
+forms is among the text word's readings.
+
+What known stemmers miss (see ARABIC.md) and this does: the feminine ت kept before a
+dual or plural suffix (طائرتين -> طائرة, وزارتي -> وزارة), a lone ب ك ل ف و before a long
+enough stem, a pronoun after a plural (سفاراتهم). What it refuses, for precision: any
+strip leaving fewer than 2 letters, a one-letter prefix leaving fewer than 3, and a bare
+ه or ي or ا strip leaving fewer than 3 (so عينة is not عين, نسيان is not نسي).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from monitor.arabic.variants import canonical
+
+# Conjunction, then preposition, then the article (or لل = ل + ال with its alef dropped).
+_CONJUNCTIONS = ("", "و", "ف")
+_PREPOSITIONS = ("", "ب", "ك", "ل")
+_PREFIXES: tuple[tuple[str, bool], ...] = tuple(
+    sorted(
+        {
+            (conj + prep + art, bool(art))
+            for conj in _CONJUNCTIONS
+            for prep in _PREPOSITIONS
+            for art in ("", "ال")
+        }
+        | {(conj + "لل", True) for conj in _CONJUNCTIONS},
+        key=lambda item: -len(item[0]),
+    )
+)
+_PRONOUNS = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا", "ه")
+# (suffix, replacement, minimum stem length before the replacement)
+_NUMBER_SUFFIXES: tuple[tuple[str, str, int], ...] = (
+    ("تين", "ه", 2),  # feminine dual, genitive: طائرتين -> طائره
+    ("تان", "ه", 2),  # feminine dual, nominative
+    ("تي", "ه", 2),  # feminine dual in construct: وزارتي -> وزاره
+    ("ات", "ه", 2),  # sound feminine plural: مسيرات -> مسيره
+    ("ات", "", 3),  # ... of a masculine noun: مطارات -> مطار
+    ("يين", "ي", 2),  # nisba plural: أمريكيين -> أمريكي
+    ("يون", "ي", 2),
+    ("يه", "ي", 2),  # nisba feminine (ية): صحفية -> صحفي
+    ("ين", "", 2),  # masculine plural or dual: صاروخين, سدين
+    ("ون", "", 2),
+    ("ان", "", 2),
+    ("ي", "", 3),  # nisba: كركوكي -> كركوك
+    ("ا", "", 3),  # accusative tanween alef: قائدا -> قائد
+    ("ه", "", 4),  # feminine or pronoun, only on long stems (عينة must not be عين)
+)
+# Query words lose number inflection only (nisba, ه and ا may be part of what was meant),
+# and only from long stems: a name like لبنان or إيران must not become لبن or اير.
+_QUERY_SUFFIXES: tuple[tuple[str, str, int], ...] = (
+    ("تين", "ه", 3),
+    ("تان", "ه", 3),
+    ("ات", "ه", 3),
+    ("ات", "", 4),
+    ("ين", "", 4),
+    ("ون", "", 4),
+    ("ان", "", 4),
+)
+
+
+def _has_arabic(word: str) -> bool:
+    return any("\u0621" <= char <= "\u06ff" for char in word)
+
+
+def _suffix_readings(
+    word: str, suffixes: tuple[tuple[str, str, int], ...] = _NUMBER_SUFFIXES
+) -> set[str]:
+    readings = {word}
+    for suffix, replacement, minimum in suffixes:
+        if word.endswith(suffix) and len(word) - len(suffix) >= minimum:
+            readings.add(word[: -len(suffix)] + replacement)
+    return readings
+
+
+def _inflection_readings(word: str) -> set[str]:
+    readings = _suffix_readings(word)
+    for pronoun in _PRONOUNS:
+        if not word.endswith(pronoun) or pronoun == "ه":
+            continue
+        base = word[: -len(pronoun)]
+        if len(base) < 2:
+            continue
+        if base.endswith("ت") and len(base) >= 3:
+            readings |= _suffix_readings(base[:-1] + "ه")  # سفارتها -> سفاره
+        readings |= _suffix_readings(base)
+    return readings
+
+
+@lru_cache(maxsize=200_000)
+def text_keys(norm: str) -> frozenset[str]:
+    """Every stem a normalized text word may have (itself included)."""
+    if not _has_arabic(norm):
+        return frozenset({norm})
+    readings: set[str] = set()
+    for prefix, with_article in _PREFIXES:
+        if not norm.startswith(prefix):
+            continue
+        rest = norm[len(prefix) :]
+        minimum = 2 if with_article or not prefix else 3
+        if len(rest) < minimum:
+            continue
+        readings |= _inflection_readings(rest)
+    return frozenset(canonical(reading) for reading in readings if len(reading) >= 2)
+
+
+@lru_cache(maxsize=50_000)
+def query_keys(norm: str) -> frozenset[str]:
+    """The forms of a normalized query word that may appear among a text word's stems."""
+    if not _has_arabic(norm):
+        return frozenset({norm})
+    word = norm
+    if word.startswith("ال") and len(word) - 2 >= 2:
+        word = word[2:]
+    return frozenset(canonical(reading) for reading in _suffix_readings(word, _QUERY_SUFFIXES))
+
+
+def exact_keys(norm: str) -> frozenset[str]:
+    """A word's forms for an exact-form match: orthography only, no affix stripped."""
+    return frozenset({norm})

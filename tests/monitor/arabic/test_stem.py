@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.arabic.normalize import normalize
+from monitor.arabic.stem import query_keys, text_keys
+
+
+def _matches(query_word: str, text_word: str) -> bool:
+    return bool(query_keys(normalize(query_word)) & text_keys(normalize(text_word)))
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("طائرة", "طائرتين"),  # feminine dual keeps the ت of the taa marbuta
+        ("طائرة", "بطائرتين"),  # a lone ب before a long stem
+        ("طائرة", "بالطائرات"),
+        ("طائرة", "وللطائرات"),
+        ("مسيرة", "مسيرتين"),
+        ("وزارة", "وزارتي"),  # construct dual
+        ("سفارة", "سفاراتهم"),  # plural then pronoun
+        ("صاروخ", "صاروخان"),
+        ("سد", "سدين"),
+        ("سليماني", "لسليماني"),
+        ("داعش", "ولداعش"),
+        ("حرير", "بحرير"),
+        ("هجوم", "فهجوم"),
+        ("كركوك", "كركوكي"),
+        ("صحفي", "صحفية"),
+        ("أمريكي", "الأميركية"),
+        ("صاروخ", "الصواريخ"),
+    ],
+)
+def test_inflected_and_cliticized_forms_match(query, text):
+    assert _matches(query, text)
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("سد", "الأسد"),
+        ("سد", "أسدى"),
+        ("عين", "معينا"),
+        ("عين", "عيان"),
+        ("عين", "عينة"),
+        ("دين", "المدينة"),
+        ("أمن", "المؤمنون"),
+        ("حرير", "تحرير"),
+        ("متظاهر", "التظاهر"),
+        ("صحفي", "صحيفة"),
+        ("مسلح", "السلاح"),
+        ("جندي", "التجنيد"),
+        ("الموصل", "المواصلات"),
+        ("لبنان", "اللبن"),
+    ],
+)
+def test_words_inside_other_words_do_not_match(query, text):
+    assert not _matches(query, text)
+
+
+def test_a_query_word_keeps_a_leading_letter_that_may_be_a_clitic():
+    assert query_keys(normalize("بغداد")) == frozenset({"بغداد"})

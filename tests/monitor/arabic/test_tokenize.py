@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.arabic.tokenize import tokenize
+
+
+def test_shadda_inside_a_word_keeps_one_token():
+    tokens = tokenize("طائرة أميركية مسيّرة")
+
+    assert [t.text for t in tokens] == ["طائرة", "أميركية", "مسيّرة"]
+
+
+def test_tatweel_and_tanween_stay_inside_their_word():
+    assert [t.text for t in tokenize("الحشــد طائرةٌ")] == ["الحشــد", "طائرةٌ"]
+
+
+def test_offsets_index_the_original_text():
+    text = "قال: «بطائرتين مسيّرتين» فجر الثلاثاء."
+
+    for token in tokenize(text):
+        assert text[token.start : token.end] == token.text
+
+
+def test_latin_hyphen_splits_words_and_scripts_split():
+    assert [t.norm for t in tokenize("Ain al-Asad قاعدةUN")] == ["ain", "al", "asad", "قاعده", "un"]
+
+
+def test_sentence_punctuation_starts_a_new_segment():
+    tokens = tokenize("سقطت طائرة. مسيرة احتجاجية؟ نعم")
+
+    assert [t.segment for t in tokens] == [0, 0, 1, 1, 2]
+
+
+def test_arabic_punctuation_is_not_part_of_words():
+    assert [t.text for t in tokenize("بغداد، أربيل؛ الموصل؟")] == ["بغداد", "أربيل", "الموصل"]
+
+
+@given(st.text())
+def test_tokens_always_lie_inside_the_text(text):
+    for token in tokenize(text):
+        assert 0 <= token.start < token.end <= len(text)
+        assert text[token.start : token.end] == token.text
+        assert token.norm

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.errors import QuerySyntaxError
+from monitor.matching import compile_query, compile_watchlists, snippet
+
+
+def test_protest_march_does_not_fire_the_drone_query():
+    assert compile_query("طائرة مسيرة").search("خرجت مسيرة احتجاجية في بغداد.") == []
+
+
+def test_one_word_between_is_allowed_two_are_not():
+    query = compile_query("طائرة مسيرة")
+
+    assert query.search("طائرة أميركية مسيّرة")
+    assert not query.search("الطائرة التي سقطت مسيرة")
+
+
+def test_slop_is_settable():
+    assert compile_query("طائرة مسيرة", slop=0).search("طائرة أميركية مسيرة") == []
+    assert compile_query("طائرة مسيرة", slop=2).search("الطائرة التي سقطت مسيرة")
+
+
+def test_words_must_come_in_order():
+    assert compile_query("عين الأسد").search("الأسد ثم عين") == []
+
+
+def test_a_phrase_does_not_cross_a_full_stop():
+    assert compile_query("طائرة مسيرة").search("وصلت الطائرة. مسيرة المشيعين") == []
+
+
+def test_latin_words_are_case_insensitive_and_whole():
+    assert compile_query("Ain al-Asad").search("the AIN AL ASAD base")
+    assert compile_query("Asad").search("مدينة Asadabad") == []
+    assert compile_query("UN").search("تقرير UNESCO") == []
+
+
+@pytest.mark.parametrize("query", ["", "   ", "...", "في من"])
+def test_empty_or_stopword_queries_are_refused_with_a_reason(query):
+    with pytest.raises(QuerySyntaxError) as caught:
+        compile_query(query)
+    assert "query" in str(caught.value)
+
+
+def test_index_reports_only_matching_watchlists():
+    index = compile_watchlists(
+        {"drones": ["طائرة مسيرة"], "base": ["عين الأسد"], "oil": ["أسعار النفط"]}
+    )
+
+    found = index.match("هاجمت طائرتان مسيرتان قاعدة عين الأسد")
+
+    assert set(found) == {"drones", "base"}
+    assert found["drones"][0].text == "طائرتان مسيرتان"
+
+
+def test_match_fields_tags_hits_with_their_field():
+    index = compile_watchlists({"drones": ["طائرة مسيرة"]})
+
+    found = index.match_fields({"title": "إسقاط طائرة مسيرة", "body": "أسقطت طائرة مسيرة أخرى"})
+
+    assert [h.field for h in found["drones"]] == ["title", "body"]
+
+
+def test_any_query_of_a_watchlist_matches():
+    index = compile_watchlists({"iraq": ["الحشد الشعبي", "عين الأسد"]})
+
+    assert index.match("قاعدة عين الأسد")["iraq"][0].query == "عين الأسد"
+
+
+def test_snippet_centres_on_the_hit_and_marks_cuts():
+    text = "كلمة " * 200 + "بطائرتين مسيرتين" + " نهاية" * 200
+    hits = compile_query("طائرة مسيرة").search(text)
+
+    excerpt = snippet(text, hits, length=120)
+
+    assert "بطائرتين مسيرتين" in excerpt
+    assert excerpt.startswith("…") and excerpt.endswith("…")
+    assert len(excerpt) <= 122
