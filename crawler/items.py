@@ -52,6 +52,7 @@ class ArticleItem:
 
     source_id: int
     source_name: str
+    # Where the page was fetched from (after redirects); ``link`` is what the feed said.
     url: str
     title: str
     body: str
@@ -64,3 +65,4 @@ class ArticleItem:
     # could not be fetched or yielded no text and the feed's summary stands in.
     extraction: str = "page"
     feed_url: str | None = None
+    link: str | None = None

@@ -35,8 +35,13 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
-    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
 }
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -203,6 +208,10 @@ class Settings(_Section):
                     )
         return self
 
+    def effective_channels(self) -> list[ChannelSettings]:
+        """The configured channels, or a console channel when none is configured."""
+        return list(self.channels) or [ChannelSettings(name="console", kind="console")]
+
     @property
     def database_url(self) -> str:
         """The database URL with a relative SQLite path made relative to the config file."""
@@ -224,9 +233,7 @@ def bundled_settings_path() -> Path:
     raise ConfigError("no settings file found and the bundled settings.toml is missing")
 
 
-def resolve_config_path(
-    explicit: str | Path | None, env: Mapping[str, str] | None = None
-) -> Path:
+def resolve_config_path(explicit: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
     """--config, else $RASID_CONFIG, else ./settings.toml, else the bundled defaults."""
     env = os.environ if env is None else env
     if explicit:
@@ -239,9 +246,7 @@ def resolve_config_path(
     return bundled_settings_path()
 
 
-def load_settings(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read, interpolate and validate a settings file; raise ConfigError on any problem."""
     env = os.environ if env is None else env
     config_path = resolve_config_path(path, env)

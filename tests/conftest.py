@@ -60,7 +60,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.skip(reason=problem))
 
 
-
 def _postgres_schema_url() -> Iterator[str]:
     """A fresh schema per test, selected through search_path, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"

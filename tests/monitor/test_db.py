@@ -10,8 +10,11 @@ from monitor.db.session import Database
 
 def _source(created: datetime) -> Source:
     return Source(
-        name="s", url="https://example.com/feed", interval_seconds=600,
-        next_poll_at=created, created_at=created,
+        name="s",
+        url="https://example.com/feed",
+        interval_seconds=600,
+        next_poll_at=created,
+        created_at=created,
     )
 
 

@@ -37,6 +37,11 @@ class Recorded:
 Handler = Reply | Callable[[Recorded], Reply]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up early (timeouts, size caps under test) are expected."""
+
+
 class LocalServer:
     """Routes by path (query string ignored unless the route includes it)."""
 
@@ -63,8 +68,10 @@ class LocalServer:
                 with server._lock:
                     server.requests.append(recorded)
                     handler = server.routes.get(self.path) or server.routes.get(parts.path)
-                reply = Reply(404, b"not found") if handler is None else (
-                    handler(recorded) if callable(handler) else handler
+                reply = (
+                    Reply(404, b"not found")
+                    if handler is None
+                    else (handler(recorded) if callable(handler) else handler)
                 )
                 payload = reply.encoded_body()
                 self.send_response(reply.status)
@@ -82,7 +89,7 @@ class LocalServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -1,0 +1,5 @@
+"""``python -m monitor`` is the ``rasid`` command."""
+
+from monitor.cli import main
+
+main()

@@ -1,0 +1,387 @@
+"""The ``rasid`` command: one front door onto the service functions, no logic of its own.
+
+Exit codes: 0 success, 1 a runtime problem (its message says what), 2 a usage or
+settings problem (named file, key and expectation). No traceback reaches the user for
+an error rasid understands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.clock import SystemClock
+from monitor.config import Settings, load_settings, parse_duration
+from monitor.errors import ConfigError, QuerySyntaxError, RasidError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> None:
+    errors.print(Text.assemble(("error: ", "bold red"), message))
+    sys.exit(code)
+
+
+def reports_errors(command: F) -> F:
+    """Turn rasid's own errors into a message and an exit code, without a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, QuerySyntaxError) as exc:
+            _fail(str(exc), 2)
+        except RasidError as exc:
+            _fail(str(exc), 1)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Context:
+    """The settings path from --config, loaded on first use (so --help needs no file)."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    def service(self) -> Any:
+        from monitor.service import Service
+
+        service = Service(self.settings)
+        service.prepare()
+        return service
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="RASID_CONFIG",
+    help="Settings file (default: $RASID_CONFIG, ./settings.toml, or the bundled one).",
+)
+@click.version_option(package_name="rasid")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """rasid (راصد) watches Arabic news and alerts you when a story you watch breaks."""
+    ctx.obj = Context(config)
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    for name in ("scrapy", "twisted", "trafilatura", "htmldate", "apscheduler", "filelock"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+@cli.command()
+@click.option(
+    "--once", is_flag=True, help="Poll every source once, deliver, print a summary, exit."
+)
+@pass_context
+@reports_errors
+def run(ctx: Context, once: bool) -> None:
+    """Run the service in the foreground (stop with Ctrl-C or SIGTERM)."""
+    from crawler.runner import run_in_reactor
+
+    settings = ctx.settings
+    _setup_logging(settings)
+    service = ctx.service()
+    service.lock.acquire()
+    try:
+        if once:
+            summary = run_in_reactor(service.run_once)
+            _print_summary(summary)
+        else:
+            run_in_reactor(service.run_forever)
+    finally:
+        service.close()
+
+
+def _print_summary(summary: Any) -> None:
+    delivery = summary.delivery
+    console.print(
+        f"polled {summary.polled} source(s): {summary.ok} ok, {summary.not_modified} unchanged, "
+        f"{len(summary.errors)} failed; {summary.new_articles} new article(s), "
+        f"{summary.duplicates} duplicate(s); {summary.matches} match(es), "
+        f"{summary.alerts_enqueued} alert(s) queued"
+    )
+    if delivery is not None:
+        console.print(
+            f"delivery: {delivery.sent} sent, {delivery.failed} failed (will retry), "
+            f"{delivery.dead} dead"
+        )
+    for name, error in summary.errors.items():
+        console.print(f"  source {name}: {error}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+@reports_errors
+def status(ctx: Context, as_json: bool) -> None:
+    """Each source's last poll, result and error; counts of articles, matches, alerts."""
+    from monitor.status import collect_status
+
+    service = ctx.service()
+    report = collect_status(service.db, ctx.settings)
+    service.close()
+    if as_json:
+        click.echo(json.dumps(_jsonable(report), ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Sources ({len(report.sources)})")
+    for column in ("source", "last poll", "result", "articles", "next poll", "problem"):
+        table.add_column(column)
+    now = SystemClock().now()
+    for source in report.sources:
+        result = source.last_status or "never polled"
+        if not source.enabled:
+            result = "disabled" + (" (removed from settings)" if source.origin == "removed" else "")
+        elif source.failure_count > 1:
+            result += f" ×{source.failure_count}"
+        _add_row(
+            table,
+            source.name,
+            _ago(source.last_polled_at, now),
+            result,
+            str(source.articles_stored),
+            _ago(source.next_poll_at, now) if source.enabled else "-",
+            source.last_error or source.last_warning or "",
+        )
+    console.print(table)
+    alerts = ", ".join(f"{count} {state}" for state, count in sorted(report.alerts.items()))
+    console.print(
+        f"articles: {report.articles}   matches: {report.matches}   alerts: {alerts or 'none'}"
+    )
+    channels = ", ".join(
+        f"{c.name} ({c.kind}{'' if c.active else ', off: no URL set'})" for c in report.channels
+    )
+    console.print(f"channels: {channels}")
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """Cells are plain text: a feed's error message must not be read as rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = int((now - moment).total_seconds())
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        text = f"{seconds}s"
+    elif seconds < 3600:
+        text = f"{seconds // 60}m"
+    elif seconds < 86400:
+        text = f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    else:
+        text = f"{seconds // 86400}d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _jsonable(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+    from datetime import timedelta
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+@cli.group()
+def sources() -> None:
+    """List and add sources."""
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@reports_errors
+def sources_list(ctx: Context, as_json: bool) -> None:
+    """The sources rasid polls."""
+    from monitor.sources import list_sources
+
+    service = ctx.service()
+    with service.db.transaction() as session:
+        rows = list_sources(session)
+    service.close()
+    if as_json:
+        click.echo(json.dumps(_jsonable(rows), ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for column in ("name", "url", "every", "enabled", "from"):
+        table.add_column(column)
+    for row in rows:
+        minutes = int(row.interval.total_seconds() // 60)
+        _add_row(
+            table, row.name, row.url, f"{minutes}m", "yes" if row.enabled else "no", row.origin
+        )
+    console.print(table)
+
+
+@sources.command("add")
+@click.argument("url")
+@click.option("--name", required=True, help="A short unique name for the source.")
+@click.option("--interval", help='How often to poll, e.g. "10m" (default: crawl.default_interval).')
+@pass_context
+@reports_errors
+def sources_add(ctx: Context, url: str, name: str, interval: str | None) -> None:
+    """Add a feed URL to poll."""
+    from monitor.sources import add_source
+
+    every = _duration_option(interval, "--interval")
+    service = ctx.service()
+    with service.db.transaction() as session:
+        add_source(
+            session,
+            name=name,
+            url=url,
+            interval=every,
+            settings=ctx.settings,
+            now=service.clock.now(),
+        )
+    service.close()
+    console.print(f"added source {name}: {url}")
+
+
+def _duration_option(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+@cli.group()
+def watch() -> None:
+    """List, add and remove watchlists."""
+
+
+@watch.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@reports_errors
+def watch_list(ctx: Context, as_json: bool) -> None:
+    """Every watchlist with its queries and channels."""
+    from monitor.watchlists import list_watchlists
+
+    service = ctx.service()
+    with service.db.transaction() as session:
+        rows = list_watchlists(session)
+    service.close()
+    if as_json:
+        click.echo(json.dumps(_jsonable(rows), ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for column in ("watchlist", "queries", "channels", "enabled", "from"):
+        table.add_column(column)
+    for row in rows:
+        _add_row(
+            table,
+            row.name,
+            " | ".join(row.queries),
+            ", ".join(row.channels) or "(all)",
+            "yes" if row.enabled else "no",
+            row.origin,
+        )
+    console.print(table)
+
+
+@watch.command("add")
+@click.argument("name")
+@click.argument("queries", nargs=-1, required=True)
+@click.option("--channel", "channels", multiple=True, help="Channel to alert (repeatable).")
+@pass_context
+@reports_errors
+def watch_add(ctx: Context, name: str, queries: tuple[str, ...], channels: tuple[str, ...]) -> None:
+    """Create watchlist NAME with QUERIES (or add QUERIES to it)."""
+    from monitor.watchlists import add_watchlist
+
+    service = ctx.service()
+    with service.db.transaction() as session:
+        info = add_watchlist(
+            session,
+            name=name,
+            queries=list(queries),
+            channels=list(channels),
+            settings=ctx.settings,
+            now=service.clock.now(),
+        )
+    service.close()
+    console.print(f"watchlist {info.name}: {' | '.join(info.queries)}")
+
+
+@watch.command("remove")
+@click.argument("name")
+@pass_context
+@reports_errors
+def watch_remove(ctx: Context, name: str) -> None:
+    """Delete watchlist NAME (one made with `watch add`)."""
+    from monitor.watchlists import remove_watchlist
+
+    service = ctx.service()
+    with service.db.transaction() as session:
+        remove_watchlist(session, name, ctx.settings)
+    service.close()
+    console.print(f"removed watchlist {name}")
+
+
+@cli.group("alerts")
+def alerts_group() -> None:
+    """Inspect and retry alerts."""
+
+
+@alerts_group.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@pass_context
+@reports_errors
+def alerts_retry(ctx: Context, ids: tuple[int, ...]) -> None:
+    """Re-queue dead alerts (all of them, or the given outbox ids)."""
+    from alerts import outbox
+
+    service = ctx.service()
+    count = outbox.requeue_dead(service.db, service.clock.now(), ids=list(ids) or None)
+    service.close()
+    console.print(f"re-queued {count} alert(s)")
+
+
+def main() -> None:
+    cli(prog_name="rasid")

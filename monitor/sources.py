@@ -1,0 +1,209 @@
+"""Which sources exist, which are due, and what their last poll said.
+
+Per-source timing lives in the database (``next_poll_at``), not in the scheduler, so it
+survives restarts and several instances can share one PostgreSQL: a due source is
+claimed with a lease (``claimed_until``) under ``FOR UPDATE SKIP LOCKED`` and is polled
+by exactly one of them. Errors back off exponentially up to ``crawl.error_backoff_max``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crawler.netguard import NetworkPolicy
+from crawler.sink import DueSource, PollOutcome
+from monitor.config import Settings
+from monitor.db.models import Source
+from monitor.db.session import Database
+from monitor.errors import NetworkGuardError, RasidError
+
+MAX_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    url: str
+    enabled: bool
+    origin: str
+    interval: timedelta
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    last_warning: str | None
+    failure_count: int
+    next_poll_at: datetime
+    entries_seen: int
+    articles_stored: int
+
+
+def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
+    """Make the sources table follow settings.toml; sources added by the CLI are kept.
+
+    A source removed from the file is disabled rather than deleted, so its articles keep
+    their origin and re-adding it resumes its state.
+    """
+    existing = {source.name: source for source in session.scalars(select(Source))}
+    default = settings.crawl.default_interval
+    for entry in settings.sources:
+        interval = int((entry.interval or default).total_seconds())
+        source = existing.pop(entry.name, None)
+        if source is None:
+            session.add(
+                Source(
+                    name=entry.name,
+                    url=entry.url,
+                    kind=entry.kind,
+                    origin="settings",
+                    enabled=entry.enabled,
+                    interval_seconds=interval,
+                    next_poll_at=now,
+                    created_at=now,
+                )
+            )
+            continue
+        if source.url != entry.url:
+            source.etag = source.last_modified = source.body_hash = None
+            source.next_poll_at = now
+        source.url, source.kind, source.enabled = entry.url, entry.kind, entry.enabled
+        source.interval_seconds, source.origin = interval, "settings"
+    for source in existing.values():
+        if source.origin == "settings":
+            source.enabled = False
+            source.origin = "removed"
+
+
+def add_source(
+    session: Session,
+    *,
+    name: str,
+    url: str,
+    interval: timedelta | None,
+    settings: Settings,
+    now: datetime,
+) -> Source:
+    """Add a source from the CLI (or later the web page); the URL is checked by the guard."""
+    policy = NetworkPolicy(allow_private_networks=settings.crawl.allow_private_networks)
+    try:
+        policy.check_url(url)
+    except NetworkGuardError as exc:
+        raise RasidError(str(exc)) from None
+    if session.scalar(select(Source).where(Source.name == name)) is not None:
+        raise RasidError(f"a source named {name!r} already exists")
+    source = Source(
+        name=name,
+        url=url,
+        kind="auto",
+        origin="cli",
+        enabled=True,
+        interval_seconds=int((interval or settings.crawl.default_interval).total_seconds()),
+        next_poll_at=now,
+        created_at=now,
+    )
+    session.add(source)
+    session.flush()
+    return source
+
+
+def claim_due(
+    db: Database,
+    now: datetime,
+    *,
+    lease: timedelta,
+    everything: bool = False,
+    ignore_leases: bool = False,
+    limit: int = 1000,
+) -> list[DueSource]:
+    """Claim the sources due now (or every enabled one) for one poll each."""
+    query = select(Source).where(Source.enabled.is_(True))
+    if not ignore_leases:
+        query = query.where(or_(Source.claimed_until.is_(None), Source.claimed_until < now))
+    if not everything:
+        query = query.where(Source.next_poll_at <= now)
+    query = query.order_by(Source.next_poll_at, Source.id).limit(limit)
+    with db.transaction() as session:
+        sources = session.scalars(query.with_for_update(skip_locked=True)).all()
+        for source in sources:
+            source.claimed_until = now + lease
+        return [
+            DueSource(
+                id=source.id,
+                name=source.name,
+                url=source.url,
+                kind=source.kind,
+                etag=source.etag,
+                last_modified=source.last_modified,
+                body_hash=source.body_hash,
+            )
+            for source in sources
+        ]
+
+
+def release_claims(db: Database, source_ids: list[int]) -> None:
+    """Give back claims of polls that will not finish (clean shutdown)."""
+    if not source_ids:
+        return
+    with db.transaction() as session:
+        for source in session.scalars(select(Source).where(Source.id.in_(source_ids))):
+            source.claimed_until = None
+
+
+def record_poll(
+    db: Database,
+    source_id: int,
+    outcome: PollOutcome,
+    now: datetime,
+    *,
+    backoff_max: timedelta,
+) -> None:
+    """Store a poll's outcome and schedule the next poll (backing off after errors)."""
+    with db.transaction() as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            return
+        source.claimed_until = None
+        source.last_polled_at = now
+        source.last_status = outcome.status
+        interval = timedelta(seconds=source.interval_seconds)
+        if outcome.status == "error":
+            source.failure_count += 1
+            source.last_error = (outcome.error or "unknown error")[:MAX_MESSAGE]
+            delay = min(interval * 2 ** (source.failure_count - 1), max(backoff_max, interval))
+            source.next_poll_at = now + delay
+            return
+        source.failure_count = 0
+        source.last_error = None
+        source.last_success_at = now
+        source.last_warning = "; ".join(outcome.warnings)[:MAX_MESSAGE] or None
+        source.etag = outcome.etag
+        source.last_modified = outcome.last_modified
+        source.body_hash = outcome.body_hash
+        source.entries_seen += outcome.new_entries
+        source.next_poll_at = now + interval
+
+
+def list_sources(session: Session) -> list[SourceStatus]:
+    return [
+        SourceStatus(
+            name=source.name,
+            url=source.url,
+            enabled=source.enabled,
+            origin=source.origin,
+            interval=timedelta(seconds=source.interval_seconds),
+            last_polled_at=source.last_polled_at,
+            last_success_at=source.last_success_at,
+            last_status=source.last_status,
+            last_error=source.last_error,
+            last_warning=source.last_warning,
+            failure_count=source.failure_count,
+            next_poll_at=source.next_poll_at,
+            entries_seen=source.entries_seen,
+            articles_stored=source.articles_stored,
+        )
+        for source in session.scalars(select(Source).order_by(Source.name))
+    ]

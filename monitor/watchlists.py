@@ -1,0 +1,186 @@
+"""Watchlists: what users watch, where its alerts go, and the compiled index over all.
+
+Watchlists come from settings.toml (re-synced at every start, origin "settings") or from
+the CLI (origin "cli", kept in the database). Every query is compiled when it is saved,
+so a bad query is refused with its position instead of failing later in the pipeline.
+:class:`WatchlistBook` keeps the compiled index of all enabled watchlists and rebuilds
+it when the table changes, without a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from monitor.config import Settings
+from monitor.db.models import Watchlist, WatchlistChannel, WatchlistQuery
+from monitor.db.session import Database
+from monitor.errors import ConfigError, QuerySyntaxError, RasidError
+from monitor.matching import compile_query, compile_watchlists
+
+
+@dataclass(frozen=True)
+class WatchlistInfo:
+    id: int
+    name: str
+    queries: tuple[str, ...]
+    channels: tuple[str, ...]
+    enabled: bool
+    origin: str
+
+
+@dataclass
+class CompiledWatchlists:
+    """The index over every enabled watchlist, and each watchlist's record by name."""
+
+    index: object
+    by_name: dict[str, WatchlistInfo] = field(default_factory=dict)
+
+
+def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None:
+    """Make the watchlists from settings.toml current; CLI-made watchlists are kept."""
+    existing = {
+        watchlist.name: watchlist
+        for watchlist in session.scalars(select(Watchlist).options(selectinload("*")))
+    }
+    for position, entry in enumerate(settings.watchlists):
+        for number, query in enumerate(entry.queries):
+            try:
+                compile_query(query)
+            except QuerySyntaxError as exc:
+                raise ConfigError(
+                    f'{settings.config_path}: watchlists[{position}] ("{entry.name}")'
+                    f".queries[{number}]: {exc}"
+                ) from None
+        watchlist = existing.pop(entry.name, None)
+        if watchlist is None:
+            watchlist = Watchlist(name=entry.name, created_at=now, updated_at=now)
+            session.add(watchlist)
+        _assign(watchlist, entry.queries, entry.channels, now)
+        if watchlist.enabled != entry.enabled:
+            watchlist.enabled = entry.enabled
+            watchlist.updated_at = now
+        watchlist.origin = "settings"
+    for watchlist in existing.values():
+        if watchlist.origin == "settings":
+            session.delete(watchlist)
+
+
+def _assign(watchlist: Watchlist, queries: list[str], channels: list[str], now: datetime) -> None:
+    current_queries = [query.text for query in watchlist.queries]
+    current_channels = sorted(channel.channel for channel in watchlist.channels)
+    if current_queries == list(queries) and current_channels == sorted(channels):
+        return
+    watchlist.queries = [
+        WatchlistQuery(position=position, text=text) for position, text in enumerate(queries)
+    ]
+    watchlist.channels = [WatchlistChannel(channel=name) for name in sorted(set(channels))]
+    watchlist.updated_at = now
+
+
+def add_watchlist(
+    session: Session,
+    *,
+    name: str,
+    queries: list[str],
+    channels: list[str],
+    settings: Settings,
+    now: datetime,
+) -> WatchlistInfo:
+    """Create a watchlist, or add queries to an existing one made by the CLI."""
+    if not queries:
+        raise RasidError("give at least one query")
+    for query in queries:
+        compile_query(query)
+    known_channels = {channel.name for channel in settings.channels}
+    for channel in channels:
+        if channel not in known_channels:
+            known = ", ".join(sorted(known_channels)) or "none defined"
+            raise RasidError(f"unknown channel {channel!r} (channels in settings: {known})")
+    watchlist = _get(session, name)
+    if watchlist is None:
+        watchlist = Watchlist(name=name, origin="cli", enabled=True, created_at=now, updated_at=now)
+        session.add(watchlist)
+        _assign(watchlist, queries, channels, now)
+    else:
+        if watchlist.origin == "settings":
+            raise RasidError(
+                f"watchlist {name!r} is defined in {settings.config_path}; edit it there"
+            )
+        merged = [q.text for q in watchlist.queries]
+        merged += [query for query in queries if query not in merged]
+        merged_channels = sorted({c.channel for c in watchlist.channels} | set(channels))
+        _assign(watchlist, merged, merged_channels, now)
+    session.flush()
+    return _info(watchlist)
+
+
+def remove_watchlist(session: Session, name: str, settings: Settings) -> None:
+    watchlist = _get(session, name)
+    if watchlist is None:
+        raise RasidError(f"no watchlist named {name!r}")
+    if watchlist.origin == "settings":
+        raise RasidError(
+            f"watchlist {name!r} is defined in {settings.config_path}; remove it there"
+        )
+    session.delete(watchlist)
+
+
+def list_watchlists(session: Session) -> list[WatchlistInfo]:
+    query = select(Watchlist).options(selectinload("*")).order_by(Watchlist.name)
+    return [_info(watchlist) for watchlist in session.scalars(query)]
+
+
+def _get(session: Session, name: str) -> Watchlist | None:
+    return session.scalar(
+        select(Watchlist).options(selectinload("*")).where(Watchlist.name == name)
+    )
+
+
+def _info(watchlist: Watchlist) -> WatchlistInfo:
+    return WatchlistInfo(
+        id=watchlist.id,
+        name=watchlist.name,
+        queries=tuple(query.text for query in watchlist.queries),
+        channels=tuple(channel.channel for channel in watchlist.channels),
+        enabled=watchlist.enabled,
+        origin=watchlist.origin,
+    )
+
+
+class WatchlistBook:
+    """The compiled index of enabled watchlists, rebuilt only when the table changed."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._signature: tuple[object, ...] | None = None
+        self._compiled = CompiledWatchlists(index=compile_watchlists({}))
+
+    @property
+    def current(self) -> CompiledWatchlists:
+        return self._compiled
+
+    def refresh(self) -> bool:
+        """Recompile if any watchlist was added, changed or removed; True if it did."""
+        with self._db.transaction() as session:
+            watchlist_state = session.execute(
+                select(
+                    func.count(Watchlist.id),
+                    func.max(Watchlist.updated_at),
+                    func.sum(Watchlist.id),
+                )
+            ).one()
+            query_count = session.scalar(select(func.count(WatchlistQuery.id)))
+            signature = (*watchlist_state, query_count)
+            if signature == self._signature:
+                return False
+            infos = [info for info in list_watchlists(session) if info.enabled]
+        self._compiled = CompiledWatchlists(
+            index=compile_watchlists({info.name: list(info.queries) for info in infos}),
+            by_name={info.name: info for info in infos},
+        )
+        self._signature = signature
+        return True

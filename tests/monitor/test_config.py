@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_settings, parse_duration, parse_size
+from monitor.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _error(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, text), env=env or {})
+    return str(caught.value)
+
+
+def test_bundled_settings_are_valid_without_any_environment():
+    settings = load_settings(PROJECT_ROOT / "settings.toml", env={})
+
+    assert len(settings.sources) >= 5
+    assert {w.name for w in settings.watchlists} == {"drones", "ain-al-asad"}
+    assert [c.name for c in settings.channels if c.active] == ["console"]
+
+
+def test_bundled_settings_switch_slack_on_from_the_environment():
+    settings = load_settings(
+        PROJECT_ROOT / "settings.toml",
+        env={"RASID_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X"},
+    )
+
+    assert {c.name for c in settings.channels if c.active} == {"console", "slack"}
+
+
+def test_relative_sqlite_path_is_relative_to_the_settings_file(tmp_path):
+    settings = load_settings(_write(tmp_path, '[database]\nurl = "sqlite:///data/r.db"\n'), env={})
+
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'data' / 'r.db'}"
+
+
+def test_error_names_file_key_and_expectation(tmp_path):
+    message = _error(tmp_path, '[alerts]\nmax_article_age = "two days"\n')
+
+    assert "settings.toml" in message
+    assert "alerts.max_article_age" in message
+    assert 'expected a duration such as "30s"' in message
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path):
+    message = _error(
+        tmp_path, '[[sources]]\nname = "a"\nurl = "https://a.example/rss"\nintervall = "5m"\n'
+    )
+
+    assert 'sources[0] ("a").intervall' in message
+    assert 'did you mean "interval"' in message
+
+
+def test_toml_syntax_error_gives_line_and_column(tmp_path):
+    message = _error(tmp_path, "[crawl\nx = 1\n")
+
+    assert "not valid TOML" in message
+    assert "line 1" in message
+
+
+def test_missing_environment_variable_is_named(tmp_path):
+    message = _error(
+        tmp_path,
+        '[[channels]]\nname = "ops"\nkind = "webhook"\nurl = "https://h.example/x"\n'
+        'secret = "${RASID_WEBHOOK_SECRET}"\n',
+    )
+
+    assert "channels[0].secret" in message
+    assert "RASID_WEBHOOK_SECRET is not set" in message
+
+
+def test_environment_variable_fills_a_value(tmp_path):
+    path = _write(tmp_path, '[database]\nurl = "${DB_URL}"\n')
+
+    settings = load_settings(path, env={"DB_URL": "postgresql+psycopg://u@h/db"})
+
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_malformed_webhook_secret_is_refused(tmp_path):
+    message = _error(
+        tmp_path,
+        '[[channels]]\nname = "ops"\nkind = "webhook"\nurl = "https://h.example/x"\n'
+        'secret = "hunter2"\n',
+    )
+
+    assert 'channels[0] ("ops").secret' in message
+    assert "whsec_" in message
+
+
+def test_watchlist_naming_an_undefined_channel_is_refused(tmp_path):
+    message = _error(
+        tmp_path, '[[watchlists]]\nname = "w"\nqueries = ["داعش"]\nchannels = ["nope"]\n'
+    )
+
+    assert "channel 'nope'" in message
+
+
+def test_non_http_source_url_is_refused(tmp_path):
+    message = _error(tmp_path, '[[sources]]\nname = "a"\nurl = "file:///etc/passwd"\n')
+
+    assert "expected an http:// or https:// URL" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        (30, 30),
+    ],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_sizes():
+    assert parse_size("10MiB") == 10 * 1024 * 1024
+    assert parse_size("1MB") == 1_000_000
+    with pytest.raises(ValueError, match="expected a size"):
+        parse_size("big")
