@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 from random import Random
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 
-from monitor.db.models import Match, OutboxAlert
+from monitor.db.models import OutboxAlert
 from monitor.db.session import Database
 from monitor.errors import DeliveryError
 
@@ -81,40 +81,56 @@ def new_alert_id(now: datetime) -> str:
     return "msg_" + "".join(reversed(chars))
 
 
+_INSERT = insert(OutboxAlert.__table__)
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    """What :func:`enqueue` wrote for one channel."""
+
+    alert_id: str
+    channel: str
+    payload: dict[str, Any]
+    status: str = PENDING
+    attempts: int = 0
+
+
 def enqueue(
-    session: Session,
+    connection: Connection,
     *,
-    match: Match,
+    match_id: int,
     channels: list[str],
     payload: dict[str, Any],
     now: datetime,
-) -> list[OutboxAlert]:
+) -> list[QueuedAlert]:
     """Add one pending row per channel to the caller's transaction.
 
     Each row gets its own stable ``alert_id`` (the ``webhook-id``), also written into its
     payload as ``"id"``. Nothing is committed here: the caller commits the match and its
-    alerts together.
+    alerts together. One multi-row INSERT: this is on ingest's hot path.
     """
-    if match.id is None:
-        session.flush()
-    rows = []
+    queued = []
     for channel in dict.fromkeys(channels):
         alert_id = new_alert_id(now)
-        rows.append(
-            OutboxAlert(
-                alert_id=alert_id,
-                match_id=match.id,
-                channel=channel,
-                payload={**payload, "id": alert_id},
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+        queued.append(QueuedAlert(alert_id, channel, {**payload, "id": alert_id}))
+    if queued:
+        connection.execute(
+            _INSERT,
+            [
+                {
+                    "alert_id": alert.alert_id,
+                    "match_id": match_id,
+                    "channel": alert.channel,
+                    "payload": alert.payload,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for alert in queued
+            ],
         )
-    session.add_all(rows)
-    session.flush()
-    return rows
+    return queued
 
 
 def claim_due(
@@ -136,7 +152,7 @@ def claim_due(
     """
     query = _due_query(now, ignore_backoff, channels).limit(limit)
     with db.transaction() as session:
-        rows = session.scalars(query.with_for_update(skip_locked=True)).all()
+        rows = session.scalars(query.with_for_update(skip_locked=True, of=OutboxAlert)).all()
         claimed = []
         for row in rows:
             row.claimed_until = now + lease
@@ -157,20 +173,26 @@ def claim_due(
 def _due_query(
     now: datetime, ignore_backoff: bool, channels: Collection[str] | None
 ) -> Select[tuple[OutboxAlert]]:
-    earlier = aliased(OutboxAlert)
-    waiting = earlier.claimed_until > now
+    # Per channel, the first pending row that is leased or backing off: nothing after it
+    # may go. One aggregate over the waiting rows (few), instead of a check per row
+    # against every earlier row (quadratic in a backlog).
+    waiting = OutboxAlert.claimed_until > now
     if not ignore_backoff:
-        waiting = or_(waiting, earlier.next_attempt_at > now)
-    blocked_by_earlier = exists().where(
-        earlier.channel == OutboxAlert.channel,
-        earlier.status == PENDING,
-        earlier.id < OutboxAlert.id,
-        waiting,
+        waiting = or_(waiting, OutboxAlert.next_attempt_at > now)
+    blockers = (
+        select(OutboxAlert.channel, func.min(OutboxAlert.id).label("first_waiting"))
+        .where(OutboxAlert.status == PENDING, waiting)
+        .group_by(OutboxAlert.channel)
+        .subquery()
     )
-    query = select(OutboxAlert).where(
-        OutboxAlert.status == PENDING,
-        or_(OutboxAlert.claimed_until.is_(None), OutboxAlert.claimed_until <= now),
-        ~blocked_by_earlier,
+    query = (
+        select(OutboxAlert)
+        .outerjoin(blockers, blockers.c.channel == OutboxAlert.channel)
+        .where(
+            OutboxAlert.status == PENDING,
+            or_(OutboxAlert.claimed_until.is_(None), OutboxAlert.claimed_until <= now),
+            or_(blockers.c.first_waiting.is_(None), OutboxAlert.id < blockers.c.first_waiting),
+        )
     )
     if not ignore_backoff:
         query = query.where(OutboxAlert.next_attempt_at <= now)

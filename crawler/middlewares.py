@@ -1,21 +1,25 @@
 """Scrapy components that put every source request through the network guard.
 
-Two halves of one gate (crawler.netguard): the downloader middleware refuses a URL by
-its form (scheme, credentials, IP literals such as 169.254.169.254) before any
-connection, and the resolver refuses a host whose addresses are not all allowed at the
-moment Twisted connects, so redirects, feed entry links and DNS rebinding are all
-covered. Redirected requests pass through the middleware again, hop by hop.
+Two halves of one gate (crawler.netguard). The downloader middleware checks each
+request before any connection: its form (scheme, credentials, IP literals such as
+169.254.169.254) and where its host resolves, giving the user a precise reason. The
+resolver checks again at the moment Twisted connects, so a name that changes its
+answer between the two (DNS rebinding) is still refused. Redirected requests pass
+through the middleware again, hop by hop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
@@ -33,19 +37,37 @@ class GuardRefused(IgnoreRequest):
 class NetworkGuardMiddleware:
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
+        self._verdicts: dict[str, tuple[float, str | None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
         allow = crawler.settings.getbool("RASID_ALLOW_PRIVATE_NETWORKS")
         return cls(NetworkPolicy(allow_private_networks=allow))
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         try:
             self.policy.check_url(request.url)
+            host = urlsplit(request.url).hostname or ""
+            problem = await self._resolution_problem(host)
         except NetworkGuardError as exc:
+            problem = str(exc)
+        if problem is not None:
             hop = request.meta.get("redirect_urls")
             where = f" (redirected from {hop[-1]})" if hop else ""
-            raise GuardRefused(f"{exc}{where}") from None
+            raise GuardRefused(f"{problem}{where}")
+
+    async def _resolution_problem(self, host: str) -> str | None:
+        """Why ``host`` may not be fetched (unresolvable or refused), or None; cached."""
+        cached = self._verdicts.get(host)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            await asyncio.to_thread(self.policy.resolve, host)
+            problem = None
+        except NetworkGuardError as exc:
+            problem = str(exc)
+        self._verdicts[host] = (time.monotonic() + DNS_CACHE_SECONDS, problem)
+        return problem
 
 
 @implementer(IResolverSimple)
@@ -67,8 +89,15 @@ class GuardedResolver:
         deferred = deferToThreadPool(
             self.reactor, self.reactor.getThreadPool(), self.policy.resolve, name
         )
-        deferred.addCallback(self._remember, name)
+        deferred.addCallbacks(self._remember, self._refuse, callbackArgs=(name,))
         return deferred
+
+    @staticmethod
+    def _refuse(failure: Any) -> Any:
+        # Twisted logs any other failure type with a traceback; this one it expects.
+        if failure.check(NetworkGuardError):
+            raise DNSLookupError(str(failure.value))
+        return failure
 
     def _remember(self, addresses: list[str], name: str) -> str:
         # Prefer IPv4: loopback test servers and most news sites listen there.

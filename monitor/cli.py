@@ -97,7 +97,15 @@ def _setup_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
-    for name in ("scrapy", "twisted", "trafilatura", "htmldate", "apscheduler", "filelock"):
+    for name in (
+        "scrapy",
+        "twisted",
+        "trafilatura",
+        "htmldate",
+        "apscheduler",
+        "filelock",
+        "alembic",
+    ):
         logging.getLogger(name).setLevel(quiet)
 
 

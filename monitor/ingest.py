@@ -3,18 +3,22 @@
 The transaction is the guarantee: an article is never stored without its matches, and a
 match never without its alerts, so a crash at any point either loses nothing or leaves
 nothing half-done (the article is then simply seen as new on the next poll).
+
+Work is split in two: :meth:`Ingestor.prepare` does everything that needs no database
+(canonical URL, hashes, matching, alert payloads), so that :meth:`Ingestor.store` holds
+the write lock (one writer at a time on SQLite) only for a handful of prebuilt statements.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.render import event_payload
@@ -26,9 +30,24 @@ from monitor.db.models import Article, DedupKey, Match, Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url, content_hash, dedup_keys
 from monitor.matching import Hit, snippet
-from monitor.watchlists import CompiledWatchlists, WatchlistBook, WatchlistInfo
+from monitor.watchlists import WatchlistBook, WatchlistInfo
 
 logger = logging.getLogger(__name__)
+
+_ARTICLES = Article.__table__
+_SOURCES = Source.__table__
+_MATCHES = Match.__table__
+_PROBE = select(DedupKey.key, DedupKey.article_id).where(
+    DedupKey.key.in_(bindparam("keys", expanding=True))
+)
+_INSERT_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
+_INSERT_KEYS = insert(DedupKey.__table__)
+_INSERT_MATCH = insert(_MATCHES).returning(_MATCHES.c.id)
+_COUNT_ARTICLE = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("source"))
+    .values(articles_stored=_SOURCES.c.articles_stored + 1)
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,24 @@ class IngestResult:
     duplicate: bool
     matches: int = 0
     alerts: int = 0
+
+
+@dataclass(frozen=True)
+class PreparedMatch:
+    watchlist_id: int
+    highlights: list[dict[str, Any]]
+    channels: list[str]
+    payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class PreparedArticle:
+    """An article with everything computed that does not need the database."""
+
+    row: dict[str, Any]
+    keys: dict[str, str]
+    matches: list[PreparedMatch] = field(default_factory=list)
+    now: datetime | None = None
 
 
 class Ingestor:
@@ -77,8 +114,8 @@ class Ingestor:
         if not keyed:
             return []
         all_keys = set().union(*(keys for _, keys in keyed))
-        with self._db.transaction() as session:
-            known = set(_known_keys(session, all_keys))
+        with self._db.connection() as connection:
+            known = set(_known_keys(connection, all_keys))
         fresh: list[FeedEntry] = []
         for entry, keys in keyed:
             if keys & known:
@@ -88,21 +125,18 @@ class Ingestor:
         return fresh
 
     def ingest(self, item: ArticleItem) -> IngestResult:
-        try:
-            result = self._ingest(item)
-        except IntegrityError:
-            # Another instance stored the same article between our probe and insert.
-            return IngestResult(article_id=None, duplicate=True)
+        result = self.store(self.prepare(item))
         if result.alerts and self._on_alerts is not None:
             self._on_alerts()
         return result
 
-    def _ingest(self, item: ArticleItem) -> IngestResult:
+    def prepare(self, item: ArticleItem) -> PreparedArticle:
+        """Everything about an article that needs no database: identity, matches, alerts."""
         now = self._clock.now()
         url = canonical_url(item.url)
         fingerprint = content_hash(item.title, item.body)
-        keys = dict(
-            (key, kind)
+        keys = {
+            key: kind
             for kind, key in dedup_keys(
                 url=url,
                 guid=item.guid,
@@ -110,107 +144,133 @@ class Ingestor:
                 feed_url=item.feed_url,
                 body_chars=len(item.body),
             )
-        )
+        }
         if item.link and canonical_url(item.link) != url:
             for kind, key in dedup_keys(
                 url=canonical_url(item.link), guid=None, content_hash="", feed_url=item.feed_url
             ):
                 keys.setdefault(key, kind)
-        with self._db.transaction() as session:
-            known = _known_keys(session, keys)
-            if known:
-                article_id = next(iter(known.values()))
-                # Remember the new aliases so the next poll skips this entry without a fetch.
-                session.add_all(
-                    DedupKey(key=key, kind=kind, article_id=article_id)
-                    for key, kind in keys.items()
-                    if key not in known
-                )
-                return IngestResult(article_id=article_id, duplicate=True)
-            article = Article(
-                source_id=item.source_id,
-                url=url,
-                guid=item.guid,
-                title=item.title,
-                body=item.body,
-                summary=item.summary,
-                author=item.author,
-                language=item.language,
-                extraction=item.extraction,
-                content_hash=fingerprint,
-                published_at=item.published_at,
-                fetched_at=now,
-            )
-            session.add(article)
-            session.flush()
-            session.add_all(
-                DedupKey(key=key, kind=kind, article_id=article.id) for key, kind in keys.items()
-            )
-            session.execute(
-                update(Source)
-                .where(Source.id == item.source_id)
-                .values(articles_stored=Source.articles_stored + 1)
-            )
-            matches, alerts = self._match(session, article, item, now)
-            return IngestResult(article.id, duplicate=False, matches=matches, alerts=alerts)
+        row = {
+            "source_id": item.source_id,
+            "url": url,
+            "guid": item.guid,
+            "title": item.title,
+            "body": item.body,
+            "summary": item.summary,
+            "author": item.author,
+            "language": item.language,
+            "extraction": item.extraction,
+            "content_hash": fingerprint,
+            "published_at": item.published_at,
+            "fetched_at": now,
+        }
+        return PreparedArticle(row, keys, self._prepare_matches(item, url, now), now)
 
-    def _match(
-        self, session: Session, article: Article, item: ArticleItem, now: datetime
-    ) -> tuple[int, int]:
-        compiled: CompiledWatchlists = self._watchlists.current
+    def _prepare_matches(self, item: ArticleItem, url: str, now: datetime) -> list[PreparedMatch]:
+        compiled = self._watchlists.current
         found: dict[str, list[Hit]] = compiled.index.match_fields(  # type: ignore[attr-defined]
-            {"title": article.title, "body": article.body}
+            {"title": item.title, "body": item.body}
         )
-        if not found:
-            return 0, 0
-        published = article.published_at or now
+        published = item.published_at or now
         fresh = published >= now - self._settings.alerts.max_article_age
-        alerts = 0
+        prepared = []
         for name, hits in found.items():
             watchlist = compiled.by_name[name]
-            match = Match(
-                article_id=article.id,
-                watchlist_id=watchlist.id,
-                highlights=[_highlight(hit) for hit in hits],
-                alerted=fresh,
-                created_at=now,
+            channels = self._channels_for(watchlist) if fresh else []
+            payload = None
+            if channels:
+                payload = event_payload(
+                    watchlist=name,
+                    article={
+                        "url": url,
+                        "title": item.title,
+                        "source": item.source_name,
+                        "published_at": item.published_at.isoformat()
+                        if item.published_at
+                        else None,
+                    },
+                    highlights=[
+                        {"query": hit.query, "text": hit.text, "field": hit.field} for hit in hits
+                    ],
+                    snippet=_snippet(
+                        item.title, item.body, hits, self._settings.alerts.snippet_length
+                    ),
+                )
+            prepared.append(
+                PreparedMatch(watchlist.id, [_highlight(hit) for hit in hits], channels, payload)
             )
-            session.add(match)
-            session.flush()
-            channels = self._channels_for(watchlist)
-            if not fresh or not channels:
-                continue
-            payload = event_payload(
-                watchlist=name,
-                article={
-                    "url": article.url,
-                    "title": article.title,
-                    "source": item.source_name,
-                    "published_at": article.published_at.isoformat()
-                    if article.published_at
-                    else None,
+        # Too old to alert: the matches are still kept, marked as not alerted.
+        if not fresh:
+            return [PreparedMatch(m.watchlist_id, m.highlights, [], None) for m in prepared]
+        return prepared
+
+    def store(self, article: PreparedArticle) -> IngestResult:
+        """One transaction: probe, article, keys, matches, outbox rows (or nothing)."""
+        try:
+            with self._db.connection() as connection:
+                return self._store(connection, article)
+        except IntegrityError:
+            # Another instance stored the same article between our probe and insert.
+            return IngestResult(article_id=None, duplicate=True)
+
+    def _store(self, connection: Connection, article: PreparedArticle) -> IngestResult:
+        now = article.now or self._clock.now()
+        known = _known_keys(connection, article.keys)
+        if known:
+            article_id = next(iter(known.values()))
+            # Remember the new aliases so the next poll skips this entry without a fetch.
+            aliases = [
+                {"key": key, "kind": kind, "article_id": article_id}
+                for key, kind in article.keys.items()
+                if key not in known
+            ]
+            if aliases:
+                connection.execute(_INSERT_KEYS, aliases)
+            return IngestResult(article_id=article_id, duplicate=True)
+        article_id = connection.execute(_INSERT_ARTICLE, article.row).scalar_one()
+        connection.execute(
+            _INSERT_KEYS,
+            [
+                {"key": k, "kind": kind, "article_id": article_id}
+                for k, kind in article.keys.items()
+            ],
+        )
+        connection.execute(_COUNT_ARTICLE, {"source": article.row["source_id"]})
+        alerts = 0
+        for match in article.matches:
+            match_id = connection.execute(
+                _INSERT_MATCH,
+                {
+                    "article_id": article_id,
+                    "watchlist_id": match.watchlist_id,
+                    "highlights": match.highlights,
+                    "alerted": match.payload is not None,
+                    "created_at": now,
                 },
-                highlights=[
-                    {"query": hit.query, "text": hit.text, "field": hit.field} for hit in hits
-                ],
-                snippet=_snippet(article, hits, self._settings.alerts.snippet_length),
-            )
-            alerts += len(
-                outbox.enqueue(session, match=match, channels=channels, payload=payload, now=now)
-            )
-        return len(found), alerts
+            ).scalar_one()
+            if match.payload is not None:
+                queued = outbox.enqueue(
+                    connection,
+                    match_id=match_id,
+                    channels=match.channels,
+                    payload=match.payload,
+                    now=now,
+                )
+                alerts += len(queued)
+        return IngestResult(
+            article_id, duplicate=False, matches=len(article.matches), alerts=alerts
+        )
 
     def _channels_for(self, watchlist: WatchlistInfo) -> list[str]:
         wanted: Iterable[str] = watchlist.channels or self._active_channels
         return [name for name in wanted if name in self._active_channels]
 
 
-def _known_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
+def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int]:
     keys = list(keys)
     if not keys:
         return {}
-    rows = session.execute(select(DedupKey.key, DedupKey.article_id).where(DedupKey.key.in_(keys)))
-    return {key: article_id for key, article_id in rows}
+    return {key: article_id for key, article_id in connection.execute(_PROBE, {"keys": keys})}
 
 
 def _highlight(hit: Hit) -> dict[str, object]:
@@ -223,8 +283,8 @@ def _highlight(hit: Hit) -> dict[str, object]:
     }
 
 
-def _snippet(article: Article, hits: list[Hit], length: int) -> str:
+def _snippet(title: str, body: str, hits: list[Hit], length: int) -> str:
     body_hits = [hit for hit in hits if hit.field == "body"]
     if body_hits:
-        return snippet(article.body, body_hits, length)
-    return snippet(article.body, [], length) if article.body else article.title
+        return snippet(body, body_hits, length)
+    return snippet(body, [], length) if body else title

@@ -178,7 +178,9 @@ class SourceSpider(scrapy.Spider):
         page: ExtractedPage | None = None
         try:
             html, _encoding = decode_html(response.body, _header(response, "Content-Type"))
-            page = extract_article(html, url=response.url)
+            # The feed's title and date are preferred anyway; then the page's are not needed.
+            complete = bool(entry.title and entry.published_at)
+            page = extract_article(html, url=response.url, metadata=not complete)
         except Exception:
             # A page that breaks the extractor must not lose the article: the feed's own
             # text stands in, and the traceback goes to the log for a bug report.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from monitor.arabic.normalize import normalize_word
 from monitor.arabic.variants import canonical
 
 # Conjunction, then preposition, then the article (or لل = ل + ال with its alef dropped).
@@ -121,6 +122,14 @@ def query_keys(norm: str) -> frozenset[str]:
     if word.startswith("ال") and len(word) - 2 >= 2:
         word = word[2:]
     return frozenset(canonical(reading) for reading in _suffix_readings(word, _QUERY_SUFFIXES))
+
+
+@lru_cache(maxsize=200_000)
+def surface_keys(word: str) -> frozenset[str]:
+    """:func:`text_keys` of a word as written (normalized here); empty for a word that
+    normalizes to nothing (only marks or invisible characters)."""
+    norm = normalize_word(word)
+    return text_keys(norm) if norm else frozenset()
 
 
 def exact_keys(norm: str) -> frozenset[str]:

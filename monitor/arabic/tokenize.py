@@ -26,8 +26,8 @@ _MARK_CLASS = re.escape(ARABIC_MARKS + INVISIBLE)
 _ARABIC_WORD = f"[{_ARABIC_LETTERS}][{_ARABIC_LETTERS}{_MARK_CLASS}]*"
 # Any other letters or digits (Latin, Cyrillic, ASCII digits ...), minus Arabic ones.
 _OTHER_WORD = f"[^\\W_{_ARABIC_LETTERS}]+"
-_TOKEN = re.compile(f"{_ARABIC_WORD}|{_OTHER_WORD}")
-_SEGMENT_BREAK = re.compile(r"[.!?؟؛;\n\r\u06d4]")
+WORD = re.compile(f"{_ARABIC_WORD}|{_OTHER_WORD}")
+SEGMENT_BREAK = re.compile(r"[.!?؟؛;\n\r\u06d4]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,9 @@ class Token:
 def tokenize(text: str) -> list[Token]:
     """Every word of ``text`` with offsets into it, its normalized form and segment."""
     tokens: list[Token] = []
-    breaks = [m.start() for m in _SEGMENT_BREAK.finditer(text)]
+    breaks = [m.start() for m in SEGMENT_BREAK.finditer(text)]
     segment, next_break = 0, 0
-    for match in _TOKEN.finditer(text):
+    for match in WORD.finditer(text):
         start = match.start()
         while next_break < len(breaks) and breaks[next_break] < start:
             next_break += 1
@@ -54,6 +54,12 @@ def tokenize(text: str) -> list[Token]:
         if norm:
             tokens.append(Token(start, match.end(), word, norm, segment))
     return tokens
+
+
+def segment_breaks(text: str) -> list[int]:
+    """Offsets of sentence punctuation and line breaks (a token's segment is how many
+    of them come before it)."""
+    return [match.start() for match in SEGMENT_BREAK.finditer(text)]
 
 
 def words(text: str) -> list[str]:

@@ -228,4 +228,6 @@ class OutboxAlert(Base):
     __table_args__ = (
         UniqueConstraint("match_id", "channel"),
         Index("ix_alert_outbox_due", "status", "next_attempt_at"),
+        # Claims walk pending rows in id order (per-channel delivery order).
+        Index("ix_alert_outbox_order", "status", "id"),
     )

@@ -8,13 +8,18 @@ length and the candidates it touches, not the number of queries.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping
+from itertools import chain
 
-from monitor.arabic.stem import text_keys
-from monitor.arabic.tokenize import Token, tokenize
+from monitor.arabic.stem import surface_keys
+from monitor.arabic.tokenize import WORD, segment_breaks
 from monitor.matching.hits import Hit
 from monitor.matching.query import DEFAULT_SLOP, Phrase, parse_query
+
+
+REACH_CACHE_SIZE = 200_000
 
 
 class WatchlistIndex:
@@ -29,6 +34,9 @@ class WatchlistIndex:
                 for key in term.keys:
                     postings[key].append((number, position))
         self._postings = dict(postings)
+        # Surface word -> the postings it reaches: news vocabulary repeats, so almost
+        # every word costs one dict lookup. Safe to lose; cleared when it grows too big.
+        self._reach: dict[str, tuple[tuple[int, int], ...]] = {}
 
     def __len__(self) -> int:
         return len(self._phrases)
@@ -48,16 +56,32 @@ class WatchlistIndex:
                 found.setdefault(owner, []).extend(hits)
         return found
 
-    def _search(self, text: str, field: str) -> dict[int, list[Hit]]:
-        tokens = tokenize(text)
-        occurrences: dict[int, dict[int, list[int]]] = {}
+    def _reached(self, word: str) -> tuple[tuple[int, int], ...]:
         postings = self._postings
-        for index, token in enumerate(tokens):
-            for key in text_keys(token.norm):
-                for number, position in postings.get(key, ()):
-                    places = occurrences.setdefault(number, {}).setdefault(position, [])
-                    if not places or places[-1] != index:
-                        places.append(index)
+        reach = tuple(
+            dict.fromkeys(chain.from_iterable(postings.get(key, ()) for key in surface_keys(word)))
+        )
+        if len(self._reach) >= REACH_CACHE_SIZE:
+            self._reach.clear()
+        self._reach[word] = reach
+        return reach
+
+    def _search(self, text: str, field: str) -> dict[int, list[Hit]]:
+        spans: list[tuple[int, int]] = []
+        occurrences: dict[int, dict[int, list[int]]] = {}
+        reach_cache = self._reach
+        for match in WORD.finditer(text):
+            word = match.group()
+            reach = reach_cache.get(word)
+            if reach is None:
+                reach = self._reached(word)
+            index = len(spans)
+            spans.append(match.span())
+            for number, position in reach:
+                occurrences.setdefault(number, {}).setdefault(position, []).append(index)
+        if not occurrences:
+            return {}
+        tokens = _Tokens(spans, segment_breaks(text))
         results: dict[int, list[Hit]] = {}
         for number, places in occurrences.items():
             phrase = self._phrases[number]
@@ -69,10 +93,21 @@ class WatchlistIndex:
         return results
 
 
+class _Tokens:
+    """Token offsets, and each token's sentence segment computed only when asked."""
+
+    def __init__(self, spans: list[tuple[int, int]], breaks: list[int]) -> None:
+        self.spans = spans
+        self._breaks = breaks
+
+    def segment(self, index: int) -> int:
+        return bisect_left(self._breaks, self.spans[index][0])
+
+
 def _verify(
     phrase: Phrase,
     places: dict[int, list[int]],
-    tokens: list[Token],
+    tokens: _Tokens,
     text: str,
     field: str,
 ) -> list[Hit]:
@@ -85,23 +120,23 @@ def _verify(
         chain = _chain(phrase, places, tokens, 1, first)
         if chain is None:
             continue
-        start, end = tokens[first].start, tokens[chain].end
+        start, end = tokens.spans[first][0], tokens.spans[chain][1]
         hits.append(Hit(start, end, text[start:end], phrase.text, field))
         last_end = chain
     return hits
 
 
 def _chain(
-    phrase: Phrase, places: dict[int, list[int]], tokens: list[Token], position: int, previous: int
+    phrase: Phrase, places: dict[int, list[int]], tokens: _Tokens, position: int, previous: int
 ) -> int | None:
     """The token index of the last word when words ``position..`` follow ``previous``."""
     if position == len(phrase.terms):
         return previous
-    segment = tokens[previous].segment
+    segment = tokens.segment(previous)
     for candidate in places.get(position, ()):
         if candidate <= previous:
             continue
-        if candidate > previous + 1 + phrase.slop or tokens[candidate].segment != segment:
+        if candidate > previous + 1 + phrase.slop or tokens.segment(candidate) != segment:
             break
         end = _chain(phrase, places, tokens, position + 1, candidate)
         if end is not None:

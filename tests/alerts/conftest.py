@@ -61,7 +61,9 @@ def add_alert(db: Database, clock: FakeClock) -> AddAlert:
     """Insert an article, a match and its outbox rows (one per channel), as ingest does."""
     numbers = count(1)
 
-    def add(channels: tuple[str, ...] = ("hook",), title: str | None = None) -> list[OutboxAlert]:
+    def add(
+        channels: tuple[str, ...] = ("hook",), title: str | None = None
+    ) -> list[outbox.QueuedAlert]:
         number = next(numbers)
         now = clock.now()
         with db.transaction() as session:
@@ -83,9 +85,15 @@ def add_alert(db: Database, clock: FakeClock) -> AddAlert:
             session.add(match)
             session.flush()
             payload = sample_payload(title or f"خبر رقم {number}")
-            return outbox.enqueue(
-                session, match=match, channels=list(channels), payload=payload, now=now
+            outbox.enqueue(
+                session.connection(),
+                match_id=match.id,
+                channels=list(channels),
+                payload=payload,
+                now=now,
             )
+            query = select(OutboxAlert).where(OutboxAlert.match_id == match.id)
+            return list(session.scalars(query.order_by(OutboxAlert.id)))
 
     return add
 

@@ -42,7 +42,9 @@ def test_enqueue_commits_or_rolls_back_with_the_match(
     add_alert()
     with pytest.raises(RuntimeError), db.transaction() as session:
         match = session.scalars(select(Match)).one()
-        outbox.enqueue(session, match=match, channels=["other"], payload={}, now=clock.now())
+        outbox.enqueue(
+            session.connection(), match_id=match.id, channels=["other"], payload={}, now=clock.now()
+        )
         raise RuntimeError("crash before commit")
     assert outbox.counts(db)["pending"] == 1
 
@@ -53,7 +55,9 @@ def test_one_alert_per_match_and_channel(
     add_alert()
     with pytest.raises(IntegrityError), db.transaction() as session:
         match = session.scalars(select(Match)).one()
-        outbox.enqueue(session, match=match, channels=["hook"], payload={}, now=clock.now())
+        outbox.enqueue(
+            session.connection(), match_id=match.id, channels=["hook"], payload={}, now=clock.now()
+        )
 
 
 def test_leased_row_is_not_claimed_twice(

@@ -93,9 +93,10 @@ def test_a_failing_source_backs_off_and_counts_failures(broken_site, receiver, r
     assert status["last_status"] == "error"
 
 
-def test_private_addresses_are_refused_unless_allowed(news_site, receiver, rasid_factory):
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_private_addresses_are_refused_unless_allowed(news_site, receiver, rasid_factory, host):
     rasid = rasid_factory(
-        sources={"site": news_site.feed_url},
+        sources={"site": news_site.feed_url.replace("127.0.0.1", host)},
         webhook_url=accepting(receiver),
         crawl={"allow_private_networks": False},
     )

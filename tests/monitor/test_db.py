@@ -35,3 +35,15 @@ def test_timestamps_come_back_aware_in_utc(db: Database) -> None:
     assert stored.next_poll_at.tzinfo is not None
     assert stored.next_poll_at.utcoffset() == timedelta(0)
     assert stored.next_poll_at.astimezone(UTC).hour == 12
+
+
+def test_migrations_build_exactly_the_models(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from monitor.db.models import Base
+
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    assert differences == []

@@ -1,0 +1,179 @@
+"""Time from a feed response carrying a new story to its webhook arriving, under `rasid run`.
+
+The real service runs as a subprocess (SQLite, poll tick 200 ms, the source polled every
+second). A local site publishes a new matching story every ~1.5 s; it records when it
+first served a feed containing each story, and a local receiver records when that
+story's alert arrived. Latency covers: feed response -> parse -> article page fetch ->
+extraction -> store -> match -> outbox -> dispatch -> webhook POST. Target (issue 2):
+p95 <= 2 s.
+
+    .venv/bin/python bench/alert_latency.py [--stories 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Site:
+    """Feed + article pages + webhook receiver, with timestamps for each story."""
+
+    def __init__(self) -> None:
+        self.stories: list[int] = []
+        self.first_served: dict[int, float] = {}
+        self.received: dict[int, float] = {}
+        self.lock = threading.Lock()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                if self.path == "/feed.xml":
+                    body = site.feed(self.server.server_address[1])
+                    kind = "application/rss+xml; charset=utf-8"
+                else:
+                    number = int(self.path.rsplit("/", 1)[1])
+                    body = (
+                        '<html lang="ar"><head><meta charset="utf-8"><title>خبر</title></head>'
+                        f"<body><article><h1>إسقاط طائرة مسيرة رقم {number}</h1>"
+                        + "<p>أعلنت الدفاعات الجوية إسقاط طائرة مسيرة مفخخة قرب قاعدة عسكرية "
+                        f"في الأنبار، في الهجوم رقم {number} خلال هذا الأسبوع.</p>"
+                        * 3
+                        + "</article></body></html>"
+                    ).encode()
+                    kind = "text/html; charset=utf-8"
+                self._reply(body, kind)
+
+            def do_POST(self) -> None:
+                arrived = time.perf_counter()
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length))
+                number = int(payload["article"]["url"].rsplit("/", 1)[1])
+                with site.lock:
+                    site.received.setdefault(number, arrived)
+                self._reply(b"ok", "text/plain")
+
+            def _reply(self, body: bytes, kind: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def feed(self, port: int) -> bytes:
+        now = time.perf_counter()
+        with self.lock:
+            stories = list(self.stories)
+            for number in stories:
+                self.first_served.setdefault(number, now)
+        date = format_datetime(datetime.now(UTC))
+        items = "".join(
+            f"<item><title>إسقاط طائرة مسيرة {n}</title>"
+            f"<link>http://127.0.0.1:{port}/news/{n}</link><guid>s-{n}</guid>"
+            f"<pubDate>{date}</pubDate></item>"
+            for n in reversed(stories[-30:])
+        )
+        return (
+            f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            f"{items}</channel></rss>"
+        ).encode()
+
+    def publish(self, number: int) -> None:
+        with self.lock:
+            self.stories.append(number)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stories", type=int, default=40)
+    args = parser.parse_args()
+    site = Site()
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "settings.toml"
+        config.write_text(
+            f"""
+[database]
+url = "sqlite:///{folder}/latency.db"
+[crawl]
+allow_private_networks = true
+poll_tick = "200ms"
+[alerts]
+dispatch_interval = "1s"
+[[sources]]
+name = "site"
+url = "http://127.0.0.1:{site.port}/feed.xml"
+interval = "1s"
+[[channels]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{site.port}/hook"
+[[watchlists]]
+name = "drones"
+queries = ["طائرة مسيرة"]
+""",
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RASID_")}
+        env["PYTHONPATH"] = str(ROOT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            time.sleep(3)  # start-up is not part of the measured path
+            for number in range(args.stories):
+                site.publish(number)
+                time.sleep(1.5)
+            deadline = time.monotonic() + 20
+            while len(site.received) < args.stories and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _out, err = process.communicate(timeout=30)
+    latencies = sorted(site.received[n] - site.first_served[n] for n in site.received)
+    if not latencies:
+        print("no alert arrived; service stderr:\n" + err)
+        sys.exit(1)
+    p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
+    print(
+        f"\nFeed response -> webhook received, under `rasid run` ({len(latencies)} of "
+        f"{args.stories} stories delivered)"
+    )
+    print(f"{'p50':<8}{statistics.median(latencies) * 1000:>8.0f} ms")
+    print(f"{'p95':<8}{p95 * 1000:>8.0f} ms   = {p95 / 2:.2f}x the 2 s budget")
+    print(f"{'max':<8}{latencies[-1] * 1000:>8.0f} ms")
+    print("\nrerun: .venv/bin/python bench/alert_latency.py")
+
+
+if __name__ == "__main__":
+    main()
