@@ -7,7 +7,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.e2e.conftest import SECRET, accepting, posted_json, recent
 from tests.support.http import Recorded, Reply
-from tests.support.site import Story
+from tests.support.site import Story, article_page, rss
 
 
 def test_once_delivers_each_expected_alert_exactly_once(news_site, receiver, rasid_factory):
@@ -147,3 +147,29 @@ def test_unchanged_feed_is_answered_304_and_not_parsed_again(news_site, receiver
     polls = news_site.server.requests_to("/feeds/main.xml")
     assert [p.headers.get("if-none-match") for p in polls] == [None, '"v1"']
     assert rasid.source_status("site")["last_status"] == "not_modified"
+
+
+def test_undeclared_windows_1256_feed_and_page_alert_with_correct_arabic(
+    news_site, receiver, rasid_factory
+):
+    story = Story(
+        "cp1256",
+        "إسقاط طائرة مسيرة قرب أربيل",
+        ["أعلنت السلطات إسقاط طائرة مسيرة مفخخة قرب مطار أربيل الدولي فجر اليوم."] * 3,
+        recent(1),
+    )
+    server = news_site.server
+    feed = rss("موقع", server.url("").rstrip("/"), [story], encoding="windows-1256")
+    undeclared = feed.replace(b' encoding="windows-1256"', b"")
+    server.route("/legacy.xml", Reply(200, undeclared, content_type="text/xml"))
+    page = article_page(story).replace('<meta charset="utf-8">', "").encode("cp1256")
+    server.route("/news/cp1256", Reply(200, page, content_type="text/html"))
+    rasid = rasid_factory(
+        sources={"legacy": server.url("/legacy.xml")}, webhook_url=accepting(receiver)
+    )
+
+    rasid.run("run", "--once")
+
+    [alert] = posted_json(receiver.requests_to("/hook"))
+    assert alert["article"]["title"] == "إسقاط طائرة مسيرة قرب أربيل"
+    assert alert["highlights"][0]["text"] == "طائرة مسيرة"
