@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
@@ -64,12 +65,23 @@ class Context:
             self._settings = load_settings(self.config)
         return self._settings
 
-    def service(self) -> Any:
+    @contextmanager
+    def service(self) -> Iterator[Any]:
+        """The service, migrated and synced with the settings file, closed afterwards."""
         from monitor.service import Service
 
         service = Service(self.settings)
-        service.prepare()
-        return service
+        try:
+            service.prepare()
+            yield service
+        finally:
+            service.close()
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """One database transaction, for the commands that only read or edit rows."""
+        with self.service() as service, service.db.transaction() as session:
+            yield session
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -119,18 +131,13 @@ def run(ctx: Context, once: bool) -> None:
     """Run the service in the foreground (stop with Ctrl-C or SIGTERM)."""
     from crawler.runner import run_in_reactor
 
-    settings = ctx.settings
-    _setup_logging(settings)
-    service = ctx.service()
-    service.lock.acquire()
-    try:
+    _setup_logging(ctx.settings)
+    with ctx.service() as service:
+        service.lock.acquire()
         if once:
-            summary = run_in_reactor(service.run_once)
-            _print_summary(summary)
+            _print_summary(run_in_reactor(service.run_once))
         else:
             run_in_reactor(service.run_forever)
-    finally:
-        service.close()
 
 
 def _print_summary(summary: Any) -> None:
@@ -158,16 +165,15 @@ def status(ctx: Context, as_json: bool) -> None:
     """Each source's last poll, result and error; counts of articles, matches, alerts."""
     from monitor.status import collect_status
 
-    service = ctx.service()
-    report = collect_status(service.db, ctx.settings)
-    service.close()
+    with ctx.service() as service:
+        report = collect_status(service.db, ctx.settings)
     if as_json:
         click.echo(json.dumps(_jsonable(report), ensure_ascii=False, indent=2))
         return
     table = Table(title=f"Sources ({len(report.sources)})")
     for column in ("source", "last poll", "result", "articles", "next poll", "problem"):
         table.add_column(column)
-    now = SystemClock().now()
+    now = _now()
     for source in report.sources:
         result = source.last_status or "never polled"
         if not source.enabled:
@@ -192,6 +198,28 @@ def status(ctx: Context, as_json: bool) -> None:
         f"{c.name} ({c.kind}{'' if c.active else ', off: no URL set'})" for c in report.channels
     )
     console.print(f"channels: {channels}")
+
+
+def _now() -> datetime:
+    return SystemClock().now()
+
+
+def _show(
+    rows: Sequence[Any],
+    as_json: bool,
+    columns: Sequence[str],
+    cells: Callable[[Any], Sequence[str]],
+) -> None:
+    """Rows as JSON (``--json``) or as a table."""
+    if as_json:
+        click.echo(json.dumps(_jsonable(list(rows)), ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        _add_row(table, *cells(row))
+    console.print(table)
 
 
 def _add_row(table: Table, *cells: str) -> None:
@@ -246,22 +274,20 @@ def sources_list(ctx: Context, as_json: bool) -> None:
     """The sources rasid polls."""
     from monitor.sources import list_sources
 
-    service = ctx.service()
-    with service.db.transaction() as session:
+    with ctx.session() as session:
         rows = list_sources(session)
-    service.close()
-    if as_json:
-        click.echo(json.dumps(_jsonable(rows), ensure_ascii=False, indent=2))
-        return
-    table = Table()
-    for column in ("name", "url", "every", "enabled", "from"):
-        table.add_column(column)
-    for row in rows:
-        minutes = int(row.interval.total_seconds() // 60)
-        _add_row(
-            table, row.name, row.url, f"{minutes}m", "yes" if row.enabled else "no", row.origin
-        )
-    console.print(table)
+    _show(
+        rows,
+        as_json,
+        ("name", "url", "every", "enabled", "from"),
+        lambda row: (
+            row.name,
+            row.url,
+            f"{int(row.interval.total_seconds() // 60)}m",
+            "yes" if row.enabled else "no",
+            row.origin,
+        ),
+    )
 
 
 @sources.command("add")
@@ -275,17 +301,8 @@ def sources_add(ctx: Context, url: str, name: str, interval: str | None) -> None
     from monitor.sources import add_source
 
     every = _duration_option(interval, "--interval")
-    service = ctx.service()
-    with service.db.transaction() as session:
-        add_source(
-            session,
-            name=name,
-            url=url,
-            interval=every,
-            settings=ctx.settings,
-            now=service.clock.now(),
-        )
-    service.close()
+    with ctx.session() as session:
+        add_source(session, name=name, url=url, interval=every, settings=ctx.settings, now=_now())
     console.print(f"added source {name}: {url}")
 
 
@@ -311,26 +328,20 @@ def watch_list(ctx: Context, as_json: bool) -> None:
     """Every watchlist with its queries and channels."""
     from monitor.watchlists import list_watchlists
 
-    service = ctx.service()
-    with service.db.transaction() as session:
+    with ctx.session() as session:
         rows = list_watchlists(session)
-    service.close()
-    if as_json:
-        click.echo(json.dumps(_jsonable(rows), ensure_ascii=False, indent=2))
-        return
-    table = Table()
-    for column in ("watchlist", "queries", "channels", "enabled", "from"):
-        table.add_column(column)
-    for row in rows:
-        _add_row(
-            table,
+    _show(
+        rows,
+        as_json,
+        ("watchlist", "queries", "channels", "enabled", "from"),
+        lambda row: (
             row.name,
             " | ".join(row.queries),
             ", ".join(row.channels) or "(all)",
             "yes" if row.enabled else "no",
             row.origin,
-        )
-    console.print(table)
+        ),
+    )
 
 
 @watch.command("add")
@@ -343,17 +354,15 @@ def watch_add(ctx: Context, name: str, queries: tuple[str, ...], channels: tuple
     """Create watchlist NAME with QUERIES (or add QUERIES to it)."""
     from monitor.watchlists import add_watchlist
 
-    service = ctx.service()
-    with service.db.transaction() as session:
+    with ctx.session() as session:
         info = add_watchlist(
             session,
             name=name,
             queries=list(queries),
             channels=list(channels),
             settings=ctx.settings,
-            now=service.clock.now(),
+            now=_now(),
         )
-    service.close()
     console.print(f"watchlist {info.name}: {' | '.join(info.queries)}")
 
 
@@ -365,10 +374,8 @@ def watch_remove(ctx: Context, name: str) -> None:
     """Delete watchlist NAME (one made with `watch add`)."""
     from monitor.watchlists import remove_watchlist
 
-    service = ctx.service()
-    with service.db.transaction() as session:
+    with ctx.session() as session:
         remove_watchlist(session, name, ctx.settings)
-    service.close()
     console.print(f"removed watchlist {name}")
 
 
@@ -385,9 +392,8 @@ def alerts_retry(ctx: Context, ids: tuple[int, ...]) -> None:
     """Re-queue dead alerts (all of them, or the given outbox ids)."""
     from alerts import outbox
 
-    service = ctx.service()
-    count = outbox.requeue_dead(service.db, service.clock.now(), ids=list(ids) or None)
-    service.close()
+    with ctx.service() as service:
+        count = outbox.requeue_dead(service.db, _now(), ids=list(ids) or None)
     console.print(f"re-queued {count} alert(s)")
 
 
