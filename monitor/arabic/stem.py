@@ -20,7 +20,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from monitor.arabic.normalize import normalize_word
-from monitor.arabic.variants import canonical
+from monitor.arabic.variants import canonical, spelling
 
 # Conjunction, then preposition, then the article (or لل = ل + ال with its alef dropped).
 _CONJUNCTIONS = ("", "و", "ف")
@@ -55,6 +55,8 @@ _NUMBER_SUFFIXES: tuple[tuple[str, str, int], ...] = (
     ("ا", "", 3),  # accusative tanween alef: قائدا -> قائد
     ("ه", "", 4),  # feminine or pronoun, only on long stems (عينة must not be عين)
 )
+# Broken plurals take the accusative alef (جنودا) but no other suffix above.
+_TANWEEN = "ا"
 # Query words lose number inflection only (nisba, ه and ا may be part of what was meant),
 # and only from long stems: a name like لبنان or إيران must not become لبن or اير.
 _QUERY_SUFFIXES: tuple[tuple[str, str, int], ...] = (
@@ -75,10 +77,12 @@ def _has_arabic(word: str) -> bool:
 def _suffix_readings(
     word: str, suffixes: tuple[tuple[str, str, int], ...] = _NUMBER_SUFFIXES
 ) -> set[str]:
-    readings = {word}
+    """Canonical stems of ``word`` and of what each suffix strip leaves."""
+    readings = {canonical(word)}
     for suffix, replacement, minimum in suffixes:
         if word.endswith(suffix) and len(word) - len(suffix) >= minimum:
-            readings.add(word[: -len(suffix)] + replacement)
+            stem = word[: -len(suffix)] + replacement
+            readings.add(canonical(stem) if suffix == _TANWEEN else spelling(stem))
     return readings
 
 
@@ -110,7 +114,7 @@ def text_keys(norm: str) -> frozenset[str]:
         if len(rest) < minimum:
             continue
         readings |= _inflection_readings(rest)
-    return frozenset(canonical(reading) for reading in readings if len(reading) >= 2)
+    return frozenset(reading for reading in readings if len(reading) >= 2)
 
 
 @lru_cache(maxsize=50_000)
@@ -121,7 +125,7 @@ def query_keys(norm: str) -> frozenset[str]:
     word = norm
     if word.startswith("ال") and len(word) - 2 >= 2:
         word = word[2:]
-    return frozenset(canonical(reading) for reading in _suffix_readings(word, _QUERY_SUFFIXES))
+    return frozenset(_suffix_readings(word, _QUERY_SUFFIXES))
 
 
 @lru_cache(maxsize=200_000)

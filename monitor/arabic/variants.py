@@ -5,11 +5,16 @@ broken plurals change the inside of a word (صاروخ/صواريخ, قتيل/ق
 stemming cannot meet them. Both are a small table from normalized stem to one
 canonical stem, applied to query and text alike. Entries are normalized forms (see
 normalize.py: ة -> ه, ى -> ي, hamza seats -> bare letters).
+
+A broken plural takes no sound-plural or nisba suffix, so the plural table applies only to
+a whole stem (:func:`canonical`); a stem reached by stripping such a suffix gets the
+spelling table alone (:func:`spelling`). Otherwise المدني "civil" would read as مدن
+"cities" and match مدينة, and الدولي "international" would match دولة.
 """
 
 from __future__ import annotations
 
-# Orthographic variants of foreign names: every spelling -> the first one.
+# Spelling variants, mostly of foreign names: every spelling -> the first one.
 _NAME_VARIANTS: tuple[tuple[str, ...], ...] = (
     ("امريكا", "اميركا"),
     ("امريكي", "اميركي"),
@@ -32,6 +37,9 @@ _NAME_VARIANTS: tuple[tuple[str, ...], ...] = (
     ("كردستان", "كوردستان"),
     ("كردي", "كوردي"),
     ("داعش", "داعيش"),
+    ("صحفي", "صحافي"),
+    # ميليشي is what remains of ميليشيات once its plural ات is taken off.
+    ("ميليشيا", "مليشيا", "ميليشي", "مليشي"),
 )
 
 # Broken plurals common in news: plural stem -> singular stem.
@@ -54,23 +62,23 @@ _BROKEN_PLURALS: dict[str, str] = {
     "قنابل": "قنبله",
     "الغام": "لغم",
     "فصايل": "فصيل",
-    "مليشيا": "ميليشيا",
-    "ميليشي": "ميليشيا",
-    "مليشي": "ميليشيا",
     "قاده": "قايد",
     "وزراء": "وزير",
     "سفن": "سفينه",
     "حدود": "حد",
     "شهداء": "شهيد",
-    "صحافيون": "صحفي",
-    "صحافي": "صحفي",
 }
 
-_CANONICAL: dict[str, str] = {
-    variant: group[0] for group in _NAME_VARIANTS for variant in group[1:]
-} | _BROKEN_PLURALS
+_SPELLING: dict[str, str] = {variant: group[0] for group in _NAME_VARIANTS for variant in group[1:]}
+_CANONICAL: dict[str, str] = _SPELLING | _BROKEN_PLURALS
 
 
 def canonical(stem: str) -> str:
-    """The one stem that stands for ``stem`` and its known variants."""
+    """The one stem that stands for a whole stem and its known variants and plurals."""
     return _CANONICAL.get(stem, stem)
+
+
+def spelling(stem: str) -> str:
+    """The one stem for a spelling variant; for stems left by a sound-plural or nisba
+    suffix, which a broken plural never carries."""
+    return _SPELLING.get(stem, stem)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,18 +26,23 @@ class Hit:
 
 def snippet(text: str, hits: list[Hit], length: int = 280) -> str:
     """About ``length`` characters of ``text`` around the first hit, cut at spaces,
-    with "…" where something was left out."""
-    text = " ".join(text.split()) if "\n" in text or "  " in text else text
-    if len(text) <= length:
-        return text
+    with "…" where something was left out.
+
+    Whitespace runs fold to one space; the hit is placed by its offsets, folded piece by
+    piece (a hit starts and ends on a word), so a hit whose words are separated by a line
+    break or two spaces is still the one shown.
+    """
     if hits:
         first = min(hits, key=lambda hit: hit.start)
-        # Offsets refer to the original text; find the hit again in the collapsed one.
-        anchor = text.find(first.text)
-        anchor = max(anchor, 0)
-        hit_length = len(first.text)
+        before_hit = _WHITESPACE.sub(" ", text[: first.start]).lstrip()
+        hit_text = _WHITESPACE.sub(" ", text[first.start : first.end])
+        text = before_hit + hit_text + _WHITESPACE.sub(" ", text[first.end :]).rstrip()
+        anchor, hit_length = len(before_hit), len(hit_text)
     else:
+        text = _WHITESPACE.sub(" ", text).strip()
         anchor, hit_length = 0, 0
+    if len(text) <= length:
+        return text
     before = max(0, (length - hit_length) // 3)
     start = max(0, anchor - before)
     end = min(len(text), start + length)

@@ -18,7 +18,6 @@ from monitor.arabic.tokenize import WORD, segment_breaks
 from monitor.matching.hits import Hit
 from monitor.matching.query import DEFAULT_SLOP, Phrase, parse_query
 
-
 REACH_CACHE_SIZE = 200_000
 
 

@@ -77,3 +77,16 @@ def test_snippet_centres_on_the_hit_and_marks_cuts():
     assert "بطائرتين مسيرتين" in excerpt
     assert excerpt.startswith("…") and excerpt.endswith("…")
     assert len(excerpt) <= 122
+
+
+def test_snippet_shows_a_hit_whose_words_are_two_spaces_apart():
+    text = "كلمة " * 200 + "بطائرتين  مسيرتين" + " نهاية" * 200
+    hits = compile_query("طائرة مسيرة").search(text)
+
+    excerpt = snippet(text, hits, length=120)
+
+    assert "بطائرتين مسيرتين" in excerpt
+
+
+def test_broken_plural_table_does_not_turn_civil_into_cities():
+    assert compile_query("مدينة").search("وصلت فرق الدفاع المدني") == []
