@@ -333,11 +333,12 @@ def watch_list(ctx: Context, as_json: bool) -> None:
     _show(
         rows,
         as_json,
-        ("watchlist", "queries", "channels", "enabled", "from"),
+        ("watchlist", "queries", "channels", "slop", "enabled", "from"),
         lambda row: (
             row.name,
             " | ".join(row.queries),
             ", ".join(row.channels) or "(all)",
+            str(row.slop),
             "yes" if row.enabled else "no",
             row.origin,
         ),
@@ -348,9 +349,14 @@ def watch_list(ctx: Context, as_json: bool) -> None:
 @click.argument("name")
 @click.argument("queries", nargs=-1, required=True)
 @click.option("--channel", "channels", multiple=True, help="Channel to alert (repeatable).")
+@click.option(
+    "--slop", type=click.IntRange(0, 10), help="Words allowed between a phrase's words (1)."
+)
 @pass_context
 @reports_errors
-def watch_add(ctx: Context, name: str, queries: tuple[str, ...], channels: tuple[str, ...]) -> None:
+def watch_add(
+    ctx: Context, name: str, queries: tuple[str, ...], channels: tuple[str, ...], slop: int | None
+) -> None:
     """Create watchlist NAME with QUERIES (or add QUERIES to it)."""
     from monitor.watchlists import add_watchlist
 
@@ -362,6 +368,7 @@ def watch_add(ctx: Context, name: str, queries: tuple[str, ...], channels: tuple
             channels=list(channels),
             settings=ctx.settings,
             now=_now(),
+            slop=slop,
         )
     console.print(f"watchlist {info.name}: {' | '.join(info.queries)}")
 
@@ -377,6 +384,88 @@ def watch_remove(ctx: Context, name: str) -> None:
     with ctx.session() as session:
         remove_watchlist(session, name, ctx.settings)
     console.print(f"removed watchlist {name}")
+
+
+@watch.command("test")
+@click.argument("query")
+@click.option("--text", "text_", help='Text to search ("-" reads standard input).')
+@click.option("--title", default="", help="A title to search with --text (for title: queries).")
+@click.option("--archive", is_flag=True, help="Search the stored articles instead.")
+@click.option("--since", help='With --archive: only articles fetched this recently, e.g. "30d".')
+@click.option("--slop", type=click.IntRange(0, 10), default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="With --archive: JSON output.")
+@pass_context
+@reports_errors
+def watch_test(
+    ctx: Context,
+    query: str,
+    text_: str | None,
+    title: str,
+    archive: bool,
+    since: str | None,
+    slop: int,
+    as_json: bool,
+) -> None:
+    """Try QUERY on a text or on the stored articles; exit 0 on a match, 1 on none,
+    2 on a bad query."""
+    from monitor.matching import Synonyms, compile_query
+
+    if archive == (text_ is not None):
+        raise click.UsageError("give either --text TEXT or --archive")
+    compiled = compile_query(query, slop=slop, synonyms=Synonyms(ctx.settings.matching.synonyms))
+    if text_ is not None:
+        body = sys.stdin.read() if text_ == "-" else text_
+        fields = {"title": title, "body": body} if title else {"text": body}
+        hits = compiled.search_fields(fields)
+        rows = [{"start": h.start, "end": h.end, "text": h.text, "field": h.field} for h in hits]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        sys.exit(0 if hits else 1)
+    window = _duration_option(since, "--since") if since else None
+    found = _backtest(ctx, compiled, window, as_json)
+    sys.exit(0 if found else 1)
+
+
+def _backtest(ctx: Context, compiled: Any, window: Any, as_json: bool) -> int:
+    from rich.progress import Progress
+
+    from monitor.archive import backtest, index_missing
+
+    found = 0
+    since = _now() - window if window else None
+    table = Table("published", "source", "title", "highlights", "url")
+    with ctx.service() as service, Progress(console=errors, transient=True) as progress:
+        indexing = progress.add_task("indexing older articles", total=None)
+        index_missing(
+            service.db,
+            lambda done, total: progress.update(indexing, completed=done, total=total),
+        )
+        progress.remove_task(indexing)
+        task = progress.add_task("searching the archive", total=None)
+        for match in backtest(
+            service.db,
+            compiled,
+            since=since,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        ):
+            found += 1
+            highlights = [hit.text for hit in match.hits]
+            if as_json:
+                click.echo(json.dumps(_jsonable(match), ensure_ascii=False))
+                continue
+            moment = match.published_at or match.fetched_at
+            _add_row(
+                table,
+                moment.strftime("%Y-%m-%d %H:%M"),
+                match.source or "",
+                match.title,
+                " | ".join(dict.fromkeys(highlights)),
+                match.url,
+            )
+    if not as_json:
+        if found:
+            console.print(table)
+        console.print(f"{found} stored article(s) match")
+    return found
 
 
 @cli.group("alerts")

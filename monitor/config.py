@@ -166,6 +166,7 @@ class WatchlistSettings(_Section):
     queries: list[str] = Field(min_length=1)
     channels: list[str] = Field(default_factory=list)
     enabled: bool = True
+    slop: int = Field(default=1, ge=0, le=10)
 
     @field_validator("queries")
     @classmethod
@@ -174,6 +175,21 @@ class WatchlistSettings(_Section):
             if not query.strip():
                 raise ValueError("a query cannot be empty")
         return queries
+
+
+class MatchingSettings(_Section):
+    # Groups of words or phrases to treat as one (docs/queries.md).
+    synonyms: list[list[str]] = Field(default_factory=list)
+
+    @field_validator("synonyms")
+    @classmethod
+    def _groups(cls, groups: list[list[str]]) -> list[list[str]]:
+        for group in groups:
+            if len(group) < 2:
+                raise ValueError("a synonym group needs at least two members")
+            if any(not member.strip() for member in group):
+                raise ValueError("a synonym cannot be empty")
+        return groups
 
 
 class Settings(_Section):
@@ -185,6 +201,7 @@ class Settings(_Section):
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: list[ChannelSettings] = Field(default_factory=list)
     watchlists: list[WatchlistSettings] = Field(default_factory=list)
+    matching: MatchingSettings = MatchingSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config_path: Path | None = None
     base_dir: Path = Path()

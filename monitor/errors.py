@@ -6,6 +6,8 @@ errors are raised where the problem is understood and reported where it is seen.
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class RasidError(Exception):
     """Base of every error rasid reports to a user in a sentence, without a traceback."""
@@ -39,8 +41,14 @@ class QuerySyntaxError(RasidError):
         base = super().__str__()
         if self.position is None or not self.query:
             return base
-        caret = " " * self.position + "^"
-        return f"{base}\n  {self.query}\n  {caret}"
+        # Harakat and invisible controls take no column, so they take no caret space.
+        column = sum(
+            1
+            for char in self.query[: self.position]
+            if not unicodedata.combining(char) and unicodedata.category(char) != "Cf"
+        )
+        caret = " " * column + "^"
+        return f"{base} (at character {self.position + 1})\n  {self.query}\n  {caret}"
 
 
 class DeliveryError(RasidError):

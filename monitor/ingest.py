@@ -24,6 +24,7 @@ from alerts import outbox
 from alerts.render import event_payload
 from crawler.items import ArticleItem, FeedEntry
 from crawler.sink import DueSource
+from monitor.archive import search_terms, store_terms
 from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.db.models import Article, DedupKey, Match, Source
@@ -74,6 +75,7 @@ class PreparedArticle:
     keys: dict[str, str]
     matches: list[PreparedMatch] = field(default_factory=list)
     now: datetime | None = None
+    terms: str = ""  # what the archive indexes it under (monitor.archive)
 
 
 class Ingestor:
@@ -164,7 +166,13 @@ class Ingestor:
             "published_at": item.published_at,
             "fetched_at": now,
         }
-        return PreparedArticle(row, keys, self._prepare_matches(item, url, now), now)
+        return PreparedArticle(
+            row,
+            keys,
+            self._prepare_matches(item, url, now),
+            now,
+            search_terms(item.title, item.body),
+        )
 
     def _prepare_matches(self, item: ArticleItem, url: str, now: datetime) -> list[PreparedMatch]:
         compiled = self._watchlists.current
@@ -236,6 +244,7 @@ class Ingestor:
             ],
         )
         connection.execute(_COUNT_ARTICLE, {"source": article.row["source_id"]})
+        store_terms(connection, article_id, article.terms)
         alerts = 0
         for match in article.matches:
             match_id = connection.execute(

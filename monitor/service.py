@@ -26,6 +26,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.db.session import Database, InstanceLock
 from monitor.ingest import Ingestor
+from monitor.matching import Synonyms
 from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists
 
@@ -59,7 +60,7 @@ class Service:
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url)
         self.lock = InstanceLock(self.db)
-        self.watchlists = WatchlistBook(self.db)
+        self.watchlists = WatchlistBook(self.db, Synonyms(settings.matching.synonyms))
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
         )

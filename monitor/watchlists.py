@@ -9,6 +9,7 @@ it when the table changes, without a restart.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +20,16 @@ from monitor.config import Settings
 from monitor.db.models import Watchlist, WatchlistChannel, WatchlistQuery
 from monitor.db.session import Database
 from monitor.errors import ConfigError, QuerySyntaxError, RasidError
-from monitor.matching import compile_query, compile_watchlists
+from monitor.matching import (
+    DEFAULT_SLOP,
+    CompiledEntry,
+    Synonyms,
+    WatchlistIndex,
+    compile_query,
+    parse_query,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,13 +40,14 @@ class WatchlistInfo:
     channels: tuple[str, ...]
     enabled: bool
     origin: str
+    slop: int = DEFAULT_SLOP
 
 
 @dataclass
 class CompiledWatchlists:
     """The index over every enabled watchlist, and each watchlist's record by name."""
 
-    index: object
+    index: WatchlistIndex
     by_name: dict[str, WatchlistInfo] = field(default_factory=dict)
 
 
@@ -49,7 +60,7 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
     for position, entry in enumerate(settings.watchlists):
         for number, query in enumerate(entry.queries):
             try:
-                compile_query(query)
+                compile_query(query, slop=entry.slop)
             except QuerySyntaxError as exc:
                 raise ConfigError(
                     f'{settings.config_path}: watchlists[{position}] ("{entry.name}")'
@@ -60,8 +71,9 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
             watchlist = Watchlist(name=entry.name, created_at=now, updated_at=now)
             session.add(watchlist)
         _assign(watchlist, entry.queries, entry.channels, now)
-        if watchlist.enabled != entry.enabled:
+        if watchlist.enabled != entry.enabled or watchlist.slop != entry.slop:
             watchlist.enabled = entry.enabled
+            watchlist.slop = entry.slop
             watchlist.updated_at = now
         watchlist.origin = "settings"
     for watchlist in existing.values():
@@ -89,10 +101,13 @@ def add_watchlist(
     channels: list[str],
     settings: Settings,
     now: datetime,
+    slop: int | None = None,
 ) -> WatchlistInfo:
     """Create a watchlist, or add queries to an existing one made by the CLI."""
     if not queries:
         raise RasidError("give at least one query")
+    if slop is not None and not 0 <= slop <= 10:
+        raise RasidError(f"slop must be from 0 to 10, not {slop}")
     for query in queries:
         compile_query(query)
     known_channels = {channel.name for channel in settings.channels}
@@ -102,7 +117,14 @@ def add_watchlist(
             raise RasidError(f"unknown channel {channel!r} (channels in settings: {known})")
     watchlist = _get(session, name)
     if watchlist is None:
-        watchlist = Watchlist(name=name, origin="cli", enabled=True, created_at=now, updated_at=now)
+        watchlist = Watchlist(
+            name=name,
+            origin="cli",
+            enabled=True,
+            slop=DEFAULT_SLOP if slop is None else slop,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(watchlist)
         _assign(watchlist, queries, channels, now)
     else:
@@ -114,6 +136,9 @@ def add_watchlist(
         merged += [query for query in queries if query not in merged]
         merged_channels = sorted({c.channel for c in watchlist.channels} | set(channels))
         _assign(watchlist, merged, merged_channels, now)
+        if slop is not None and slop != watchlist.slop:
+            watchlist.slop = slop
+            watchlist.updated_at = now
     session.flush()
     return _info(watchlist)
 
@@ -148,16 +173,18 @@ def _info(watchlist: Watchlist) -> WatchlistInfo:
         channels=tuple(channel.channel for channel in watchlist.channels),
         enabled=watchlist.enabled,
         origin=watchlist.origin,
+        slop=watchlist.slop,
     )
 
 
 class WatchlistBook:
     """The compiled index of enabled watchlists, rebuilt only when the table changed."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, synonyms: Synonyms | None = None) -> None:
         self._db = db
+        self._synonyms = synonyms or Synonyms.empty()
         self._signature: tuple[object, ...] | None = None
-        self._compiled = CompiledWatchlists(index=compile_watchlists({}))
+        self._compiled = CompiledWatchlists(index=WatchlistIndex([]))
 
     @property
     def current(self) -> CompiledWatchlists:
@@ -179,8 +206,21 @@ class WatchlistBook:
                 return False
             infos = [info for info in list_watchlists(session) if info.enabled]
         self._compiled = CompiledWatchlists(
-            index=compile_watchlists({info.name: list(info.queries) for info in infos}),
-            by_name={info.name: info for info in infos},
+            index=WatchlistIndex(self._entries(infos)), by_name={info.name: info for info in infos}
         )
         self._signature = signature
         return True
+
+    def _entries(self, infos: list[WatchlistInfo]) -> list[CompiledEntry]:
+        """Every query compiled; one that no longer parses (saved by an older version)
+        is skipped with a warning rather than stopping all matching."""
+        entries = []
+        for info in infos:
+            for query in info.queries:
+                try:
+                    tree = parse_query(query, slop=info.slop, synonyms=self._synonyms)
+                except QuerySyntaxError as exc:
+                    logger.warning("watchlist %r: query skipped: %s", info.name, exc)
+                    continue
+                entries.append(CompiledEntry(info.name, query, tree))
+        return entries

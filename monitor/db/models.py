@@ -58,6 +58,11 @@ NAMING = {
 }
 
 
+# The archive's search index (monitor.archive): an FTS5 virtual table on SQLite, a
+# tsvector table on PostgreSQL, so it is created by its migration in raw SQL, not mapped.
+SEARCH_TABLE = "article_terms"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
@@ -142,6 +147,8 @@ class Watchlist(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     origin: Mapped[str] = mapped_column(String(20), default="cli")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Words allowed between consecutive words of a plain phrase query.
+    slop: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -1,172 +1,239 @@
 """One index over every query of every watchlist.
 
-Each query word contributes its stems to a table ``stem -> [(phrase, word position)]``.
-Matching a text walks its tokens once, looks each token's readings up in that table, and
-only then verifies positions for the phrases it touched. The cost follows the text's
-length and the candidates it touches, not the number of queries.
+Compiling: each query's tree is reduced to its *anchors*, the keys of one word that any
+match must contain (the most specific word of a phrase; for OR, one per branch; for AND,
+those of one positive operand). ``anchors[key]`` lists the queries it can wake.
+
+Matching a text walks its words once. Each distinct surface word is looked up once (and
+remembered) to find which of its stems any query uses; only those are recorded with
+their word position. The queries woken by the recorded keys are then verified: phrase
+order and slop, sentence bounds, NEAR distances, boolean structure. The cost follows the
+text's length and the queries it wakes, not the number of queries compiled.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Mapping
-from itertools import chain
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from monitor.arabic.stem import surface_keys
-from monitor.arabic.tokenize import WORD, segment_breaks
+from monitor.arabic.normalize import normalize_word
+from monitor.arabic.stem import text_keys
+from monitor.arabic.tokenize import WORD
 from monitor.matching.hits import Hit
-from monitor.matching.query import DEFAULT_SLOP, Phrase, parse_query
+from monitor.matching.parser import DEFAULT_SLOP, parse_query
+from monitor.matching.synonyms import Synonyms
+from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term, leaves
+from monitor.matching.verify import FieldScan, evaluate
 
 REACH_CACHE_SIZE = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledEntry:
+    """One query of one watchlist, ready for the index."""
+
+    owner: str
+    text: str
+    tree: Node
 
 
 class WatchlistIndex:
     """Compiled queries of many watchlists; ``match`` says which watchlists a text hits."""
 
-    def __init__(self, phrases: list[tuple[str, Phrase]]) -> None:
-        self._owners = [owner for owner, _ in phrases]
-        self._phrases = [phrase for _, phrase in phrases]
-        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for number, phrase in enumerate(self._phrases):
-            for position, term in enumerate(phrase.terms):
-                for key in term.keys:
-                    postings[key].append((number, position))
-        self._postings = dict(postings)
-        # Surface word -> the postings it reaches: news vocabulary repeats, so almost
+    def __init__(self, entries: Iterable[CompiledEntry]) -> None:
+        interner = _Interner()
+        self._entries = [
+            CompiledEntry(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
+        ]
+        anchors: dict[str, list[int]] = {}
+        wanted: set[str] = set()
+        for number, entry in enumerate(self._entries):
+            for key in _anchors(entry.tree):
+                anchors.setdefault(key, []).append(number)
+            for leaf in leaves(entry.tree):
+                for term in leaf.terms:
+                    wanted |= term.keys
+        self._anchors = {key: tuple(numbers) for key, numbers in anchors.items()}
+        self._wanted = frozenset(wanted)
+        self._prefix_lengths = tuple(
+            sorted({len(key) - 1 for key in wanted if key.startswith("*")})
+        )
+        # Surface word -> the recorded keys it carries. News vocabulary repeats, so almost
         # every word costs one dict lookup. Safe to lose; cleared when it grows too big.
-        self._reach: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._reach: dict[str, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
-        return len(self._phrases)
+        return len(self._entries)
+
+    @property
+    def entries(self) -> list[CompiledEntry]:
+        return list(self._entries)
 
     def match(self, text: str, field: str = "text") -> dict[str, list[Hit]]:
         """``{watchlist: [hits]}`` for every watchlist with at least one hit in ``text``."""
-        found: dict[str, list[Hit]] = {}
-        for number, hits in self._search(text, field).items():
-            found.setdefault(self._owners[number], []).extend(hits)
-        return found
+        return self.match_fields({field: text})
 
     def match_fields(self, fields: Mapping[str, str]) -> dict[str, list[Hit]]:
-        """Like :meth:`match` over several fields (title, body); hits carry their field."""
+        """Like :meth:`match` over several fields (title, body) at once, so one query can
+        ask for a word in the title and another in the body; hits carry their field."""
         found: dict[str, list[Hit]] = {}
-        for field, text in fields.items():
-            for owner, hits in self.match(text or "", field).items():
-                found.setdefault(owner, []).extend(hits)
+        for number, hits in self.search_fields(fields).items():
+            found.setdefault(self._entries[number].owner, []).extend(hits)
         return found
 
-    def _reached(self, word: str) -> tuple[tuple[int, int], ...]:
-        postings = self._postings
-        reach = tuple(
-            dict.fromkeys(chain.from_iterable(postings.get(key, ()) for key in surface_keys(word)))
-        )
-        if len(self._reach) >= REACH_CACHE_SIZE:
-            self._reach.clear()
-        self._reach[word] = reach
-        return reach
-
-    def _search(self, text: str, field: str) -> dict[int, list[Hit]]:
-        spans: list[tuple[int, int]] = []
-        occurrences: dict[int, dict[int, list[int]]] = {}
-        reach_cache = self._reach
-        for match in WORD.finditer(text):
-            word = match.group()
-            reach = reach_cache.get(word)
-            if reach is None:
-                reach = self._reached(word)
-            index = len(spans)
-            spans.append(match.span())
-            for number, position in reach:
-                occurrences.setdefault(number, {}).setdefault(position, []).append(index)
-        if not occurrences:
-            return {}
-        tokens = _Tokens(spans, segment_breaks(text))
+    def search_fields(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
+        """Hits per matching query number (its place in :attr:`entries`)."""
+        scans = {name: self._scan(text or "") for name, text in fields.items()}
+        candidates: set[int] = set()
+        anchors = self._anchors
+        for scan in scans.values():
+            for key in scan.positions:
+                woken = anchors.get(key)
+                if woken:
+                    candidates.update(woken)
+        rank = {name: number for number, name in enumerate(fields)}
         results: dict[int, list[Hit]] = {}
-        for number, places in occurrences.items():
-            phrase = self._phrases[number]
-            if len(places) < len(phrase.terms):
-                continue
-            hits = _verify(phrase, places, tokens, text, field)
+        for number in sorted(candidates):
+            entry = self._entries[number]
+            hits = evaluate(entry.tree, scans, entry.text)
             if hits:
-                results[number] = hits
+                results[number] = sorted(hits, key=lambda hit: (rank[hit.field], hit.start))
         return results
 
+    def _scan(self, text: str) -> FieldScan:
+        spans: list[tuple[int, int]] = []
+        positions: dict[str, list[int]] = {}
+        reach = self._reach
+        for match in WORD.finditer(text):
+            word = match.group()
+            keys = reach.get(word)
+            if keys is None:
+                keys = self._record_keys(word)
+            if keys:
+                index = len(spans)
+                for key in keys:
+                    positions.setdefault(key, []).append(index)
+            spans.append(match.span())
+        return FieldScan(text, spans, positions)
 
-class _Tokens:
-    """Token offsets, and each token's sentence segment computed only when asked."""
-
-    def __init__(self, spans: list[tuple[int, int]], breaks: list[int]) -> None:
-        self.spans = spans
-        self._breaks = breaks
-
-    def segment(self, index: int) -> int:
-        return bisect_left(self._breaks, self.spans[index][0])
-
-
-def _verify(
-    phrase: Phrase,
-    places: dict[int, list[int]],
-    tokens: _Tokens,
-    text: str,
-    field: str,
-) -> list[Hit]:
-    """Every non-overlapping occurrence of the phrase, earliest first."""
-    hits: list[Hit] = []
-    last_end = -1
-    for first in places[0]:
-        if first <= last_end:
-            continue
-        chain = _chain(phrase, places, tokens, 1, first)
-        if chain is None:
-            continue
-        start, end = tokens.spans[first][0], tokens.spans[chain][1]
-        hits.append(Hit(start, end, text[start:end], phrase.text, field))
-        last_end = chain
-    return hits
-
-
-def _chain(
-    phrase: Phrase, places: dict[int, list[int]], tokens: _Tokens, position: int, previous: int
-) -> int | None:
-    """The token index of the last word when words ``position..`` follow ``previous``."""
-    if position == len(phrase.terms):
-        return previous
-    segment = tokens.segment(previous)
-    for candidate in places.get(position, ()):
-        if candidate <= previous:
-            continue
-        if candidate > previous + 1 + phrase.slop or tokens.segment(candidate) != segment:
-            break
-        end = _chain(phrase, places, tokens, position + 1, candidate)
-        if end is not None:
-            return end
-    return None
+    def _record_keys(self, word: str) -> tuple[str, ...]:
+        norm = normalize_word(word)
+        stems = text_keys(norm) if norm else frozenset()
+        wanted = self._wanted
+        keys = [key for key in stems if key in wanted]
+        if norm and "=" + norm in wanted:
+            keys.append("=" + norm)
+        for length in self._prefix_lengths:
+            for stem in stems:
+                key = "*" + stem[:length]
+                if len(stem) >= length and key in wanted and key not in keys:
+                    keys.append(key)
+        if len(self._reach) >= REACH_CACHE_SIZE:
+            self._reach.clear()
+        recorded = tuple(keys)
+        self._reach[word] = recorded
+        return recorded
 
 
 class CompiledQuery:
     """A single query, searchable on its own (``rasid watch test``, the API)."""
 
-    def __init__(self, phrase: Phrase) -> None:
-        self.phrase = phrase
-        self._index = WatchlistIndex([("", phrase)])
+    def __init__(self, text: str, tree: Node) -> None:
+        self.text = text
+        self.tree = tree
+        self._index = WatchlistIndex([CompiledEntry("", text, tree)])
 
-    def search(self, text: str) -> list[Hit]:
-        return self._index.match(text).get("", [])
+    def search(self, text: str, field: str = "text") -> list[Hit]:
+        """Every hit of the query in ``text``; empty when it does not match."""
+        return self._index.match(text, field).get("", [])
+
+    def search_fields(self, fields: Mapping[str, str]) -> list[Hit]:
+        """Hits over named fields (``title``, ``body``) for field-scoped queries."""
+        return self._index.match_fields(fields).get("", [])
 
 
-def compile_query(query: str, *, slop: int = DEFAULT_SLOP) -> CompiledQuery:
-    """Parse and compile one query; raises QuerySyntaxError with a reason."""
-    return CompiledQuery(parse_query(query, slop=slop))
+def compile_query(
+    query: str, *, slop: int = DEFAULT_SLOP, synonyms: Synonyms | None = None
+) -> CompiledQuery:
+    """Parse and compile one query; raises QuerySyntaxError saying where and why."""
+    return CompiledQuery(query, parse_query(query, slop=slop, synonyms=synonyms))
 
 
 def compile_watchlists(
-    watchlists: Mapping[str, list[str]], *, slop: int = DEFAULT_SLOP
+    watchlists: Mapping[str, Iterable[str]],
+    *,
+    slop: int = DEFAULT_SLOP,
+    slops: Mapping[str, int] | None = None,
+    synonyms: Synonyms | None = None,
 ) -> WatchlistIndex:
-    """The one index over every query of every watchlist."""
+    """The one index over every query of every watchlist (``slops`` per watchlist)."""
+    slops = slops or {}
     return WatchlistIndex(
-        [
-            (name, parse_query(query, slop=slop))
-            for name, queries in watchlists.items()
-            for query in queries
-        ]
+        CompiledEntry(
+            name,
+            query,
+            parse_query(query, slop=slops.get(name, slop), synonyms=synonyms),
+        )
+        for name, queries in watchlists.items()
+        for query in queries
     )
+
+
+def _anchors(node: Node) -> frozenset[str]:
+    """Keys one of which every match of ``node`` contains."""
+    if isinstance(node, Phrase):
+        return _best_term(node.terms).keys
+    if isinstance(node, Near):
+        return min(_anchors(node.left), _anchors(node.right), key=_anchor_cost)
+    if isinstance(node, Or):
+        return frozenset().union(*(_anchors(child) for child in node.children))
+    if isinstance(node, And):
+        positive = [_anchors(child) for child in node.children if not isinstance(child, Not)]
+        return min(positive, key=_anchor_cost)
+    raise ValueError("a negation has no anchor")  # the parser refuses such queries
+
+
+def _best_term(terms: tuple[Term, ...]) -> Term:
+    """The word least likely to occur: not a stopword, not a prefix, the longest stems."""
+    return max(
+        terms,
+        key=lambda term: (
+            not term.stopword,
+            term.mode != "prefix",
+            min(len(key) for key in term.keys),
+        ),
+    )
+
+
+def _anchor_cost(keys: frozenset[str]) -> tuple[int, int]:
+    return (len(keys), -min(len(key) for key in keys))
+
+
+class _Interner:
+    """Makes equal terms and phrases one object, so thousands of queries sharing words
+    share memory, and a phrase used by many watchlists is verified once per text."""
+
+    def __init__(self) -> None:
+        self._terms: dict[Term, Term] = {}
+        self._nodes: dict[Node, Node] = {}
+
+    def node(self, node: Node) -> Node:
+        if isinstance(node, Phrase):
+            node = Phrase(
+                tuple(self._terms.setdefault(term, term) for term in node.terms),
+                node.slop,
+                node.field,
+                node.text,
+            )
+        elif isinstance(node, Near):
+            node = Near(
+                self.node(node.left),  # type: ignore[arg-type]
+                self.node(node.right),  # type: ignore[arg-type]
+                node.distance,
+                node.field,
+            )
+        elif isinstance(node, Not):
+            node = Not(self.node(node.child))
+        else:
+            node = type(node)(tuple(self.node(child) for child in node.children))
+        return self._nodes.setdefault(node, node)

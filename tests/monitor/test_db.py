@@ -41,9 +41,14 @@ def test_migrations_build_exactly_the_models(db: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from monitor.db.models import Base
+    from monitor.db.models import SEARCH_TABLE, Base
+
+    def mapped(name, type_, parent_names):
+        # The archive's search table differs per dialect (FTS5 / tsvector): raw SQL.
+        return not (type_ == "table" and name.startswith(SEARCH_TABLE))
 
     with db.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": mapped})
+        differences = compare_metadata(context, Base.metadata)
 
     assert differences == []

@@ -1,0 +1,187 @@
+"""The archive of stored articles, searchable by the matcher's own word stems.
+
+Every stored article gets a row in ``article_terms``: the set of light stems of its
+words (what :func:`monitor.arabic.stem.text_keys` gives) plus each normalized word. A
+query is turned into a full-text expression over those terms that every match must
+satisfy (each phrase needs all its words; OR needs one branch; NOT is left to the
+verifier), so a backtest reads only candidate articles and runs the real matcher on them.
+The same expression works on SQLite FTS5 and PostgreSQL tsquery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, text
+
+from monitor.arabic.normalize import normalize_word
+from monitor.arabic.stem import text_keys
+from monitor.arabic.tokenize import WORD
+from monitor.db.models import Article, Source
+from monitor.db.session import Database
+from monitor.matching import CompiledQuery, Hit
+from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
+
+BATCH = 500
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ArchiveMatch:
+    article_id: int
+    url: str
+    title: str
+    source: str | None
+    published_at: datetime | None
+    fetched_at: datetime
+    hits: list[Hit]
+
+
+def search_terms(*texts: str) -> str:
+    """The space-separated terms an article is indexed under."""
+    terms: set[str] = set()
+    seen: set[str] = set()
+    for value in texts:
+        for word in WORD.findall(value or ""):
+            if word in seen:
+                continue
+            seen.add(word)
+            norm = normalize_word(word)
+            if norm:
+                terms.add(norm)
+                terms |= text_keys(norm)
+    return " ".join(sorted(terms))
+
+
+def store_terms(connection: Connection, article_id: int, terms: str) -> None:
+    """Index one article (inside the transaction that stores it)."""
+    if connection.dialect.name == "sqlite":
+        statement = "INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)"
+    else:
+        statement = (
+            "INSERT INTO article_terms (article_id, terms) "
+            "VALUES (:id, strip(to_tsvector('simple', :terms)))"
+        )
+    connection.execute(text(statement), {"id": article_id, "terms": terms})
+
+
+def index_missing(db: Database, progress: Progress | None = None) -> int:
+    """Index stored articles that have no terms yet (stored before the index existed)."""
+    with db.connection() as connection:
+        if connection.dialect.name == "sqlite":
+            missing = "SELECT id FROM articles WHERE id NOT IN (SELECT rowid FROM article_terms)"
+        else:
+            missing = (
+                "SELECT id FROM articles a WHERE NOT EXISTS "
+                "(SELECT 1 FROM article_terms t WHERE t.article_id = a.id)"
+            )
+        ids = [row[0] for row in connection.execute(text(missing))]
+    for done in range(0, len(ids), BATCH):
+        batch = ids[done : done + BATCH]
+        with db.connection() as connection:
+            rows = connection.execute(
+                select(Article.id, Article.title, Article.body).where(Article.id.in_(batch))
+            )
+            for article_id, title, body in rows.all():
+                store_terms(connection, article_id, search_terms(title, body))
+        if progress:
+            progress(min(done + BATCH, len(ids)), len(ids))
+    return len(ids)
+
+
+def candidate_expression(tree: Node, dialect: str) -> str:
+    """A full-text expression every article matching ``tree`` satisfies."""
+    if dialect == "sqlite":
+        return _expression(tree, _FTS5)
+    return _expression(tree, _TSQUERY)
+
+
+@dataclass(frozen=True)
+class _Syntax:
+    and_: str
+    or_: str
+    word: Callable[[str], str]
+    prefix: Callable[[str], str]
+
+
+_FTS5 = _Syntax(" AND ", " OR ", lambda key: f'"{key}"', lambda key: f'"{key}"*')
+_TSQUERY = _Syntax(" & ", " | ", lambda key: f"'{key}'", lambda key: f"'{key}':*")
+
+
+def _expression(node: Node, syntax: _Syntax) -> str:
+    if isinstance(node, Phrase):
+        return syntax.and_.join(_term(term, syntax) for term in node.terms)
+    if isinstance(node, Near):
+        return f"({_expression(node.left, syntax)}){syntax.and_}({_expression(node.right, syntax)})"
+    if isinstance(node, Or):
+        return syntax.or_.join(f"({_expression(child, syntax)})" for child in node.children)
+    if isinstance(node, And):
+        return syntax.and_.join(
+            f"({_expression(child, syntax)})"
+            for child in node.children
+            if not isinstance(child, Not)
+        )
+    raise ValueError("a negation has no candidates")  # the parser refuses such queries
+
+
+def _term(term: Term, syntax: _Syntax) -> str:
+    # Keys are letters and digits only (tokenizer words), safe inside quotes.
+    if term.mode == "prefix":
+        return syntax.prefix(next(iter(term.keys))[1:])
+    if term.mode == "exact":
+        return syntax.word(next(iter(term.keys))[1:])
+    return "(" + syntax.or_.join(syntax.word(key) for key in sorted(term.keys)) + ")"
+
+
+def backtest(
+    db: Database,
+    query: CompiledQuery,
+    *,
+    since: datetime | None = None,
+    progress: Progress | None = None,
+) -> Iterator[ArchiveMatch]:
+    """Stored articles (fetched since ``since``) the query matches, newest first."""
+    with db.connection() as connection:
+        dialect = connection.dialect.name
+        expression = candidate_expression(query.tree, dialect)
+        if dialect == "sqlite":
+            sql = "SELECT rowid FROM article_terms WHERE article_terms MATCH :expression"
+        else:
+            sql = (
+                "SELECT article_id FROM article_terms "
+                "WHERE terms @@ to_tsquery('simple', :expression)"
+            )
+        candidates = [row[0] for row in connection.execute(text(sql), {"expression": expression})]
+    candidates.sort(reverse=True)
+    total = len(candidates)
+    if progress:
+        progress(0, total)
+    for done in range(0, total, BATCH):
+        batch = candidates[done : done + BATCH]
+        statement = (
+            select(
+                Article.id,
+                Article.url,
+                Article.title,
+                Article.body,
+                Source.name,
+                Article.published_at,
+                Article.fetched_at,
+            )
+            .outerjoin(Source, Source.id == Article.source_id)
+            .where(Article.id.in_(batch))
+            .order_by(Article.id.desc())
+        )
+        if since is not None:
+            statement = statement.where(Article.fetched_at >= since)
+        with db.connection() as connection:
+            rows = connection.execute(statement).all()
+        for article_id, url, title, body, source, published, fetched in rows:
+            hits = query.search_fields({"title": title, "body": body})
+            if hits:
+                yield ArchiveMatch(article_id, url, title, source, published, fetched, hits)
+        if progress:
+            progress(min(done + BATCH, total), total)

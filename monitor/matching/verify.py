@@ -1,0 +1,203 @@
+"""Checking a woken query against the words recorded from a text.
+
+Positional nodes (phrases, NEAR, OR of those) yield *spans*: the first and last word of
+each place they matched, with the hits that show it. Boolean nodes yield hits or None.
+Results of a phrase are remembered per field scan, so a phrase shared by many queries is
+verified once per text.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from heapq import merge
+
+from monitor.arabic.tokenize import segment_breaks
+from monitor.matching.hits import Hit
+from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
+
+# NEAR pairs examined per field: enough for any real article, bounded for a pathological one.
+MAX_NEAR_PAIRS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    first: int
+    last: int
+    parts: tuple[tuple[int, int], ...]  # word index ranges shown as hits
+
+
+@dataclass(slots=True)
+class FieldScan:
+    """One field's words: their offsets, and the word numbers of every recorded key."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    positions: dict[str, list[int]]
+    _breaks: list[int] | None = None
+    _term_places: dict[int, list[int]] = field(default_factory=dict)
+    _phrase_spans: dict[int, list[Span]] = field(default_factory=dict)
+
+    def places(self, term: Term) -> list[int]:
+        """Word numbers where ``term`` occurs, ascending."""
+        cached = self._term_places.get(id(term))
+        if cached is not None:
+            return cached
+        lists = [self.positions[key] for key in term.keys if key in self.positions]
+        if not lists:
+            found: list[int] = []
+        elif len(lists) == 1:
+            found = lists[0]
+        else:
+            found = sorted(set(merge(*lists)))
+        self._term_places[id(term)] = found
+        return found
+
+    def segment(self, index: int) -> int:
+        """The sentence a word is in: phrases do not cross sentence punctuation."""
+        if self._breaks is None:
+            self._breaks = segment_breaks(self.text)
+        return bisect_left(self._breaks, self.spans[index][0])
+
+    def phrase_spans(self, phrase: Phrase) -> list[Span]:
+        cached = self._phrase_spans.get(id(phrase))
+        if cached is None:
+            cached = _phrase_spans(phrase, self)
+            self._phrase_spans[id(phrase)] = cached
+        return cached
+
+
+def evaluate(tree: Node, scans: Mapping[str, FieldScan], query: str) -> list[Hit] | None:
+    """The hits of a query over the scanned fields, or None when it does not match."""
+    found = _truth(tree, scans)
+    if found is None:
+        return None
+    hits: dict[tuple[str, int, int], Hit] = {}
+    for name, first, last in found:
+        scan = scans[name]
+        start, end = scan.spans[first][0], scan.spans[last][1]
+        hits.setdefault((name, start, end), Hit(start, end, scan.text[start:end], query, name))
+    return list(hits.values())
+
+
+# A part to highlight: field name, first word, last word.
+_Part = tuple[str, int, int]
+
+
+def _truth(node: Node, scans: Mapping[str, FieldScan]) -> list[_Part] | None:
+    if isinstance(node, Not):
+        return [] if _truth(node.child, scans) is None else None
+    if isinstance(node, And):
+        parts: list[_Part] = []
+        for child in node.children:
+            found = _truth(child, scans)
+            if found is None:
+                return None
+            parts.extend(found)
+        return parts
+    if isinstance(node, Or):
+        matched = False
+        parts = []
+        for child in node.children:
+            found = _truth(child, scans)
+            if found is not None:
+                matched = True
+                parts.extend(found)
+        return parts if matched else None
+    parts = [
+        (name, first, last)
+        for name, spans in _spans(node, scans).items()
+        for span in spans
+        for first, last in span.parts
+    ]
+    return parts or None
+
+
+def _spans(node: Node, scans: Mapping[str, FieldScan]) -> dict[str, list[Span]]:
+    """Where a positional node matched, per field."""
+    if isinstance(node, Phrase):
+        return {
+            name: spans
+            for name, scan in scans.items()
+            if _in_scope(node.field, name) and (spans := scan.phrase_spans(node))
+        }
+    if isinstance(node, Or):
+        merged: dict[str, list[Span]] = {}
+        for child in node.children:
+            for name, spans in _spans(child, scans).items():
+                merged.setdefault(name, []).extend(spans)
+        return merged
+    if isinstance(node, Near):
+        left = _spans(node.left, scans)
+        if not left:
+            return {}
+        right = _spans(node.right, scans)
+        found = {}
+        for name in left.keys() & right.keys():
+            if _in_scope(node.field, name):
+                spans = _near(left[name], right[name], node.distance)
+                if spans:
+                    found[name] = spans
+        return found
+    raise ValueError(f"not a positional node: {node!r}")  # pragma: no cover - parser
+
+
+def _in_scope(scope: str | None, name: str) -> bool:
+    """A plain text (``search(text)``) stands for an article's body."""
+    return scope is None or scope == name or (scope == "body" and name == "text")
+
+
+def _near(left: list[Span], right: list[Span], distance: int) -> list[Span]:
+    found: list[Span] = []
+    examined = 0
+    for one in left:
+        for other in right:
+            examined += 1
+            if examined > MAX_NEAR_PAIRS:
+                return found
+            if one.last < other.first:
+                gap = other.first - one.last - 1
+            elif other.last < one.first:
+                gap = one.first - other.last - 1
+            else:
+                continue  # the same words cannot be both parts
+            if gap <= distance:
+                first, last = min(one.first, other.first), max(one.last, other.last)
+                found.append(Span(first, last, one.parts + other.parts))
+    return found
+
+
+def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
+    """Every non-overlapping occurrence of the phrase, earliest first."""
+    places = [scan.places(term) for term in phrase.terms]
+    if not all(places):
+        return []
+    spans: list[Span] = []
+    last_end = -1
+    for first in places[0]:
+        if first <= last_end:
+            continue
+        end = _chain(phrase.slop, places, scan, 1, first)
+        if end is None:
+            continue
+        spans.append(Span(first, end, ((first, end),)))
+        last_end = end
+    return spans
+
+
+def _chain(
+    slop: int, places: list[list[int]], scan: FieldScan, position: int, previous: int
+) -> int | None:
+    """The word number of the last word when words ``position..`` follow ``previous``."""
+    if position == len(places):
+        return previous
+    segment = scan.segment(previous)
+    candidates = places[position]
+    for candidate in candidates[bisect_left(candidates, previous + 1) :]:
+        if candidate > previous + 1 + slop or scan.segment(candidate) != segment:
+            break
+        end = _chain(slop, places, scan, position + 1, candidate)
+        if end is not None:
+            return end
+    return None
