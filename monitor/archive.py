@@ -6,6 +6,10 @@ query is turned into a full-text expression over those terms that every match mu
 satisfy (each phrase needs all its words; OR needs one branch; NOT is left to the
 verifier), so a backtest reads only candidate articles and runs the real matcher on them.
 The same expression works on SQLite FTS5 and PostgreSQL tsquery.
+
+The SQLite table is contentless (it stores no text, only which article has which term),
+so it cannot forget one article: terms of a deleted article stay behind. That only adds
+candidates; the matcher, reading the articles themselves, never reports them.
 """
 
 from __future__ import annotations
