@@ -13,7 +13,7 @@ text's length and the queries it wakes, not the number of queries compiled.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.arabic.normalize import normalize_word
@@ -37,14 +37,25 @@ class CompiledEntry:
     tree: Node
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    owner: str
+    text: str
+    tree: Node
+    # Key groups that must all be met (one key of each) before verifying: a cheap
+    # rejection for the many woken queries whose other words are absent.
+    required: tuple[tuple[str, ...], ...]
+
+
 class WatchlistIndex:
     """Compiled queries of many watchlists; ``match`` says which watchlists a text hits."""
 
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
-        self._entries = [
-            CompiledEntry(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
-        ]
+        self._entries = []
+        for entry in entries:
+            tree = interner.node(entry.tree)
+            self._entries.append(_Compiled(entry.owner, entry.text, tree, _required(tree)))
         anchors: dict[str, list[int]] = {}
         wanted: set[str] = set()
         for number, entry in enumerate(self._entries):
@@ -67,7 +78,7 @@ class WatchlistIndex:
 
     @property
     def entries(self) -> list[CompiledEntry]:
-        return list(self._entries)
+        return [CompiledEntry(entry.owner, entry.text, entry.tree) for entry in self._entries]
 
     def match(self, text: str, field: str = "text") -> dict[str, list[Hit]]:
         """``{watchlist: [hits]}`` for every watchlist with at least one hit in ``text``."""
@@ -91,10 +102,17 @@ class WatchlistIndex:
                 woken = anchors.get(key)
                 if woken:
                     candidates.update(woken)
+        if len(scans) == 1:
+            present: Container[str] = next(iter(scans.values())).positions
+        else:
+            present = set().union(*(scan.positions for scan in scans.values()))
         rank = {name: number for number, name in enumerate(fields)}
         results: dict[int, list[Hit]] = {}
+        entries = self._entries
         for number in sorted(candidates):
-            entry = self._entries[number]
+            entry = entries[number]
+            if not all(any(key in present for key in keys) for keys in entry.required):
+                continue
             hits = evaluate(entry.tree, scans, entry.text)
             if hits:
                 results[number] = sorted(hits, key=lambda hit: (rank[hit.field], hit.start))
@@ -191,6 +209,22 @@ def _anchors(node: Node) -> frozenset[str]:
         positive = [_anchors(child) for child in node.children if not isinstance(child, Not)]
         return min(positive, key=_anchor_cost)
     raise ValueError("a negation has no anchor")  # the parser refuses such queries
+
+
+def _required(node: Node) -> tuple[tuple[str, ...], ...]:
+    """Key groups every match of ``node`` has one key of, in some field."""
+    if isinstance(node, Phrase):
+        return tuple(tuple(term.keys) for term in node.terms if term.mode != "prefix")
+    if isinstance(node, Near):
+        return _required(node.left) + _required(node.right)
+    if isinstance(node, And):
+        return tuple(
+            group
+            for child in node.children
+            if not isinstance(child, Not)
+            for group in _required(child)
+        )
+    return ()  # OR: any branch will do; verification decides
 
 
 def _best_term(terms: tuple[Term, ...]) -> Term:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from heapq import merge
 
 from monitor.arabic.tokenize import segment_breaks
 from monitor.matching.hits import Hit
@@ -21,11 +20,10 @@ from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 MAX_NEAR_PAIRS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    first: int
-    last: int
-    parts: tuple[tuple[int, int], ...]  # word index ranges shown as hits
+# Where a positional node matched: first word, last word, and the word ranges to show
+# as hits (a phrase shows itself; a NEAR shows both of its parts). Plain tuples: a busy
+# index builds hundreds of them per article.
+Span = tuple[int, int, tuple[tuple[int, int], ...]]
 
 
 @dataclass(slots=True)
@@ -41,17 +39,18 @@ class FieldScan:
 
     def places(self, term: Term) -> list[int]:
         """Word numbers where ``term`` occurs, ascending."""
-        cached = self._term_places.get(id(term))
-        if cached is not None:
-            return cached
-        lists = [self.positions[key] for key in term.keys if key in self.positions]
-        if not lists:
-            found: list[int] = []
-        elif len(lists) == 1:
-            found = lists[0]
-        else:
-            found = sorted(set(merge(*lists)))
-        self._term_places[id(term)] = found
+        cache = self._term_places
+        found = cache.get(id(term))
+        if found is None:
+            positions = self.positions
+            lists = [positions[key] for key in term.keys if key in positions]
+            if not lists:
+                found = []
+            elif len(lists) == 1:
+                found = lists[0]
+            else:
+                found = sorted(set().union(*lists))
+            cache[id(term)] = found
         return found
 
     def segment(self, index: int) -> int:
@@ -70,8 +69,16 @@ class FieldScan:
 
 def evaluate(tree: Node, scans: Mapping[str, FieldScan], query: str) -> list[Hit] | None:
     """The hits of a query over the scanned fields, or None when it does not match."""
-    found = _truth(tree, scans)
-    if found is None:
+    if isinstance(tree, Phrase):  # most queries: skip the boolean walk
+        found = [
+            (name, span[0], span[1])
+            for name, scan in scans.items()
+            if _in_scope(tree.field, name)
+            for span in scan.phrase_spans(tree)
+        ]
+    else:
+        found = _truth(tree, scans)
+    if not found:  # a positive query that is true always has a part to show
         return None
     hits: dict[tuple[str, int, int], Hit] = {}
     for name, first, last in found:
@@ -109,7 +116,7 @@ def _truth(node: Node, scans: Mapping[str, FieldScan]) -> list[_Part] | None:
         (name, first, last)
         for name, spans in _spans(node, scans).items()
         for span in spans
-        for first, last in span.parts
+        for first, last in span[2]
     ]
     return parts or None
 
@@ -156,20 +163,21 @@ def _near(left: list[Span], right: list[Span], distance: int) -> list[Span]:
             examined += 1
             if examined > MAX_NEAR_PAIRS:
                 return found
-            if one.last < other.first:
-                gap = other.first - one.last - 1
-            elif other.last < one.first:
-                gap = one.first - other.last - 1
+            if one[1] < other[0]:
+                gap = other[0] - one[1] - 1
+            elif other[1] < one[0]:
+                gap = one[0] - other[1] - 1
             else:
                 continue  # the same words cannot be both parts
             if gap <= distance:
-                first, last = min(one.first, other.first), max(one.last, other.last)
-                found.append(Span(first, last, one.parts + other.parts))
+                found.append((min(one[0], other[0]), max(one[1], other[1]), one[2] + other[2]))
     return found
 
 
 def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
     """Every non-overlapping occurrence of the phrase, earliest first."""
+    if len(phrase.terms) == 1:
+        return [(place, place, ((place, place),)) for place in scan.places(phrase.terms[0])]
     places = [scan.places(term) for term in phrase.terms]
     if not all(places):
         return []
@@ -181,7 +189,7 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
         end = _chain(phrase.slop, places, scan, 1, first)
         if end is None:
             continue
-        spans.append(Span(first, end, ((first, end),)))
+        spans.append((first, end, ((first, end),)))
         last_end = end
     return spans
 
