@@ -69,15 +69,7 @@ class FieldScan:
 
 def evaluate(tree: Node, scans: Mapping[str, FieldScan], query: str) -> list[Hit] | None:
     """The hits of a query over the scanned fields, or None when it does not match."""
-    if isinstance(tree, Phrase):  # most queries: skip the boolean walk
-        found = [
-            (name, span[0], span[1])
-            for name, scan in scans.items()
-            if _in_scope(tree.field, name)
-            for span in scan.phrase_spans(tree)
-        ]
-    else:
-        found = _truth(tree, scans)
+    found = _truth(tree, scans)
     if not found:  # a positive query that is true always has a part to show
         return None
     hits: dict[tuple[str, int, int], Hit] = {}
@@ -93,6 +85,14 @@ _Part = tuple[str, int, int]
 
 
 def _truth(node: Node, scans: Mapping[str, FieldScan]) -> list[_Part] | None:
+    if isinstance(node, Phrase):
+        parts = [
+            (name, span[0], span[1])
+            for name, scan in scans.items()
+            if _in_scope(node.field, name)
+            for span in scan.phrase_spans(node)
+        ]
+        return parts or None
     if isinstance(node, Not):
         return [] if _truth(node.child, scans) is None else None
     if isinstance(node, And):
