@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import articles, megabytes, queries, split
 
 from monitor.arabic.normalize import normalize_word
-from monitor.arabic.stem import query_keys, surface_keys, text_keys
+from monitor.arabic.stem import cache_clear as stem_cache_clear
 from monitor.errors import QuerySyntaxError
 from monitor.matching import compile_query
 from monitor.matching.index import CompiledEntry, WatchlistIndex
@@ -40,8 +40,8 @@ NAIVE_ARTICLE_CAP = 200
 
 
 def cold() -> None:
-    for cached in (normalize_word, text_keys, query_keys, surface_keys):
-        cached.cache_clear()
+    normalize_word.cache_clear()
+    stem_cache_clear()
     gc.collect()
 
 
@@ -116,8 +116,8 @@ def main() -> None:
     size_mb = megabytes(pairs)
     print(
         f"corpus: {origin}; matching {len(pairs)} of them ({size_mb:.1f} MB of titles and "
-        f"bodies), queries drawn from the other {len(held_out)}, their words in at most "
-        f"{options.rare:.0%} of those"
+        f"bodies), queries drawn from the other {len(held_out)}, their words' stems in at "
+        f"most {options.rare:.1%} of those"
     )
     print(
         f"{'queries':>8} {'parsed':>7} {'compile s':>9} {'index MB':>8} {'MB/s':>7} "

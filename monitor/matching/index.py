@@ -119,20 +119,18 @@ class WatchlistIndex:
         return results
 
     def _scan(self, text: str) -> FieldScan:
-        spans: list[tuple[int, int]] = []
         positions: dict[str, list[int]] = {}
         reach = self._reach
-        for match in WORD.finditer(text):
-            word = match.group()
+        for index, word in enumerate(WORD.findall(text)):
             keys = reach.get(word)
             if keys is None:
                 keys = self._record_keys(word)
-            if keys:
-                index = len(spans)
-                for key in keys:
-                    positions.setdefault(key, []).append(index)
-            spans.append(match.span())
-        return FieldScan(text, spans, positions)
+            for key in keys:
+                if key in positions:
+                    positions[key].append(index)
+                else:
+                    positions[key] = [index]
+        return FieldScan(text, positions)
 
     def _record_keys(self, word: str) -> tuple[str, ...]:
         norm = normalize_word(word)

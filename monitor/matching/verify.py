@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from monitor.arabic.tokenize import segment_breaks
+from monitor.arabic.tokenize import WORD, segment_breaks
 from monitor.matching.hits import Hit
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 
@@ -26,16 +25,26 @@ MAX_NEAR_PAIRS = 10_000
 Span = tuple[int, int, tuple[tuple[int, int], ...]]
 
 
-@dataclass(slots=True)
 class FieldScan:
-    """One field's words: their offsets, and the word numbers of every recorded key."""
+    """One field's words: the word numbers of every recorded key, and (computed only
+    when a hit must be shown) each word's offsets."""
 
-    text: str
-    spans: list[tuple[int, int]]
-    positions: dict[str, list[int]]
-    _breaks: list[int] | None = None
-    _term_places: dict[int, list[int]] = field(default_factory=dict)
-    _phrase_spans: dict[int, list[Span]] = field(default_factory=dict)
+    __slots__ = ("_breaks", "_phrase_spans", "_spans", "_term_places", "positions", "text")
+
+    def __init__(self, text: str, positions: dict[str, list[int]]) -> None:
+        self.text = text
+        self.positions = positions
+        self._spans: list[tuple[int, int]] | None = None
+        self._breaks: list[int] | None = None
+        self._term_places: dict[int, list[int]] = {}
+        self._phrase_spans: dict[int, list[Span]] = {}
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Offsets of every word, numbered as the scan numbered them (same pattern)."""
+        if self._spans is None:
+            self._spans = [match.span() for match in WORD.finditer(self.text)]
+        return self._spans
 
     def places(self, term: Term) -> list[int]:
         """Word numbers where ``term`` occurs, ascending."""
