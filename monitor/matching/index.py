@@ -106,7 +106,6 @@ class WatchlistIndex:
             present: Container[str] = next(iter(scans.values())).positions
         else:
             present = set().union(*(scan.positions for scan in scans.values()))
-        rank = {name: number for number, name in enumerate(fields)}
         results: dict[int, list[Hit]] = {}
         entries = self._entries
         for number in sorted(candidates):
@@ -115,7 +114,7 @@ class WatchlistIndex:
                 continue
             hits = evaluate(entry.tree, scans, entry.text)
             if hits:
-                results[number] = sorted(hits, key=lambda hit: (rank[hit.field], hit.start))
+                results[number] = hits
         return results
 
     def _scan(self, text: str) -> FieldScan:

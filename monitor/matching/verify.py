@@ -15,6 +15,8 @@ from monitor.arabic.tokenize import WORD, segment_breaks
 from monitor.matching.hits import Hit
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 
+_NOWHERE: list[int] = []
+
 # NEAR pairs examined per field: enough for any real article, bounded for a pathological one.
 MAX_NEAR_PAIRS = 10_000
 
@@ -48,13 +50,17 @@ class FieldScan:
 
     def places(self, term: Term) -> list[int]:
         """Word numbers where ``term`` occurs, ascending."""
+        keys = term.keys
+        if len(keys) == 1:  # most terms: the recorded list itself
+            for key in keys:
+                return self.positions.get(key, _NOWHERE)
         cache = self._term_places
         found = cache.get(id(term))
         if found is None:
             positions = self.positions
-            lists = [positions[key] for key in term.keys if key in positions]
+            lists = [positions[key] for key in keys if key in positions]
             if not lists:
-                found = []
+                found = _NOWHERE
             elif len(lists) == 1:
                 found = lists[0]
             else:
@@ -77,16 +83,30 @@ class FieldScan:
 
 
 def evaluate(tree: Node, scans: Mapping[str, FieldScan], query: str) -> list[Hit] | None:
-    """The hits of a query over the scanned fields, or None when it does not match."""
-    found = _truth(tree, scans)
-    if not found:  # a positive query that is true always has a part to show
+    """The hits of a query over the scanned fields, in field then text order, or None
+    when it does not match."""
+    if type(tree) is Phrase:  # most queries: straight from the phrase's places to hits
+        hits = []
+        for name, scan in scans.items():
+            if not _in_scope(tree.field, name):
+                continue
+            found = scan.phrase_spans(tree)
+            if found:
+                offsets, text = scan.spans, scan.text
+                for first, last, _ in found:
+                    start, end = offsets[first][0], offsets[last][1]
+                    hits.append(Hit(start, end, text[start:end], query, name))
+        return hits or None
+    parts = _truth(tree, scans)
+    if not parts:  # a positive query that is true always has a part to show
         return None
-    hits: dict[tuple[str, int, int], Hit] = {}
-    for name, first, last in found:
+    unique: dict[tuple[str, int, int], Hit] = {}
+    for name, first, last in parts:
         scan = scans[name]
         start, end = scan.spans[first][0], scan.spans[last][1]
-        hits.setdefault((name, start, end), Hit(start, end, scan.text[start:end], query, name))
-    return list(hits.values())
+        unique.setdefault((name, start, end), Hit(start, end, scan.text[start:end], query, name))
+    rank = {name: number for number, name in enumerate(scans)}
+    return sorted(unique.values(), key=lambda hit: (rank[hit.field], hit.start))
 
 
 # A part to highlight: field name, first word, last word.
