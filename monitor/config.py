@@ -115,6 +115,14 @@ class CrawlSettings(_Section):
     error_backoff_max: Duration = timedelta(hours=6)
 
 
+class StorySettings(_Section):
+    # Estimated Jaccard similarity of 3-word shingles above which two articles are one
+    # story (monitor/stories.py; chosen on real articles, see docs/stories.md).
+    threshold: float = Field(default=0.3, gt=0.1, le=1.0)
+    # How far back a new article is compared (the in-memory index holds this window).
+    window: Duration = timedelta(days=7)
+
+
 class AlertSettings(_Section):
     max_article_age: Duration = timedelta(hours=48)
     dispatch_interval: Duration = timedelta(seconds=5)
@@ -202,6 +210,7 @@ class Settings(_Section):
     channels: list[ChannelSettings] = Field(default_factory=list)
     watchlists: list[WatchlistSettings] = Field(default_factory=list)
     matching: MatchingSettings = MatchingSettings()
+    stories: StorySettings = StorySettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config_path: Path | None = None
     base_dir: Path = Path()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from datasketch import MinHash
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
@@ -31,6 +32,8 @@ from monitor.db.models import Article, DedupKey, Match, Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url, content_hash, dedup_keys
 from monitor.matching import Hit, snippet
+from monitor.stories import StoryIndex, to_bytes
+from monitor.stories import fingerprint as story_fingerprint
 from monitor.watchlists import WatchlistBook, WatchlistInfo
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class IngestResult:
     duplicate: bool
     matches: int = 0
     alerts: int = 0
+    story_id: int | None = None  # the story it joined (None: it founded its own)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class PreparedArticle:
     matches: list[PreparedMatch] = field(default_factory=list)
     now: datetime | None = None
     terms: str = ""  # what the archive indexes it under (monitor.archive)
+    signature: MinHash | None = None  # its story fingerprint (monitor.stories)
 
 
 class Ingestor:
@@ -95,6 +100,7 @@ class Ingestor:
         self._watchlists = watchlists
         self._on_alerts = on_alerts
         self._active_channels = [c.name for c in settings.effective_channels() if c.active]
+        self.stories = StoryIndex(settings.stories.threshold)
 
     def new_entries(self, source: DueSource, entries: list[FeedEntry]) -> list[FeedEntry]:
         """Entries whose URL or GUID is not known yet (and each only once per feed)."""
@@ -172,6 +178,7 @@ class Ingestor:
             self._prepare_matches(item, url, now),
             now,
             search_terms(item.title, item.body),
+            story_fingerprint(item.title, item.body),
         )
 
     def _prepare_matches(self, item: ArticleItem, url: str, now: datetime) -> list[PreparedMatch]:
@@ -216,10 +223,14 @@ class Ingestor:
         """One transaction: probe, article, keys, matches, outbox rows (or nothing)."""
         try:
             with self._db.connection() as connection:
-                return self._store(connection, article)
+                result = self._store(connection, article)
         except IntegrityError:
             # Another instance stored the same article between our probe and insert.
             return IngestResult(article_id=None, duplicate=True)
+        if not result.duplicate and result.article_id is not None:
+            # Only now that it is committed may later articles join its story.
+            self.stories.add(result.article_id, result.story_id, article.signature)
+        return result
 
     def _store(self, connection: Connection, article: PreparedArticle) -> IngestResult:
         now = article.now or self._clock.now()
@@ -235,7 +246,12 @@ class Ingestor:
             if aliases:
                 connection.execute(_INSERT_KEYS, aliases)
             return IngestResult(article_id=article_id, duplicate=True)
-        article_id = connection.execute(_INSERT_ARTICLE, article.row).scalar_one()
+        story_id = self.stories.story_for(article.signature)
+        row = article.row | {
+            "story_id": story_id,
+            "minhash": to_bytes(article.signature) if article.signature is not None else None,
+        }
+        article_id = connection.execute(_INSERT_ARTICLE, row).scalar_one()
         connection.execute(
             _INSERT_KEYS,
             [
@@ -247,32 +263,61 @@ class Ingestor:
         store_terms(connection, article_id, article.terms)
         alerts = 0
         for match in article.matches:
+            payload = match.payload
+            if (
+                payload is not None
+                and story_id is not None
+                and _story_alerted(connection, story_id, match.watchlist_id)
+            ):
+                payload = None  # the story already alerted this watchlist
             match_id = connection.execute(
                 _INSERT_MATCH,
                 {
                     "article_id": article_id,
                     "watchlist_id": match.watchlist_id,
                     "highlights": match.highlights,
-                    "alerted": match.payload is not None,
+                    "alerted": payload is not None,
                     "created_at": now,
                 },
             ).scalar_one()
-            if match.payload is not None:
+            if payload is not None:
                 queued = outbox.enqueue(
                     connection,
                     match_id=match_id,
                     channels=match.channels,
-                    payload=match.payload,
+                    payload=payload,
                     now=now,
                 )
                 alerts += len(queued)
         return IngestResult(
-            article_id, duplicate=False, matches=len(article.matches), alerts=alerts
+            article_id,
+            duplicate=False,
+            matches=len(article.matches),
+            alerts=alerts,
+            story_id=story_id,
         )
 
     def _channels_for(self, watchlist: WatchlistInfo) -> list[str]:
         wanted: Iterable[str] = watchlist.channels or self._active_channels
         return [name for name in wanted if name in self._active_channels]
+
+
+_STORY_ALERTED = (
+    select(_MATCHES.c.id)
+    .join(_ARTICLES, _ARTICLES.c.id == _MATCHES.c.article_id)
+    .where(
+        _MATCHES.c.watchlist_id == bindparam("watchlist"),
+        _MATCHES.c.alerted.is_(True),
+        or_(_ARTICLES.c.id == bindparam("story"), _ARTICLES.c.story_id == bindparam("story")),
+    )
+    .limit(1)
+)
+
+
+def _story_alerted(connection: Connection, story_id: int, watchlist_id: int) -> bool:
+    """Whether an article of the story already alerted this watchlist."""
+    found = connection.execute(_STORY_ALERTED, {"watchlist": watchlist_id, "story": story_id})
+    return found.first() is not None
 
 
 def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int]:

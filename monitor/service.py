@@ -89,6 +89,9 @@ class Service:
             source_state.sync_sources(session, self.settings, now)
             sync_watchlists(session, self.settings, now)
         self.watchlists.refresh()
+        with self.db.connection() as connection:
+            loaded = self.ingestor.stories.load(connection, now - self.settings.stories.window)
+        logger.debug("story index: %d recent articles", loaded)
 
     @property
     def poll_lease(self) -> timedelta:

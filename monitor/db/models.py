@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -120,6 +121,12 @@ class Article(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime | None]
     fetched_at: Mapped[datetime] = mapped_column(index=True)
+    # The story: NULL for the article that founded it, else that article's id.
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL"), index=True
+    )
+    # MinHash signature (monitor.stories), so the story index survives restarts.
+    minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     source: Mapped[Source | None] = relationship()
 

@@ -1,0 +1,116 @@
+"""Stories: the same news told by several outlets, grouped so a watchlist alerts once.
+
+An article's fingerprint is a MinHash over shingles of three consecutive normalized
+words of its title and body; MinHash LSH (datasketch) finds earlier articles whose
+shingle sets are similar enough (estimated Jaccard >= the threshold). Wire copy lightly
+re-edited by a second outlet (a new first paragraph, a changed dateline, a sentence cut)
+keeps most of its shingles; two different stories on the same topic share few. The
+threshold is checked on real articles (tests/monitor/test_stories.py, the ANT sample).
+
+The first article of a story founds it (``articles.story_id`` is NULL); later ones
+point at it. Signatures are stored with the article, and the in-memory index holds the
+recent window (``[stories] window``), rebuilt at start. Several instances each keep
+their own index of what they loaded at start plus what they stored since: an article
+ingested meanwhile by another instance is not grouped with (a duplicate alert, never a
+lost one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+from sqlalchemy import Connection, select
+
+from monitor.arabic.normalize import normalize_word
+from monitor.arabic.tokenize import WORD
+from monitor.db.models import Article
+
+logger = logging.getLogger(__name__)
+
+NUM_PERM = 64
+SHINGLE = 3
+DEFAULT_THRESHOLD = 0.3
+# Too few shingles to say two articles are one story (a headline-only item).
+MIN_SHINGLES = 8
+
+
+def fingerprint(title: str, body: str) -> MinHash | None:
+    """The article's MinHash, or None when it is too short to compare."""
+    words = [norm for word in WORD.findall(f"{title}\n{body}") if (norm := normalize_word(word))]
+    shingles = {" ".join(words[at : at + SHINGLE]) for at in range(len(words) - SHINGLE + 1)}
+    if len(shingles) < MIN_SHINGLES:
+        return None
+    signature = MinHash(num_perm=NUM_PERM)
+    signature.update_batch([shingle.encode("utf-8") for shingle in shingles])
+    return signature
+
+
+def to_bytes(signature: MinHash) -> bytes:
+    return signature.hashvalues.astype("<u8").tobytes()
+
+
+def from_bytes(data: bytes) -> MinHash:
+    return MinHash(num_perm=NUM_PERM, hashvalues=np.frombuffer(data, dtype="<u8"))
+
+
+class StoryIndex:
+    """Recent articles' fingerprints; says which story a new article belongs to."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.threshold = threshold
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self._signatures: dict[int, MinHash] = {}
+        self._story_of: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+    def story_for(self, signature: MinHash | None) -> int | None:
+        """The story (its founding article's id) of the most similar recent article."""
+        if signature is None:
+            return None
+        best, best_score = None, self.threshold
+        for key in self._lsh.query(signature):
+            score = signature.jaccard(self._signatures[key])
+            if score >= best_score:
+                best, best_score = key, score
+        return None if best is None else self._story_of[best]
+
+    def add(self, article_id: int, story_id: int | None, signature: MinHash | None) -> None:
+        """Remember a stored article (call after its transaction committed)."""
+        if signature is None or article_id in self._signatures:
+            return
+        self._lsh.insert(article_id, signature)
+        self._signatures[article_id] = signature
+        self._story_of[article_id] = story_id if story_id is not None else article_id
+
+    def load(self, connection: Connection, since: datetime) -> int:
+        """Fill the index with articles stored since ``since``; how many were loaded."""
+        rows = connection.execute(
+            select(Article.id, Article.story_id, Article.minhash)
+            .where(Article.fetched_at >= since, Article.minhash.is_not(None))
+            .order_by(Article.id)
+        )
+        count = 0
+        for article_id, story_id, data in rows:
+            self.add(article_id, story_id, from_bytes(data))
+            count += 1
+        return count
+
+
+def outlets(connection: Connection, story_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Article ids of each story, founding article first."""
+    ids = list(story_ids)
+    found: dict[int, list[int]] = {story: [story] for story in ids}
+    if not ids:
+        return found
+    rows = connection.execute(
+        select(Article.story_id, Article.id).where(Article.story_id.in_(ids)).order_by(Article.id)
+    )
+    for story_id, article_id in rows:
+        found[story_id].append(article_id)
+    return found
