@@ -315,4 +315,7 @@ def _not_a_feed_message(body: bytes, content_type: str | None, url: str) -> str:
                 feeds.append(urljoin(url, unescape(href)))
     if feeds:
         return f"{message}; it advertises feeds at {', '.join(dict.fromkeys(feeds))}"
-    return f'{message} and advertises no feed (<link rel="alternate" type="application/rss+xml">)'
+    return (
+        f'{message} and advertises no feed (<link rel="alternate" type="application/rss+xml">); '
+        'to follow its article links instead, set kind = "html" and links = "<CSS selector>"'
+    )

@@ -33,6 +33,8 @@ class ParsedFeed:
     warnings: list[str] = field(default_factory=list)
     encoding: str | None = None
     version: str | None = None
+    # A sitemap index lists sitemaps to fetch next (newest first), not entries.
+    children: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

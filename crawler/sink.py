@@ -23,6 +23,7 @@ class DueSource:
     name: str
     url: str
     kind: str = "auto"
+    links: str | None = None  # the article-link selector of an HTML listing source
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None

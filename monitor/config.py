@@ -134,9 +134,29 @@ class AlertSettings(_Section):
 class SourceSettings(_Section):
     name: str = Field(min_length=1)
     url: Annotated[str, BeforeValidator(_http_url)]
-    kind: Literal["auto", "feed"] = "auto"
+    kind: Literal["auto", "feed", "sitemap", "html"] = "auto"
+    links: str | None = None
     interval: Duration | None = None
     enabled: bool = True
+
+    @field_validator("links")
+    @classmethod
+    def _selector(cls, links: str | None) -> str | None:
+        if links is not None:
+            from crawler.listing import check_selector  # the syntax is owned by the reader
+
+            check_selector(links)
+        return links
+
+    @model_validator(mode="after")
+    def _links_for_html(self) -> SourceSettings:
+        if self.kind == "html" and not self.links:
+            raise ValueError(
+                'kind = "html" needs links = "<CSS selector or XPath of article links>"'
+            )
+        if self.links and self.kind != "html":
+            raise ValueError('links is only read for kind = "html"')
+        return self
 
 
 class ChannelSettings(_Section):

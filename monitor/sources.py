@@ -59,6 +59,7 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
                     name=entry.name,
                     url=entry.url,
                     kind=entry.kind,
+                    links=entry.links,
                     origin="settings",
                     enabled=entry.enabled,
                     interval_seconds=interval,
@@ -70,7 +71,10 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
         if source.url != entry.url:
             source.etag = source.last_modified = source.body_hash = None
             source.next_poll_at = now
+        if (source.kind, source.links) != (entry.kind, entry.links):
+            source.body_hash = None  # the same bytes may now give other entries
         source.url, source.kind, source.enabled = entry.url, entry.kind, entry.enabled
+        source.links = entry.links
         source.interval_seconds, source.origin = interval, "settings"
     for source in existing.values():
         if source.origin == "settings":
@@ -136,6 +140,7 @@ def claim_due(
                 name=source.name,
                 url=source.url,
                 kind=source.kind,
+                links=source.links,
                 etag=source.etag,
                 last_modified=source.last_modified,
                 body_hash=source.body_hash,

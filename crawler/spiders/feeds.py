@@ -23,9 +23,9 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.charset import decode_html
+from crawler.documents import parse_document
 from crawler.extract import extract_article
 from crawler.failures import describe_failure
-from crawler.feed_parser import parse_feed
 from crawler.items import ArticleItem, ExtractedPage, FeedEntry
 from crawler.netguard import NetworkPolicy
 from crawler.sink import CrawlSink, DueSource, PollOutcome
@@ -122,8 +122,12 @@ class SourceSpider(scrapy.Spider):
             )
             return
         try:
-            feed = parse_feed(
-                response.body, url=response.url, content_type=_header(response, "Content-Type")
+            feed = parse_document(
+                response.body,
+                url=response.url,
+                content_type=_header(response, "Content-Type"),
+                kind=source.kind,
+                links=source.links,
             )
         except SourceError as exc:
             self.sink.record_poll(
@@ -135,6 +139,8 @@ class SourceSpider(scrapy.Spider):
         requests: list[scrapy.Request | ArticleItem] = []
         for entry in new_entries:
             requests.extend(self._follow(source, entry, response.url, warnings))
+        for child in feed.children:
+            requests.extend(self._child_sitemap(source, child, warnings))
         self.sink.record_poll(
             source,
             PollOutcome(
@@ -149,6 +155,45 @@ class SourceSpider(scrapy.Spider):
             ),
         )
         yield from requests
+
+    def _child_sitemap(
+        self, source: DueSource, url: str, warnings: list[str]
+    ) -> Iterator[scrapy.Request]:
+        """A sitemap listed by the source's sitemap index, read in the same poll."""
+        try:
+            self.policy.check_url(url)
+        except NetworkGuardError as exc:
+            warnings.append(f"child sitemap not fetched: {exc}")
+            return
+        yield scrapy.Request(
+            url,
+            callback=self.parse_child_sitemap,
+            errback=self.child_sitemap_failed,
+            dont_filter=True,
+            meta={"source": source},
+        )
+
+    def parse_child_sitemap(self, response: Response) -> Iterator[scrapy.Request | ArticleItem]:
+        source: DueSource = response.meta["source"]
+        try:
+            sitemap = parse_document(response.body, url=response.url, kind="sitemap")
+        except SourceError as exc:
+            logger.warning("source %s: sitemap %s: %s", source.name, response.url, exc)
+            return
+        warnings: list[str] = []
+        for entry in self.sink.new_entries(source, sitemap.entries):
+            yield from self._follow(source, entry, response.url, warnings)
+        for warning in warnings:
+            logger.warning("source %s: sitemap %s: %s", source.name, response.url, warning)
+
+    def child_sitemap_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        logger.warning(
+            "source %s: sitemap %s not fetched (%s)",
+            request.meta["source"].name,
+            request.url,
+            describe_failure(failure),
+        )
 
     def _follow(
         self, source: DueSource, entry: FeedEntry, feed_url: str, warnings: list[str]

@@ -78,6 +78,8 @@ class Source(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     url: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20), default="auto")
+    # CSS or XPath selector of article links, for kind "html" (crawler/listing.py).
+    links: Mapped[str | None] = mapped_column(Text)
     # "settings" rows follow settings.toml at every start; "cli" rows are the user's own.
     origin: Mapped[str] = mapped_column(String(20), default="cli")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

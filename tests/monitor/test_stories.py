@@ -15,8 +15,12 @@ import pytest
 
 from monitor.stories import DEFAULT_THRESHOLD, StoryIndex, fingerprint, from_bytes, to_bytes
 
-ANT = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real" / (
-    "ant_corpus_v2.1_sample.jsonl"
+ANT = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "fixtures"
+    / "real"
+    / ("ant_corpus_v2.1_sample.jsonl")
 )
 
 
