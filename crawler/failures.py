@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 from scrapy.exceptions import (
@@ -38,6 +40,11 @@ def describe_failure(failure: Failure, *, max_size: int | None = None) -> str:
         text = str(error)
         if "max redirections" in text or "redirect" in text.lower():
             return f"too many redirects (a redirect loop?): {text}"
+        if "robots.txt" in text:
+            return (
+                f"{failure.request.url} is disallowed by the site's robots.txt; "  # type: ignore[attr-defined]
+                "set robots = false on this source to override"
+            )
         return text or "request refused"
     if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):
         return f"timed out: {error}"
@@ -61,3 +68,23 @@ def _http_reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
+
+
+def retry_after(failure: Failure) -> float | None:
+    """Seconds a 429 or 503 response asked to wait (Retry-After: seconds or HTTP date)."""
+    error = failure.value
+    if not isinstance(error, HttpError) or error.response.status not in (429, 503):
+        return None
+    value = error.response.headers.get(b"Retry-After")
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

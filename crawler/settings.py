@@ -35,7 +35,12 @@ METAREFRESH_ENABLED = False
 # A poll that fails is retried by the schedule with backoff, not hammered at once.
 RETRY_ENABLED = False
 COOKIES_ENABLED = False
-ROBOTSTXT_OBEY = False
+# Obeyed per request: a source may opt out (meta "dont_obey_robotstxt", set by the spider).
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "WARNING"
 CONCURRENT_REQUESTS = 32
@@ -55,7 +60,10 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
     crawl = settings.crawl
     values = {name: value for name, value in globals().items() if name.isupper()}
     values.update(
-        USER_AGENT=crawl.user_agent,
+        USER_AGENT=crawl.agent,
+        ROBOTSTXT_OBEY=True,
+        AUTOTHROTTLE_ENABLED=crawl.autothrottle,
+        DOWNLOAD_DELAY=crawl.download_delay.total_seconds(),
         DOWNLOAD_TIMEOUT=crawl.timeout.total_seconds(),
         DOWNLOAD_MAXSIZE=crawl.max_response_size,
         DOWNLOAD_WARNSIZE=min(DOWNLOAD_WARNSIZE, crawl.max_response_size),

@@ -24,6 +24,7 @@ class DueSource:
     url: str
     kind: str = "auto"
     links: str | None = None  # the article-link selector of an HTML listing source
+    obey_robots: bool = True
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
@@ -46,6 +47,7 @@ class PollOutcome:
     body_hash: str | None = None
     entries: int = 0
     new_entries: int = 0
+    retry_after: float | None = None  # seconds a 429/503 asked us to wait
 
 
 class CrawlSink(Protocol):

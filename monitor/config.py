@@ -113,6 +113,28 @@ class CrawlSettings(_Section):
     concurrent_requests: int = Field(default=32, ge=1)
     concurrent_requests_per_domain: int = Field(default=4, ge=1)
     error_backoff_max: Duration = timedelta(hours=6)
+    # Adaptive polling: a source without its own interval moves between these.
+    min_interval: Duration = timedelta(minutes=2)
+    max_interval: Duration = timedelta(hours=1)
+    pause_after_failures: int = Field(default=10, ge=0)  # 0: never pause
+    # Politeness: robots.txt, a per-domain delay, AutoThrottle, a contact in the UA.
+    obey_robots: bool = True
+    download_delay: Duration = timedelta(0)
+    autothrottle: bool = True
+    contact: str | None = None
+
+    @model_validator(mode="after")
+    def _interval_bounds(self) -> CrawlSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not be longer than max_interval")
+        return self
+
+    @property
+    def agent(self) -> str:
+        """The User-Agent: identifying, with a way to reach whoever runs this instance."""
+        if self.contact:
+            return f"rasid/{_version()} (+{self.contact})"
+        return self.user_agent
 
 
 class StorySettings(_Section):
@@ -138,6 +160,7 @@ class SourceSettings(_Section):
     links: str | None = None
     interval: Duration | None = None
     enabled: bool = True
+    robots: bool | None = None  # obey robots.txt; default: [crawl] obey_robots
 
     @field_validator("links")
     @classmethod
@@ -418,3 +441,12 @@ def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
             model = annotation
     hidden = {"config_path", "base_dir"}
     return [name for name in model.model_fields if name not in hidden]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rasid")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"

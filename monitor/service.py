@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +28,7 @@ from monitor.config import Settings
 from monitor.db.session import Database, InstanceLock
 from monitor.ingest import Ingestor
 from monitor.matching import Synonyms
+from monitor.polling import PollingPolicy
 from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists
 
@@ -60,6 +62,14 @@ class Service:
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url)
         self.lock = InstanceLock(self.db)
+        crawl = settings.crawl
+        self.polling = PollingPolicy(
+            min_interval=crawl.min_interval,
+            max_interval=crawl.max_interval,
+            backoff_max=crawl.error_backoff_max,
+            pause_after_failures=crawl.pause_after_failures,
+        )
+        self._rng = random.Random()
         self.watchlists = WatchlistBook(self.db, Synonyms(settings.matching.synonyms))
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
@@ -107,7 +117,8 @@ class Service:
             source.id,
             outcome,
             self.clock.now(),
-            backoff_max=self.settings.crawl.error_backoff_max,
+            policy=self.polling,
+            rng=self._rng,
         )
         self.summary.polled += 1
         if outcome.status == "error":

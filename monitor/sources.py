@@ -3,11 +3,13 @@
 Per-source timing lives in the database (``next_poll_at``), not in the scheduler, so it
 survives restarts and several instances can share one PostgreSQL: a due source is
 claimed with a lease (``claimed_until``) under ``FOR UPDATE SKIP LOCKED`` and is polled
-by exactly one of them. Errors back off exponentially up to ``crawl.error_backoff_max``.
+by exactly one of them. How the next poll is chosen (adaptive intervals, backoff,
+Retry-After, pausing) is :mod:`monitor.polling`.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from crawler.netguard import NetworkPolicy
 from crawler.sink import DueSource, PollOutcome
-from monitor.config import Settings
+from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
 from monitor.errors import NetworkGuardError, RasidError
+from monitor.polling import PollingPolicy, jittered
 
 MAX_MESSAGE = 2000
 
@@ -40,6 +43,8 @@ class SourceStatus:
     next_poll_at: datetime
     entries_seen: int
     articles_stored: int
+    paused_at: datetime | None = None
+    paused_reason: str | None = None
 
 
 def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
@@ -60,6 +65,8 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
                     url=entry.url,
                     kind=entry.kind,
                     links=entry.links,
+                    interval_pinned=entry.interval is not None,
+                    obey_robots=_robots(entry, settings),
                     origin="settings",
                     enabled=entry.enabled,
                     interval_seconds=interval,
@@ -75,11 +82,21 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
             source.body_hash = None  # the same bytes may now give other entries
         source.url, source.kind, source.enabled = entry.url, entry.kind, entry.enabled
         source.links = entry.links
+        source.obey_robots = _robots(entry, settings)
+        if source.interval_pinned != (entry.interval is not None) or (
+            entry.interval is not None and source.interval_seconds != interval
+        ):
+            source.current_interval_seconds = None  # start adapting afresh
+        source.interval_pinned = entry.interval is not None
         source.interval_seconds, source.origin = interval, "settings"
     for source in existing.values():
         if source.origin == "settings":
             source.enabled = False
             source.origin = "removed"
+
+
+def _robots(entry: SourceSettings, settings: Settings) -> bool:
+    return settings.crawl.obey_robots if entry.robots is None else entry.robots
 
 
 def add_source(
@@ -124,7 +141,7 @@ def claim_due(
     limit: int = 1000,
 ) -> list[DueSource]:
     """Claim the sources due now (or every enabled one) for one poll each."""
-    query = select(Source).where(Source.enabled.is_(True))
+    query = select(Source).where(Source.enabled.is_(True), Source.paused_at.is_(None))
     if not ignore_leases:
         query = query.where(or_(Source.claimed_until.is_(None), Source.claimed_until < now))
     if not everything:
@@ -141,6 +158,7 @@ def claim_due(
                 url=source.url,
                 kind=source.kind,
                 links=source.links,
+                obey_robots=source.obey_robots,
                 etag=source.etag,
                 last_modified=source.last_modified,
                 body_hash=source.body_hash,
@@ -164,9 +182,10 @@ def record_poll(
     outcome: PollOutcome,
     now: datetime,
     *,
-    backoff_max: timedelta,
+    policy: PollingPolicy,
+    rng: random.Random,
 ) -> None:
-    """Store a poll's outcome and schedule the next poll (backing off after errors)."""
+    """Store a poll's outcome and schedule the next poll (adapting, backing off, pausing)."""
     with db.transaction() as session:
         source = session.get(Source, source_id)
         if source is None:
@@ -174,12 +193,20 @@ def record_poll(
         source.claimed_until = None
         source.last_polled_at = now
         source.last_status = outcome.status
-        interval = timedelta(seconds=source.interval_seconds)
+        interval = timedelta(seconds=source.current_interval_seconds or source.interval_seconds)
         if outcome.status == "error":
             source.failure_count += 1
             source.last_error = (outcome.error or "unknown error")[:MAX_MESSAGE]
-            delay = min(interval * 2 ** (source.failure_count - 1), max(backoff_max, interval))
+            delay = policy.error_delay(interval, source.failure_count, outcome.retry_after)
             source.next_poll_at = now + delay
+            if outcome.retry_after:
+                source.last_error += f" (the server asked to wait {delay}; honoured)"
+            if policy.should_pause(source.failure_count):
+                source.paused_at = now
+                source.paused_reason = (
+                    f"paused after {source.failure_count} consecutive failures; last: "
+                    f"{source.last_error}"
+                )[:MAX_MESSAGE]
             return
         source.failure_count = 0
         source.last_error = None
@@ -189,7 +216,25 @@ def record_poll(
         source.last_modified = outcome.last_modified
         source.body_hash = outcome.body_hash
         source.entries_seen += outcome.new_entries
-        source.next_poll_at = now + interval
+        adapted = policy.next_interval(interval, outcome.new_entries, pinned=source.interval_pinned)
+        source.current_interval_seconds = int(adapted.total_seconds())
+        source.next_poll_at = jittered(now, adapted, rng)
+
+
+def set_paused(session: Session, name: str, paused: bool, now: datetime) -> Source:
+    """Pause a source by hand, or resume one (paused by hand or after failures)."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        raise RasidError(f"no source named {name!r}")
+    if paused:
+        source.paused_at = now
+        source.paused_reason = "paused by hand; resume with `rasid sources resume`"
+    else:
+        source.paused_at = None
+        source.paused_reason = None
+        source.failure_count = 0
+        source.next_poll_at = now
+    return source
 
 
 def list_sources(session: Session) -> list[SourceStatus]:
@@ -199,7 +244,7 @@ def list_sources(session: Session) -> list[SourceStatus]:
             url=source.url,
             enabled=source.enabled,
             origin=source.origin,
-            interval=timedelta(seconds=source.interval_seconds),
+            interval=timedelta(seconds=source.current_interval_seconds or source.interval_seconds),
             last_polled_at=source.last_polled_at,
             last_success_at=source.last_success_at,
             last_status=source.last_status,
@@ -209,6 +254,8 @@ def list_sources(session: Session) -> list[SourceStatus]:
             next_poll_at=source.next_poll_at,
             entries_seen=source.entries_seen,
             articles_stored=source.articles_stored,
+            paused_at=source.paused_at,
+            paused_reason=source.paused_reason,
         )
         for source in session.scalars(select(Source).order_by(Source.name))
     ]

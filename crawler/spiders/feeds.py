@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from crawler.charset import decode_html
 from crawler.documents import parse_document
 from crawler.extract import extract_article
-from crawler.failures import describe_failure
+from crawler.failures import describe_failure, retry_after
 from crawler.items import ArticleItem, ExtractedPage, FeedEntry
 from crawler.netguard import NetworkPolicy
 from crawler.sink import CrawlSink, DueSource, PollOutcome
@@ -88,7 +88,11 @@ class SourceSpider(scrapy.Spider):
             callback=self.parse_feed,
             errback=self.feed_failed,
             dont_filter=True,
-            meta={"source": source, "handle_httpstatus_list": [304]},
+            meta={
+                "source": source,
+                "handle_httpstatus_list": [304],
+                "dont_obey_robotstxt": not source.obey_robots,
+            },
         )
 
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request | ArticleItem]:
@@ -170,7 +174,7 @@ class SourceSpider(scrapy.Spider):
             callback=self.parse_child_sitemap,
             errback=self.child_sitemap_failed,
             dont_filter=True,
-            meta={"source": source},
+            meta={"source": source, "dont_obey_robotstxt": not source.obey_robots},
         )
 
     def parse_child_sitemap(self, response: Response) -> Iterator[scrapy.Request | ArticleItem]:
@@ -214,7 +218,12 @@ class SourceSpider(scrapy.Spider):
             errback=self.article_failed,
             dont_filter=True,
             priority=ARTICLE_PRIORITY,
-            meta={"source": source, "entry": entry, "feed_url": feed_url},
+            meta={
+                "source": source,
+                "entry": entry,
+                "feed_url": feed_url,
+                "dont_obey_robotstxt": not source.obey_robots,
+            },
         )
 
     def parse_article(self, response: Response) -> Iterator[ArticleItem]:
@@ -255,6 +264,7 @@ class SourceSpider(scrapy.Spider):
                 "error",
                 http_status=http_status,
                 error=describe_failure(failure, max_size=max_size),
+                retry_after=retry_after(failure),
             ),
         )
 

@@ -22,6 +22,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -97,6 +99,13 @@ class Source(Base):
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
     articles_stored: Mapped[int] = mapped_column(Integer, default=0)
+    # Adaptive polling (monitor/polling.py): the interval now in force, unless pinned.
+    current_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    interval_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    obey_robots: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Set after too many consecutive failures; polling stops until `rasid sources resume`.
+    paused_at: Mapped[datetime | None]
+    paused_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_sources_due", "enabled", "next_poll_at"),)

@@ -75,7 +75,13 @@ def settings_text(
     interval: str = "1m",
 ) -> str:
     watchlists = watchlists or {"drones": ["طائرة مسيرة"], "ain-al-asad": ["عين الأسد"]}
-    crawl = {"allow_private_networks": True, "timeout": "5s", **(crawl or {})}
+    # AutoThrottle's first delay would only slow a loopback test down.
+    crawl = {
+        "allow_private_networks": True,
+        "timeout": "5s",
+        "autothrottle": False,
+        **(crawl or {}),
+    }
     alerts = {"max_article_age": "48h", "dispatch_interval": "1s", **(alerts or {})}
     parts = [
         f"[database]\nurl = {json.dumps(database_url)}\n",
