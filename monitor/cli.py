@@ -178,16 +178,24 @@ def status(ctx: Context, as_json: bool) -> None:
         result = source.last_status or "never polled"
         if not source.enabled:
             result = "disabled" + (" (removed from settings)" if source.origin == "removed" else "")
+        elif source.paused_at is not None:
+            result = "PAUSED"
         elif source.failure_count > 1:
             result += f" ×{source.failure_count}"
+        problem = source.last_error or source.last_warning or ""
+        if source.paused_at is not None:
+            problem = (
+                f"{source.paused_reason} — since {source.paused_at:%Y-%m-%d %H:%M} UTC; "
+                f"resume with: rasid sources resume {source.name}"
+            )
         _add_row(
             table,
             source.name,
             _ago(source.last_polled_at, now),
             result,
             str(source.articles_stored),
-            _ago(source.next_poll_at, now) if source.enabled else "-",
-            source.last_error or source.last_warning or "",
+            _ago(source.next_poll_at, now) if source.enabled and not source.paused_at else "-",
+            problem,
         )
     console.print(table)
     alerts = ", ".join(f"{count} {state}" for state, count in sorted(report.alerts.items()))
@@ -288,6 +296,32 @@ def sources_list(ctx: Context, as_json: bool) -> None:
             row.origin,
         ),
     )
+
+
+@sources.command("pause")
+@click.argument("name")
+@pass_context
+@reports_errors
+def sources_pause(ctx: Context, name: str) -> None:
+    """Stop polling source NAME until it is resumed."""
+    from monitor.sources import set_paused
+
+    with ctx.session() as session:
+        set_paused(session, name, True, _now())
+    console.print(f"paused {name}")
+
+
+@sources.command("resume")
+@click.argument("name")
+@pass_context
+@reports_errors
+def sources_resume(ctx: Context, name: str) -> None:
+    """Poll source NAME again (paused by hand or after repeated failures), now."""
+    from monitor.sources import set_paused
+
+    with ctx.session() as session:
+        set_paused(session, name, False, _now())
+    console.print(f"resumed {name}; it is polled at the next tick")
 
 
 @sources.command("add")

@@ -1,0 +1,104 @@
+"""Adaptive intervals, backoff, Retry-After and pausing, under a fake clock."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crawler.sink import PollOutcome
+from monitor.config import Settings, SourceSettings
+from monitor.db.models import Source
+from monitor.polling import PollingPolicy, jittered
+from monitor.sources import claim_due, record_poll, set_paused, sync_sources
+
+POLICY = PollingPolicy(
+    min_interval=timedelta(minutes=2),
+    max_interval=timedelta(hours=1),
+    backoff_max=timedelta(hours=6),
+    pause_after_failures=3,
+)
+
+
+@pytest.fixture
+def source(db, clock):
+    settings = Settings(sources=[SourceSettings(name="s", url="https://news.example/feed")])
+    with db.transaction() as session:
+        sync_sources(session, settings, clock.now())
+    with db.transaction() as session:
+        return session.query(Source).one().id
+
+
+def poll(db, clock, source_id, outcome, seed=1):
+    record_poll(db, source_id, outcome, clock.now(), policy=POLICY, rng=random.Random(seed))
+    with db.transaction() as session:
+        row = session.get(Source, source_id)
+        session.expunge(row)
+        return row
+
+
+def gap(row, clock) -> float:
+    return (row.next_poll_at - clock.now()).total_seconds()
+
+
+def test_a_busy_source_speeds_up_to_the_minimum(db, clock, source):
+    for _ in range(10):
+        row = poll(db, clock, source, PollOutcome("ok", new_entries=3))
+    assert row.current_interval_seconds == 120
+    assert 108 <= gap(row, clock) <= 132  # jitter: +-10%
+
+
+def test_a_quiet_source_slows_down_to_the_maximum(db, clock, source):
+    intervals = []
+    for _ in range(10):
+        row = poll(db, clock, source, PollOutcome("not_modified"))
+        intervals.append(row.current_interval_seconds)
+    assert intervals[0] == 900  # 10 min default x 1.5
+    assert intervals == sorted(intervals) and intervals[-1] == 3600
+
+
+def test_jitter_spreads_sources_apart():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    gaps = {
+        (jittered(now, POLICY.max_interval, random.Random(seed)) - now).total_seconds()
+        for seed in range(20)
+    }
+    assert len(gaps) > 10 and min(gaps) >= 3240 and max(gaps) <= 3960
+
+
+def test_a_pinned_interval_is_kept(db, clock):
+    settings = Settings(
+        sources=[SourceSettings(name="p", url="https://news.example/f", interval="5m")]
+    )
+    with db.transaction() as session:
+        sync_sources(session, settings, clock.now())
+        source_id = session.query(Source).one().id
+    row = poll(db, clock, source_id, PollOutcome("ok", new_entries=5))
+    assert row.current_interval_seconds == 300
+
+
+def test_errors_back_off_then_pause_and_resume(db, clock, source):
+    first = poll(db, clock, source, PollOutcome("error", error="HTTP 500"))
+    second = poll(db, clock, source, PollOutcome("error", error="HTTP 500"))
+    assert gap(second, clock) == 2 * gap(first, clock) == 1200
+    assert first.paused_at is None
+
+    third = poll(db, clock, source, PollOutcome("error", error="HTTP 500"))
+    assert third.paused_at == clock.now()
+    assert "3 consecutive failures" in third.paused_reason
+    clock.advance(timedelta(days=2))
+    assert claim_due(db, clock.now(), lease=timedelta(minutes=5)) == []
+
+    with db.transaction() as session:
+        set_paused(session, "s", False, clock.now())
+    due = claim_due(db, clock.now(), lease=timedelta(minutes=5))
+    assert [d.name for d in due] == ["s"]
+
+
+def test_retry_after_wins_over_a_shorter_backoff_but_is_capped(db, clock, source):
+    row = poll(db, clock, source, PollOutcome("error", error="HTTP 429", retry_after=7200))
+    assert gap(row, clock) == 7200
+    assert "honoured" in row.last_error
+    row = poll(db, clock, source, PollOutcome("error", error="HTTP 429", retry_after=10**7))
+    assert gap(row, clock) == 86400
