@@ -327,17 +327,83 @@ def sources_resume(ctx: Context, name: str) -> None:
 @sources.command("add")
 @click.argument("url")
 @click.option("--name", required=True, help="A short unique name for the source.")
-@click.option("--interval", help='How often to poll, e.g. "10m" (default: crawl.default_interval).')
+@click.option("--interval", help='How often to poll, e.g. "10m" (default: adaptive).')
+@click.option("--pick", type=int, help="Add the N-th feed found on a page (from the list shown).")
+@click.option("--no-check", is_flag=True, help="Add the URL as given, without fetching it.")
 @pass_context
 @reports_errors
-def sources_add(ctx: Context, url: str, name: str, interval: str | None) -> None:
-    """Add a feed URL to poll."""
+def sources_add(
+    ctx: Context, url: str, name: str, interval: str | None, pick: int | None, no_check: bool
+) -> None:
+    """Add a source: a feed or sitemap URL, or a site's page to discover its feeds on."""
     from monitor.sources import add_source
 
     every = _duration_option(interval, "--interval")
+    chosen = url if no_check else _discovered(ctx, url, pick)
     with ctx.session() as session:
-        add_source(session, name=name, url=url, interval=every, settings=ctx.settings, now=_now())
-    console.print(f"added source {name}: {url}")
+        add_source(
+            session, name=name, url=chosen, interval=every, settings=ctx.settings, now=_now()
+        )
+    console.print(f"added source {name}: {chosen}")
+
+
+def _discovered(ctx: Context, url: str, pick: int | None) -> str:
+    """The URL to add: ``url`` if it is a feed, else the feed the user picks on it."""
+    from crawler.discovery import Fetcher, discover
+    from crawler.netguard import NetworkPolicy
+    from monitor.errors import NetworkGuardError, ResolutionError, SourceError
+
+    crawl = ctx.settings.crawl
+    fetcher = Fetcher(
+        NetworkPolicy(allow_private_networks=crawl.allow_private_networks),
+        timeout=crawl.timeout.total_seconds(),
+        max_bytes=crawl.max_response_size,
+        user_agent=crawl.agent,
+    )
+    try:
+        with errors.status(f"looking for feeds at {url} ..."):
+            itself, found = discover(url, fetcher)
+    except ResolutionError as exc:
+        errors.print(f"warning: could not check it ({exc}); added as given")
+        return url
+    except NetworkGuardError as exc:
+        raise RasidError(str(exc)) from None
+    except SourceError as exc:
+        errors.print(f"warning: could not check it ({exc}); added as given")
+        return url
+    finally:
+        fetcher.close()
+    if itself is not None:
+        console.print(f"{itself.url} is a {itself.kind} with {itself.entries} entries")
+        return itself.url
+    if not found:
+        raise RasidError(
+            f"{url} is a page without a feed or sitemap rasid could find; to follow its "
+            'article links, add it in settings.toml with kind = "html" and links = "<selector>"'
+        )
+    table = Table("#", "kind", "title", "entries", "newest")
+    table.add_column("url", overflow="fold")  # a URL is copied, never shortened
+    table.add_column("found by")
+    for number, candidate in enumerate(found, 1):
+        newest = f"{candidate.newest:%Y-%m-%d %H:%M}" if candidate.newest else ""
+        _add_row(
+            table,
+            str(number),
+            candidate.kind,
+            candidate.title or "",
+            str(candidate.entries),
+            newest,
+            candidate.url,
+            candidate.found_by,
+        )
+    console.print(table)
+    if pick is None and sys.stdin.isatty():
+        pick = click.prompt("add which one", type=click.IntRange(1, len(found)), default=1)
+    if pick is None:
+        raise RasidError(f"found {len(found)} feed(s); choose one with --pick N")
+    if not 1 <= pick <= len(found):
+        raise RasidError(f"--pick must be from 1 to {len(found)}")
+    return found[pick - 1].url
 
 
 def _duration_option(value: str | None, option: str) -> Any:

@@ -61,6 +61,7 @@ def clean_env() -> dict[str, str]:
     """The environment without the user's rasid variables (tests define their own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RASID_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
+    env["COLUMNS"] = "300"  # tables print whole rows, so tests can read them
     return env
 
 
