@@ -183,6 +183,15 @@ def status(ctx: Context, as_json: bool) -> None:
         elif source.failure_count > 1:
             result += f" ×{source.failure_count}"
         problem = source.last_error or source.last_warning or ""
+        counted = [
+            f"{source.extraction_fallbacks} article(s) kept the feed's summary (no page text)"
+            if source.extraction_fallbacks
+            else "",
+            f"{source.mojibake_polls} poll(s) looked like mojibake: check its charset"
+            if source.mojibake_polls
+            else "",
+        ]
+        problem = "; ".join(part for part in (problem, *counted) if part)
         if source.paused_at is not None:
             problem = (
                 f"{source.paused_reason} — since {source.paused_at:%Y-%m-%d %H:%M} UTC; "

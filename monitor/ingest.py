@@ -50,7 +50,10 @@ _INSERT_MATCH = insert(_MATCHES).returning(_MATCHES.c.id)
 _COUNT_ARTICLE = (
     update(_SOURCES)
     .where(_SOURCES.c.id == bindparam("source"))
-    .values(articles_stored=_SOURCES.c.articles_stored + 1)
+    .values(
+        articles_stored=_SOURCES.c.articles_stored + 1,
+        extraction_fallbacks=_SOURCES.c.extraction_fallbacks + bindparam("fallback"),
+    )
 )
 
 
@@ -259,7 +262,13 @@ class Ingestor:
                 for k, kind in article.keys.items()
             ],
         )
-        connection.execute(_COUNT_ARTICLE, {"source": article.row["source_id"]})
+        connection.execute(
+            _COUNT_ARTICLE,
+            {
+                "source": article.row["source_id"],
+                "fallback": int(article.row["extraction"] == "feed"),
+            },
+        )
         store_terms(connection, article_id, article.terms)
         alerts = 0
         for match in article.matches:

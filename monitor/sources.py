@@ -45,6 +45,8 @@ class SourceStatus:
     articles_stored: int
     paused_at: datetime | None = None
     paused_reason: str | None = None
+    extraction_fallbacks: int = 0
+    mojibake_polls: int = 0
 
 
 def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
@@ -216,6 +218,8 @@ def record_poll(
         source.last_modified = outcome.last_modified
         source.body_hash = outcome.body_hash
         source.entries_seen += outcome.new_entries
+        if any("mojibake" in warning for warning in outcome.warnings):
+            source.mojibake_polls += 1
         adapted = policy.next_interval(interval, outcome.new_entries, pinned=source.interval_pinned)
         source.current_interval_seconds = int(adapted.total_seconds())
         source.next_poll_at = jittered(now, adapted, rng)
@@ -256,6 +260,8 @@ def list_sources(session: Session) -> list[SourceStatus]:
             articles_stored=source.articles_stored,
             paused_at=source.paused_at,
             paused_reason=source.paused_reason,
+            extraction_fallbacks=source.extraction_fallbacks,
+            mojibake_polls=source.mojibake_polls,
         )
         for source in session.scalars(select(Source).order_by(Source.name))
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import scrapy
@@ -23,6 +24,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.charset import decode_html
+from crawler.dates import date_in_page
 from crawler.documents import parse_document
 from crawler.extract import extract_article
 from crawler.failures import describe_failure, retry_after
@@ -235,6 +237,10 @@ class SourceSpider(scrapy.Spider):
             # The feed's title and date are preferred anyway; then the page's are not needed.
             complete = bool(entry.title and entry.published_at)
             page = extract_article(html, url=response.url, metadata=not complete)
+            if not entry.published_at and page.published_at is None:
+                written = date_in_page(html)
+                if written is not None:
+                    page = replace(page, published_at=written)
         except Exception:
             # A page that breaks the extractor must not lose the article: the feed's own
             # text stands in, and the traceback goes to the log for a bug report.

@@ -99,6 +99,10 @@ class Source(Base):
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
     articles_stored: Mapped[int] = mapped_column(Integer, default=0)
+    # Articles whose page gave no text (the feed's summary stood in), and polls whose
+    # text looked like mojibake: both shown by `rasid status`.
+    extraction_fallbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mojibake_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Adaptive polling (monitor/polling.py): the interval now in force, unless pinned.
     current_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     interval_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
