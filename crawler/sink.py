@@ -25,6 +25,10 @@ class DueSource:
     kind: str = "auto"
     links: str | None = None  # the article-link selector of an HTML listing source
     obey_robots: bool = True
+    # The interval in force and whether settings pin it (monitor/polling.py), so a
+    # successful poll is recorded with one UPDATE and no read.
+    interval_seconds: int = 600
+    interval_pinned: bool = False
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None

@@ -114,7 +114,7 @@ class Service:
         self._in_flight.discard(source.id)
         source_state.record_poll(
             self.db,
-            source.id,
+            source,
             outcome,
             self.clock.now(),
             policy=self.polling,
@@ -195,6 +195,7 @@ class Service:
             lease=self.poll_lease,
             everything=True,
             ignore_leases=self.db.is_sqlite,
+            limit=None,
         )
         self._in_flight.update(source.id for source in due)
         crawler = CrawlerHandle(self.settings, self, keep_alive=False, initial=due)

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crawler.netguard import NetworkPolicy
@@ -140,15 +140,18 @@ def claim_due(
     lease: timedelta,
     everything: bool = False,
     ignore_leases: bool = False,
-    limit: int = 1000,
+    limit: int | None = 1000,
 ) -> list[DueSource]:
-    """Claim the sources due now (or every enabled one) for one poll each."""
+    """Claim the sources due now (or every enabled one) for one poll each; at most
+    ``limit`` per call (a tick takes the rest at the next tick)."""
     query = select(Source).where(Source.enabled.is_(True), Source.paused_at.is_(None))
     if not ignore_leases:
         query = query.where(or_(Source.claimed_until.is_(None), Source.claimed_until < now))
     if not everything:
         query = query.where(Source.next_poll_at <= now)
-    query = query.order_by(Source.next_poll_at, Source.id).limit(limit)
+    query = query.order_by(Source.next_poll_at, Source.id)
+    if limit is not None:
+        query = query.limit(limit)
     with db.transaction() as session:
         sources = session.scalars(query.with_for_update(skip_locked=True)).all()
         for source in sources:
@@ -161,6 +164,8 @@ def claim_due(
                 kind=source.kind,
                 links=source.links,
                 obey_robots=source.obey_robots,
+                interval_seconds=source.current_interval_seconds or source.interval_seconds,
+                interval_pinned=source.interval_pinned,
                 etag=source.etag,
                 last_modified=source.last_modified,
                 body_hash=source.body_hash,
@@ -180,7 +185,7 @@ def release_claims(db: Database, source_ids: list[int]) -> None:
 
 def record_poll(
     db: Database,
-    source_id: int,
+    source: DueSource,
     outcome: PollOutcome,
     now: datetime,
     *,
@@ -188,6 +193,43 @@ def record_poll(
     rng: random.Random,
 ) -> None:
     """Store a poll's outcome and schedule the next poll (adapting, backing off, pausing)."""
+    if outcome.status == "error":
+        _record_error(db, source.id, outcome, now, policy)
+        return
+    # The common case, thousands of times per cycle: one UPDATE, no read.
+    interval = policy.next_interval(
+        timedelta(seconds=source.interval_seconds),
+        outcome.new_entries,
+        pinned=source.interval_pinned,
+    )
+    mojibake = any("mojibake" in warning for warning in outcome.warnings)
+    columns = Source.__table__.c
+    with db.connection() as connection:
+        connection.execute(
+            update(Source.__table__)
+            .where(columns.id == source.id)
+            .values(
+                claimed_until=None,
+                last_polled_at=now,
+                last_status=outcome.status,
+                failure_count=0,
+                last_error=None,
+                last_success_at=now,
+                last_warning="; ".join(outcome.warnings)[:MAX_MESSAGE] or None,
+                etag=outcome.etag,
+                last_modified=outcome.last_modified,
+                body_hash=outcome.body_hash,
+                entries_seen=columns.entries_seen + outcome.new_entries,
+                mojibake_polls=columns.mojibake_polls + int(mojibake),
+                current_interval_seconds=int(interval.total_seconds()),
+                next_poll_at=jittered(now, interval, rng),
+            )
+        )
+
+
+def _record_error(
+    db: Database, source_id: int, outcome: PollOutcome, now: datetime, policy: PollingPolicy
+) -> None:
     with db.transaction() as session:
         source = session.get(Source, source_id)
         if source is None:
@@ -196,33 +238,18 @@ def record_poll(
         source.last_polled_at = now
         source.last_status = outcome.status
         interval = timedelta(seconds=source.current_interval_seconds or source.interval_seconds)
-        if outcome.status == "error":
-            source.failure_count += 1
-            source.last_error = (outcome.error or "unknown error")[:MAX_MESSAGE]
-            delay = policy.error_delay(interval, source.failure_count, outcome.retry_after)
-            source.next_poll_at = now + delay
-            if outcome.retry_after:
-                source.last_error += f" (the server asked to wait {delay}; honoured)"
-            if policy.should_pause(source.failure_count):
-                source.paused_at = now
-                source.paused_reason = (
-                    f"paused after {source.failure_count} consecutive failures; last: "
-                    f"{source.last_error}"
-                )[:MAX_MESSAGE]
-            return
-        source.failure_count = 0
-        source.last_error = None
-        source.last_success_at = now
-        source.last_warning = "; ".join(outcome.warnings)[:MAX_MESSAGE] or None
-        source.etag = outcome.etag
-        source.last_modified = outcome.last_modified
-        source.body_hash = outcome.body_hash
-        source.entries_seen += outcome.new_entries
-        if any("mojibake" in warning for warning in outcome.warnings):
-            source.mojibake_polls += 1
-        adapted = policy.next_interval(interval, outcome.new_entries, pinned=source.interval_pinned)
-        source.current_interval_seconds = int(adapted.total_seconds())
-        source.next_poll_at = jittered(now, adapted, rng)
+        source.failure_count += 1
+        source.last_error = (outcome.error or "unknown error")[:MAX_MESSAGE]
+        delay = policy.error_delay(interval, source.failure_count, outcome.retry_after)
+        source.next_poll_at = now + delay
+        if outcome.retry_after:
+            source.last_error += f" (the server asked to wait {delay}; honoured)"
+        if policy.should_pause(source.failure_count):
+            source.paused_at = now
+            source.paused_reason = (
+                f"paused after {source.failure_count} consecutive failures; last: "
+                f"{source.last_error}"
+            )[:MAX_MESSAGE]
 
 
 def set_paused(session: Session, name: str, paused: bool, now: datetime) -> Source:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.sink import PollOutcome
+from crawler.sink import DueSource, PollOutcome
 from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.polling import PollingPolicy, jittered
@@ -31,7 +31,16 @@ def source(db, clock):
 
 
 def poll(db, clock, source_id, outcome, seed=1):
-    record_poll(db, source_id, outcome, clock.now(), policy=POLICY, rng=random.Random(seed))
+    with db.transaction() as session:
+        row = session.get(Source, source_id)
+        due = DueSource(
+            id=row.id,
+            name=row.name,
+            url=row.url,
+            interval_seconds=row.current_interval_seconds or row.interval_seconds,
+            interval_pinned=row.interval_pinned,
+        )
+    record_poll(db, due, outcome, clock.now(), policy=POLICY, rng=random.Random(seed))
     with db.transaction() as session:
         row = session.get(Source, source_id)
         session.expunge(row)

@@ -1,0 +1,264 @@
+"""One poll cycle over 2,000 feeds: wall time, peak memory, unchanged polls per second.
+
+A local site (its own process, so its CPU is not counted) serves 2,000 realistic Arabic
+RSS feeds of 50 items (titles and summaries from the real fixture texts, ~25 KB each),
+with ETags. rasid starts in the steady state of a service that has polled them before:
+each source knows its feed's ETag and body hash, and the 50 items are known articles.
+Then, through the real service path (claim -> Scrapy -> parse -> ingest; `run --once`):
+
+  cycle 1  10% of the feeds have two new articles (their pages are fetched, extracted,
+           stored, matched); the other 90% answer 304 Not Modified;
+  cycle 2  every feed unchanged: 304 each (the ETag path);
+  cycle 3  every feed unchanged from a server that sends no validators: the same bytes
+           again, stopped by the body hash before any parse.
+
+All feeds live on one host (127.0.0.1), so the benchmark raises the per-host concurrency
+to the global limit and turns AutoThrottle off: on the real web 2,000 feeds are spread
+over hundreds of hosts, each with its own politeness slot. Targets (issue 4): >= 400
+unchanged polls/s per core, the whole cycle <= 15 s, peak memory <= 300 MB.
+
+    .venv/bin/python bench/poll_cycle.py [--feeds 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import io
+import multiprocessing
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+PER_FEED = 50
+CHANGED_SHARE = 10  # one feed in ten has new articles in cycle 1
+
+
+def _sentences() -> list[str]:
+    texts = [
+        (FIXTURES / "seed" / "ain-al-asad-drones.txt").read_text(encoding="utf-8"),
+        (FIXTURES / "real" / "cnn-arabic_2013-08-03_syria-clashes.expected.txt").read_text(
+            encoding="utf-8"
+        ),
+        (FIXTURES / "real" / "ant_SK-economy-1-20180218.txt").read_text(encoding="utf-8"),
+    ]
+    return [line.strip() for text in texts for line in text.splitlines() if len(line) > 40]
+
+
+def _feed(feed: int, generation: int, port: int, sentences: list[str]) -> bytes:
+    """Feed ``feed`` at ``generation`` (1: the known items; 2: two new ones on top)."""
+    numbers = list(range(PER_FEED))
+    if generation == 2:
+        numbers = [PER_FEED + 1, PER_FEED, *numbers[:-2]]
+    # The same date in both processes, so the steady state's body hashes match.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    published = format_datetime(today)
+    items = "".join(
+        f"<item><title>{html.escape(sentences[(feed + n) % len(sentences)][:90])}</title>"
+        f"<link>http://127.0.0.1:{port}/article/{feed}/{n}</link>"
+        f"<guid isPermaLink='false'>a-{feed}-{n}</guid><pubDate>{published}</pubDate>"
+        f"<description>{html.escape(sentences[(feed * 7 + n) % len(sentences)][:300])}"
+        "</description></item>"
+        for n in numbers
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>موقع {feed}</title><link>http://127.0.0.1:{port}/</link>"
+        f"<description>أخبار</description>{items}</channel></rss>"
+    ).encode()
+
+
+def _serve(ports: multiprocessing.Queue, state: object, feeds: int) -> None:
+    sentences = _sentences()
+    page_template = (
+        FIXTURES / "real" / "cnn-arabic_2013-08-03_syria-clashes.article.html"
+    ).read_text(encoding="utf-8")
+    cache: dict[tuple[int, int], bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            port = self.server.server_address[1]
+            cycle, validators = state.value // 10, state.value % 10  # type: ignore[attr-defined]
+            if self.path.startswith("/feed/"):
+                feed = int(self.path.split("/")[2])
+                generation = 2 if cycle >= 1 and feed % CHANGED_SHARE == 0 else 1
+                etag = f'"g{generation}-{feed}"'
+                if validators and self.headers.get("If-None-Match") == etag:
+                    self._reply(304, b"", None, etag)
+                    return
+                key = (feed, generation)
+                if key not in cache:
+                    cache[key] = _feed(feed, generation, port, sentences)
+                self._reply(
+                    200,
+                    cache[key],
+                    "application/rss+xml; charset=utf-8",
+                    etag if validators else None,
+                )
+            elif self.path.startswith("/article/"):
+                marker = f"<p>رقم المقال {self.path} في هذا الاختبار.</p></body>"
+                body = page_template.replace("</body>", marker, 1).encode()
+                self._reply(200, body, "text/html; charset=utf-8", None)
+            else:
+                self._reply(404, b"not found", "text/plain", None)
+
+        def _reply(self, status: int, body: bytes, kind: str | None, etag: str | None) -> None:
+            self.send_response(status)
+            if kind:
+                self.send_header("Content-Type", kind)
+            if etag:
+                self.send_header("ETag", etag)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 1024
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
+def _steady_state(service: object, port: int, feeds: int) -> None:
+    """What earlier polls left: every item known, every feed's ETag and body hash."""
+    from sqlalchemy import insert, select, update
+
+    from monitor.db.models import Article, DedupKey, Source
+    from monitor.dedup import canonical_url, dedup_keys
+
+    sentences = _sentences()
+    db = service.db  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    with db.connection() as connection:
+        known = connection.execute(
+            insert(Article).returning(Article.id),
+            {"url": "http://127.0.0.1/known", "content_hash": "0" * 64, "fetched_at": now},
+        ).scalar_one()
+        sources = dict(connection.execute(select(Source.name, Source.id)).all())
+        for feed in range(feeds):
+            url = f"http://127.0.0.1:{port}/feed/{feed}"
+            rows = [
+                {"key": key, "kind": kind, "article_id": known}
+                for n in range(PER_FEED)
+                for kind, key in dedup_keys(
+                    url=canonical_url(f"http://127.0.0.1:{port}/article/{feed}/{n}"),
+                    guid=f"a-{feed}-{n}",
+                    content_hash="",
+                    feed_url=url,
+                )
+                if kind in ("url", "guid")
+            ]
+            connection.execute(insert(DedupKey).prefix_with("OR IGNORE"), rows)
+            body = _feed(feed, 1, port, sentences)
+            connection.execute(
+                update(Source)
+                .where(Source.id == sources[f"feed-{feed}"])
+                .values(etag=f'"g1-{feed}"', body_hash=hashlib.sha256(body).hexdigest())
+            )
+
+
+async def _cycles(service: object, state: object) -> list[tuple[float, float, object]]:
+    """The three cycles in one reactor run (a Twisted reactor cannot be restarted)."""
+    from sqlalchemy import update
+
+    from monitor.db.models import Source
+    from monitor.service import RunSummary
+
+    results = []
+    for value in (11, 21, 30):  # cycle * 10 + whether the server sends validators
+        state.value = value  # type: ignore[attr-defined]
+        if value == 30:  # forget the ETags: only body hashes can stop a parse now
+            with service.db.connection() as connection:  # type: ignore[attr-defined]
+                connection.execute(update(Source).values(etag=None))
+        service.summary = RunSummary()  # type: ignore[attr-defined]
+        cpu, wall = time.process_time(), time.perf_counter()
+        summary = await service.run_once()  # type: ignore[attr-defined]
+        results.append((time.perf_counter() - wall, time.process_time() - cpu, summary))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=2000)
+    args = parser.parse_args()
+
+    state = multiprocessing.Value("i", 1)  # cycle * 10 + validators
+    ports: multiprocessing.Queue = multiprocessing.Queue()
+    site = multiprocessing.Process(target=_serve, args=(ports, state, args.feeds), daemon=True)
+    site.start()
+    port = ports.get(timeout=30)
+
+    from monitor.config import settings_from_mapping
+    from monitor.service import Service
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = settings_from_mapping(
+            {
+                "database": {"url": f"sqlite:///{folder}/bench.db"},
+                "crawl": {
+                    "allow_private_networks": True,
+                    "concurrent_requests": 64,
+                    "concurrent_requests_per_domain": 64,
+                    "autothrottle": False,
+                    "obey_robots": False,
+                },
+                "sources": [
+                    {"name": f"feed-{n}", "url": f"http://127.0.0.1:{port}/feed/{n}"}
+                    for n in range(args.feeds)
+                ],
+                "channels": [{"name": "console", "kind": "console"}],
+                "watchlists": [
+                    {"name": "drones", "queries": ["طائرة مسيرة"]},
+                    {"name": "syria", "queries": ["ريف دمشق"]},
+                ],
+            },
+            Path(folder) / "settings.toml",
+            env={},
+        )
+        service = Service(settings, alert_stream=io.StringIO())
+        service.prepare()
+        _steady_state(service, port, args.feeds)
+
+        from crawler.runner import run_in_reactor
+
+        (wall1, cpu1, first), (wall2, cpu2, second), (wall3, cpu3, third) = run_in_reactor(
+            lambda: _cycles(service, state)
+        )
+        service.close()
+    site.terminate()
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    changed = args.feeds // CHANGED_SHARE
+    print(f"\nPoll cycles over {args.feeds} local feeds of {PER_FEED} items")
+    print(
+        f"cycle 1 (10% changed): {wall1:6.2f} s wall, {cpu1:6.2f} s CPU, "
+        f"{first.new_articles} new articles (expected {2 * changed}), "  # type: ignore[attr-defined]
+        f"{first.polled} polls = {wall1 / 15:.2f}x the 15 s budget"  # type: ignore[attr-defined]
+    )
+    for label, wall, cpu, summary in (
+        ("cycle 2 (all 304)", wall2, cpu2, second),
+        ("cycle 3 (same bytes)", wall3, cpu3, third),
+    ):
+        polls = summary.polled  # type: ignore[attr-defined]
+        print(
+            f"{label}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, {polls} polls, "
+            f"{polls / cpu:6.0f} unchanged polls per CPU-second = {polls / cpu / 400:.2f}x "
+            "the 400/s target"
+        )
+    print(f"peak RSS: {peak:.0f} MB = {peak / 300:.2f}x the 300 MB budget")
+    print("\nrerun: .venv/bin/python bench/poll_cycle.py")
+
+
+if __name__ == "__main__":
+    main()
