@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 from sqlalchemy import Connection, select
 
 from monitor.arabic.normalize import normalize_word
@@ -54,7 +54,8 @@ def to_bytes(signature: MinHash) -> bytes:
 
 
 def from_bytes(data: bytes) -> MinHash:
-    return MinHash(num_perm=NUM_PERM, hashvalues=np.frombuffer(data, dtype="<u8"))
+    """A stored signature, without the permutations a fresh MinHash would generate."""
+    return LeanMinHash(seed=1, hashvalues=np.frombuffer(data, dtype="<u8"))
 
 
 class StoryIndex:
@@ -63,7 +64,9 @@ class StoryIndex:
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
         self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-        self._signatures: dict[int, MinHash] = {}
+        # Only the hash values are kept (512 bytes an article), not MinHash objects,
+        # which carry their permutation tables along.
+        self._signatures: dict[int, np.ndarray] = {}
         self._story_of: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -74,8 +77,9 @@ class StoryIndex:
         if signature is None:
             return None
         best, best_score = None, self.threshold
+        values = signature.hashvalues
         for key in self._lsh.query(signature):
-            score = signature.jaccard(self._signatures[key])
+            score = float(np.count_nonzero(values == self._signatures[key])) / NUM_PERM
             if score >= best_score:
                 best, best_score = key, score
         return None if best is None else self._story_of[best]
@@ -85,7 +89,7 @@ class StoryIndex:
         if signature is None or article_id in self._signatures:
             return
         self._lsh.insert(article_id, signature)
-        self._signatures[article_id] = signature
+        self._signatures[article_id] = np.asarray(signature.hashvalues, dtype=np.uint64)
         self._story_of[article_id] = story_id if story_id is not None else article_id
 
     def load(self, connection: Connection, since: datetime) -> int:
