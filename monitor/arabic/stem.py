@@ -17,6 +17,7 @@ strip leaving fewer than 2 letters, a one-letter prefix leaving fewer than 3, an
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from monitor.arabic.normalize import normalize_word
@@ -76,8 +77,11 @@ _QUERY_SUFFIXES: tuple[tuple[str, str, int], ...] = (
 )
 
 
+_ARABIC_LETTER = re.compile("[\u0621-\u06ff]")
+
+
 def _has_arabic(word: str) -> bool:
-    return any("\u0621" <= char <= "\u06ff" for char in word)
+    return _ARABIC_LETTER.search(word) is not None
 
 
 def _suffix_readings(
