@@ -134,7 +134,7 @@ def main() -> None:
         speedup = "-"
         if not options.no_naive:
             naive_s, _, _ = naive_seconds(texts, pairs)
-            naive = f"{size_mb / naive_s:.3f}"
+            naive = f"{size_mb / naive_s:.2g}"
             speedup = f"{naive_s / seconds:.0f}x"
         print(
             f"{size:>8} {parsed:>7} {compile_s:>9.2f} {memory:>8.1f} {rate:>7.2f} "
