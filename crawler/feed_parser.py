@@ -132,13 +132,15 @@ def _parse_xml(
 
 def _feedparser(data: bytes, url: str, media_type: str) -> Any:
     # A BytesIO, not the bytes: given bytes that happen to name a local file,
-    # feedparser opens and parses that file.
+    # feedparser opens and parses that file. Its HTML sanitizer and URI resolver are off
+    # (a quarter of its time on a 50-item feed): every text field becomes plain text in
+    # _plain_text (tags, scripts and styles dropped), and links are resolved by _link.
     try:
         return feedparser.parse(
             io.BytesIO(data),
             response_headers={"content-type": media_type, "content-location": url},
-            sanitize_html=True,
-            resolve_relative_uris=True,
+            sanitize_html=False,
+            resolve_relative_uris=False,
         )
     except Exception as exc:
         # Broken input reaches unguarded code in feedparser: the XML declaration's label
