@@ -577,6 +577,31 @@ def _backtest(ctx: Context, compiled: Any, window: Any, as_json: bool) -> int:
     return found
 
 
+@cli.command("stories")
+@click.option("--since", default="2d", show_default=True, help="Stories first seen this recently.")
+@click.option("--all", "everything", is_flag=True, help="Also stories carried by one outlet.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@reports_errors
+def stories(ctx: Context, since: str, everything: bool, as_json: bool) -> None:
+    """Recent stories and every outlet that reported them ("also reported by")."""
+    from monitor.stories import recent_stories
+
+    window = _duration_option(since, "--since")
+    with ctx.service() as service, service.db.connection() as connection:
+        found = recent_stories(connection, _now() - window, shared_only=not everything)
+    if as_json:
+        click.echo(json.dumps(_jsonable(found), ensure_ascii=False, indent=2))
+        return
+    table = Table("first seen", "story", "also reported by")
+    for story in found:
+        also = ", ".join(f"{o.source or '?'} ({o.url})" for o in story.outlets[1:])
+        first = f"{story.outlets[0].source or '?'}: {story.title}"
+        _add_row(table, f"{story.first_seen:%Y-%m-%d %H:%M}", first, also or "-")
+    console.print(table)
+    console.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}")
+
+
 @cli.group("alerts")
 def alerts_group() -> None:
     """Inspect and retry alerts."""

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.tokenize import WORD
-from monitor.db.models import Article
+from monitor.db.models import Article, Source
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +148,48 @@ def outlets(connection: Connection, story_ids: Iterable[int]) -> dict[int, list[
     for story_id, article_id in rows:
         found[story_id].append(article_id)
     return found
+
+
+@dataclass(frozen=True)
+class Outlet:
+    source: str | None
+    url: str
+    title: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A story as users see it: the founding article and who else reported it."""
+
+    id: int
+    title: str
+    first_seen: datetime
+    outlets: list[Outlet]
+
+
+def recent_stories(
+    connection: Connection, since: datetime, *, shared_only: bool = True, limit: int = 50
+) -> list[StoryView]:
+    """Stories founded since ``since``, newest first; by default only those carried by
+    more than one article ("also reported by")."""
+    story = func.coalesce(Article.story_id, Article.id)
+    rows = connection.execute(
+        select(story.label("story"), Article.url, Article.title, Article.fetched_at, Source.name)
+        .outerjoin(Source, Source.id == Article.source_id)
+        .where(
+            story.in_(
+                select(Article.id).where(Article.fetched_at >= since, Article.story_id.is_(None))
+            )
+        )
+        .order_by(story.desc(), Article.id)
+    ).all()
+    grouped: dict[int, list[Outlet]] = {}
+    for story_id, url, title, fetched_at, source in rows:
+        grouped.setdefault(story_id, []).append(Outlet(source, url, title, fetched_at))
+    views = [
+        StoryView(story_id, outlets[0].title, outlets[0].fetched_at, outlets)
+        for story_id, outlets in grouped.items()
+        if len(outlets) > 1 or not shared_only
+    ]
+    return views[:limit]

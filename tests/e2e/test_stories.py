@@ -3,6 +3,7 @@ different story with the same keywords does."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from tests.e2e.conftest import NewsSite, accepting, posted_json, recent
@@ -51,6 +52,12 @@ def test_the_same_story_from_two_outlets_alerts_once(news_site, receiver, rasid_
         outlet.publish(FRESH_ATTACK)
         second = rasid.run("run", "--once")
         assert second.returncode == 0, second.stderr
+
+    shared = json.loads(rasid.run("stories", "--json").stdout)
+    assert len(shared) == 1
+    outlets = shared[0]["outlets"]  # whichever was stored first founded the story
+    assert sorted(outlet["source"] for outlet in outlets) == ["outlet", "site"]
+    assert any(o["url"].endswith("/news/wire-copy-of-the-drone-attacks") for o in outlets)
 
     alerts = posted_json(receiver.requests_to("/hook"))
     drones = [a for a in alerts if a["watchlist"] == "drones"]
