@@ -38,13 +38,10 @@ def describe_failure(failure: Failure, *, max_size: int | None = None) -> str:
         return str(error)
     if isinstance(error, IgnoreRequest):
         text = str(error)
-        if "max redirections" in text or "redirect" in text.lower():
+        # Only Scrapy's own message: the guard's names the hop it refused "(redirected from
+        # ...)", which is not a loop.
+        if "max redirections" in text:
             return f"too many redirects (a redirect loop?): {text}"
-        if "robots.txt" in text:
-            return (
-                f"{failure.request.url} is disallowed by the site's robots.txt; "  # type: ignore[attr-defined]
-                "set robots = false on this source to override"
-            )
         return text or "request refused"
     if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):
         return f"timed out: {error}"
@@ -70,8 +67,9 @@ def _http_reason(status: int) -> str:
         return ""
 
 
-def retry_after(failure: Failure) -> float | None:
-    """Seconds a 429 or 503 response asked to wait (Retry-After: seconds or HTTP date)."""
+def retry_after(failure: Failure, now: datetime | None = None) -> float | None:
+    """Seconds a 429 or 503 response asked to wait (Retry-After: seconds or HTTP date,
+    counted from ``now``, the wall clock by default: the date is the server's)."""
     error = failure.value
     if not isinstance(error, HttpError) or error.response.status not in (429, 503):
         return None
@@ -87,4 +85,4 @@ def retry_after(failure: Failure) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())

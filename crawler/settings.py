@@ -23,7 +23,13 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None, "data": None}
 HTTPPROXY_ENABLED = False
 TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
-DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.NetworkGuardMiddleware": 50}
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.NetworkGuardMiddleware": 50,
+    # Scrapy's reads robots.txt once per process and allows all when it cannot; rasid's
+    # re-reads it and refuses a site whose robots.txt is unreachable (crawler.robots).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.RobotsMiddleware": 100,
+}
 ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 300}
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
@@ -43,8 +49,9 @@ METAREFRESH_ENABLED = False
 # A poll that fails is retried by the schedule with backoff, not hammered at once.
 RETRY_ENABLED = False
 COOKIES_ENABLED = False
-# Obeyed per request: a source may opt out (meta "dont_obey_robotstxt", set by the spider).
-ROBOTSTXT_OBEY = True
+# robots.txt is obeyed by crawler.robots, per request: a source may opt out (meta
+# "dont_obey_robotstxt", set by the spider). Scrapy's own switch stays off.
+ROBOTSTXT_OBEY = False
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
@@ -69,7 +76,7 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
     values = {name: value for name, value in globals().items() if name.isupper()}
     values.update(
         USER_AGENT=crawl.agent,
-        ROBOTSTXT_OBEY=True,
+        RASID_ROBOTS_CACHE=crawl.robots_cache.total_seconds(),
         AUTOTHROTTLE_ENABLED=crawl.autothrottle,
         DOWNLOAD_DELAY=crawl.download_delay.total_seconds(),
         DOWNLOAD_TIMEOUT=crawl.timeout.total_seconds(),

@@ -119,6 +119,7 @@ class CrawlSettings(_Section):
     pause_after_failures: int = Field(default=10, ge=0)  # 0: never pause
     # Politeness: robots.txt, a per-domain delay, AutoThrottle, a contact in the UA.
     obey_robots: bool = True
+    robots_cache: Duration = timedelta(hours=24)  # RFC 9309: at most a day
     download_delay: Duration = timedelta(0)
     autothrottle: bool = True
     contact: str | None = None

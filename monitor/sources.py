@@ -22,7 +22,7 @@ from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
 from monitor.errors import NetworkGuardError, RasidError
-from monitor.polling import PollingPolicy, jittered
+from monitor.polling import MAX_RETRY_AFTER, PollingPolicy, jittered
 
 MAX_MESSAGE = 2000
 
@@ -262,7 +262,12 @@ def _record_error(
         delay = policy.error_delay(interval, source.failure_count, outcome.retry_after)
         source.next_poll_at = now + delay
         if outcome.retry_after:
-            source.last_error += f" (the server asked to wait {delay}; honoured)"
+            asked = timedelta(seconds=round(outcome.retry_after))
+            capped = " (capped)" if asked > MAX_RETRY_AFTER else ""
+            source.last_error += (
+                f"; Retry-After {min(asked, MAX_RETRY_AFTER)}{capped} honoured: next poll "
+                f"not before {source.next_poll_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
         if policy.should_pause(source.failure_count):
             source.paused_at = now
             source.paused_reason = (

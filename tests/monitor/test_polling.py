@@ -111,3 +111,4 @@ def test_retry_after_wins_over_a_shorter_backoff_but_is_capped(db, clock, source
     assert "honoured" in row.last_error
     row = poll(db, clock, source, PollOutcome("error", error="HTTP 429", retry_after=10**7))
     assert gap(row, clock) == 86400
+    assert "Retry-After 1 day, 0:00:00 (capped) honoured" in row.last_error
