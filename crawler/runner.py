@@ -21,7 +21,7 @@ from crawler.middlewares import GuardedResolver
 from crawler.netguard import NetworkPolicy
 from crawler.settings import TWISTED_REACTOR, scrapy_settings
 from crawler.sink import CrawlSink, DueSource
-from crawler.spiders.feeds import SourceSpider
+from crawler.spiders.feeds import FEED_STATS, SourceSpider
 from monitor.config import Settings
 
 T = TypeVar("T")
@@ -103,6 +103,17 @@ class CrawlerHandle:
         spider = self._crawler.spider
         assert isinstance(spider, SourceSpider)
         spider.poll(sources)
+
+    def feed_counts(self) -> dict[str, int]:
+        """How polls ended so far: ``not_modified``, ``same_body`` (neither parsed) and
+        ``parsed`` documents (feeds and sitemaps), from the crawler's stats."""
+        if self._crawler is None or self._crawler.stats is None:
+            return {}
+        return {
+            key.removeprefix(FEED_STATS): value
+            for key, value in self._crawler.stats.get_stats().items()
+            if key.startswith(FEED_STATS)
+        }
 
     async def finished(self) -> None:
         """Wait until the spider closes (it does by itself when not kept alive)."""

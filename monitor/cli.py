@@ -143,8 +143,10 @@ def run(ctx: Context, once: bool) -> None:
 def _print_summary(summary: Any) -> None:
     delivery = summary.delivery
     console.print(
-        f"polled {summary.polled} source(s): {summary.ok} ok, {summary.not_modified} unchanged, "
-        f"{len(summary.errors)} failed; {summary.new_articles} new article(s), "
+        f"polled {summary.polled} source(s): {summary.ok} ok, {summary.not_modified} unchanged "
+        f"({summary.answered_304} answered 304, {summary.same_body} same bytes), "
+        f"{len(summary.errors)} failed; {summary.parsed} document(s) parsed; "
+        f"{summary.new_articles} new article(s), "
         f"{summary.duplicates} duplicate(s); {summary.matches} match(es), "
         f"{summary.alerts_enqueued} alert(s) queued"
     )

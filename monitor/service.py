@@ -42,6 +42,10 @@ class RunSummary:
     polled: int = 0
     ok: int = 0
     not_modified: int = 0
+    # From the crawler's own counters: unchanged polls end before any parse.
+    answered_304: int = 0
+    same_body: int = 0
+    parsed: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     new_articles: int = 0
     duplicates: int = 0
@@ -202,6 +206,10 @@ class Service:
         try:
             await crawler.start()
             await crawler.finished()
+            counts = crawler.feed_counts()
+            self.summary.answered_304 = counts.get("not_modified", 0)
+            self.summary.same_body = counts.get("same_body", 0)
+            self.summary.parsed = counts.get("parsed", 0)
         finally:
             source_state.release_claims(self.db, sorted(self._in_flight))
         self.summary.delivery = await self.dispatcher.dispatch_due_async(ignore_backoff=True)

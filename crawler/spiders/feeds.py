@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 ARTICLE_PRIORITY = 10
 # Below this many characters the page yielded no real article; the feed summary stands in.
 MIN_PAGE_TEXT = 80
+# Scrapy stats of polls: not_modified (a 304), same_body (hash unchanged), parsed.
+FEED_STATS = "rasid/feeds/"
 
 
 class SourceSpider(scrapy.Spider):
@@ -102,6 +104,7 @@ class SourceSpider(scrapy.Spider):
         etag = _header(response, "ETag")
         last_modified = _header(response, "Last-Modified")
         if response.status == 304:
+            self._count("not_modified")
             self.sink.record_poll(
                 source,
                 PollOutcome(
@@ -116,6 +119,7 @@ class SourceSpider(scrapy.Spider):
         body_hash = hashlib.sha256(response.body).hexdigest()
         if body_hash == source.body_hash:
             # Servers without validators still often send the same bytes: no parse.
+            self._count("same_body")
             self.sink.record_poll(
                 source,
                 PollOutcome(
@@ -127,6 +131,7 @@ class SourceSpider(scrapy.Spider):
                 ),
             )
             return
+        self._count("parsed")
         try:
             feed = parse_document(
                 response.body,
@@ -162,6 +167,10 @@ class SourceSpider(scrapy.Spider):
         )
         yield from requests
 
+    def _count(self, what: str) -> None:
+        """Scrapy stats ``rasid/feeds/<what>``: how polls ended, so a parse is countable."""
+        self.crawler.stats.inc_value(f"{FEED_STATS}{what}")
+
     def _child_sitemap(
         self, source: DueSource, url: str, warnings: list[str]
     ) -> Iterator[scrapy.Request]:
@@ -181,6 +190,7 @@ class SourceSpider(scrapy.Spider):
 
     def parse_child_sitemap(self, response: Response) -> Iterator[scrapy.Request | ArticleItem]:
         source: DueSource = response.meta["source"]
+        self._count("parsed")
         try:
             sitemap = parse_document(response.body, url=response.url, kind="sitemap")
         except SourceError as exc:

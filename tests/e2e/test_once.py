@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.e2e.conftest import SECRET, accepting, posted_json, recent
+from tests.e2e.conftest import QUIET_PARAGRAPHS, SECRET, accepting, posted_json, recent
 from tests.support.http import Recorded, Reply
 from tests.support.site import Story, article_page, rss
 
@@ -141,12 +141,29 @@ def test_unchanged_feed_is_answered_304_and_not_parsed_again(news_site, receiver
     news_site.server.route("/feeds/main.xml", conditional)
     rasid = rasid_factory(sources={"site": news_site.feed_url}, webhook_url=accepting(receiver))
 
-    rasid.run("run", "--once")
-    rasid.run("run", "--once")
+    first = rasid.run("run", "--once").stdout
+    second = rasid.run("run", "--once").stdout
 
     polls = news_site.server.requests_to("/feeds/main.xml")
     assert [p.headers.get("if-none-match") for p in polls] == [None, '"v1"']
     assert rasid.source_status("site")["last_status"] == "not_modified"
+    assert "1 document(s) parsed" in first
+    assert "(1 answered 304, 0 same bytes)" in second and "0 document(s) parsed" in second
+
+
+def test_unchanged_bytes_without_validators_are_not_parsed_again(
+    news_site, receiver, rasid_factory
+):
+    rasid = rasid_factory(sources={"site": news_site.feed_url}, webhook_url=accepting(receiver))
+
+    rasid.run("run", "--once")
+    second = rasid.run("run", "--once").stdout
+    news_site.publish(Story("late", "خبر جديد", QUIET_PARAGRAPHS, recent(0), "النفط"))
+    third = rasid.run("run", "--once").stdout
+
+    assert "1 unchanged (0 answered 304, 1 same bytes)" in second
+    assert "0 document(s) parsed" in second
+    assert "1 ok" in third and "1 document(s) parsed" in third and "1 new article(s)" in third
 
 
 def test_undeclared_windows_1256_feed_and_page_alert_with_correct_arabic(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -112,3 +113,30 @@ def test_retry_after_wins_over_a_shorter_backoff_but_is_capped(db, clock, source
     row = poll(db, clock, source, PollOutcome("error", error="HTTP 429", retry_after=10**7))
     assert gap(row, clock) == 86400
     assert "Retry-After 1 day, 0:00:00 (capped) honoured" in row.last_error
+
+
+def _settled_interval(publish_every: timedelta, polls: int = 400) -> float:
+    """Simulate a source publishing like clockwork; the geometric mean of the intervals
+    of the last half of the polls, in minutes (the policy alone, a seeded jitter)."""
+    rng = random.Random(7)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    moment, interval, logs = start, timedelta(minutes=10), []
+    for poll_number in range(polls):
+        following = jittered(moment, interval, rng)
+        published = (following - start) // publish_every - (moment - start) // publish_every
+        moment = following
+        interval = POLICY.next_interval(interval, published, pinned=False)
+        if poll_number >= polls // 2:
+            logs.append(math.log(interval.total_seconds() / 60))
+    return math.exp(sum(logs) / len(logs))
+
+
+def test_the_interval_follows_the_publishing_rate():
+    busy = _settled_interval(timedelta(minutes=4))
+    hourly_twice = _settled_interval(timedelta(minutes=30))
+    quiet = _settled_interval(timedelta(hours=6))
+    # Halving on news and x1.5 on none settles where ~37% of polls find something:
+    # about a third of the gap between publications, within the bounds.
+    assert 2 <= busy < 3
+    assert 7 < hourly_twice < 17
+    assert 45 < quiet <= 60  # one halving per publication, then back up to the cap
