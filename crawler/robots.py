@@ -20,6 +20,7 @@ by the spider for sources with ``robots = false``), and changes what is cached, 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +30,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler, load_object
-from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler.failures import describe_failure
@@ -101,7 +100,7 @@ class RobotsMiddleware:
         self.cache = cache
         self._parser_class = load_object(crawler.settings.get("ROBOTSTXT_PARSER"))
         self._user_agent: str = crawler.settings.get("USER_AGENT")
-        self._reading: dict[str, Deferred[SiteRules]] = {}
+        self._reading: dict[str, asyncio.Future[SiteRules]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RobotsMiddleware:
@@ -137,16 +136,19 @@ class RobotsMiddleware:
             return rules
         reading = self._reading.get(site)
         if reading is not None:  # another request of this site is already asking
-            return await maybe_deferred_to_future(reading)
-        reading = self._reading[site] = Deferred()
+            # An asyncio future, not a Deferred: a Deferred hands its result to the
+            # first waiter's callback only, and the next ones would get None.
+            return await asyncio.shield(reading)
+        reading = self._reading[site] = asyncio.get_running_loop().create_future()
         try:
             rules = await self._read(scheme, site)
         except BaseException as exc:
-            reading.errback(Failure(exc))  # no request of this site may wait forever
+            reading.set_exception(exc)  # no request of this site may wait forever
+            reading.exception()  # retrieved: raised below, logged once
             raise
         finally:
             del self._reading[site]
-        reading.callback(rules)
+        reading.set_result(rules)
         return rules
 
     async def _read(self, scheme: str, site: str) -> SiteRules:

@@ -104,6 +104,15 @@ class CrawlerHandle:
         assert isinstance(spider, SourceSpider)
         spider.poll(sources)
 
+    def idle(self) -> bool:
+        """Nothing queued, downloading or being processed (Scrapy's own idle test)."""
+        if self._crawler is None or self._crawler.engine is None:
+            return True
+        try:
+            return self._crawler.engine.spider_is_idle()
+        except RuntimeError:  # the engine has no spider open (not started, or closed)
+            return True
+
     def feed_counts(self) -> dict[str, int]:
         """How polls ended so far: ``not_modified``, ``same_body`` (neither parsed) and
         ``parsed`` documents (feeds and sitemaps), from the crawler's stats."""

@@ -178,8 +178,8 @@ class Service:
 
     # -- polling ----------------------------------------------------------------
 
-    async def poll_tick(self) -> None:
-        """Claim the sources due now and hand them to the spider."""
+    async def poll_tick(self) -> int:
+        """Claim the sources due now and hand them to the spider; how many were claimed."""
         assert self._crawler is not None
         if self.watchlists.refresh():
             logger.info("watchlists changed; index recompiled")
@@ -187,6 +187,18 @@ class Service:
         if due:
             self._in_flight.update(source.id for source in due)
             self._crawler.poll(due)
+        return len(due)
+
+    async def start_crawler(self) -> CrawlerHandle:
+        """Open the long-lived spider that poll ticks feed."""
+        self._crawler = CrawlerHandle(self.settings, self, keep_alive=True)
+        await self._crawler.start()
+        return self._crawler
+
+    def crawl_idle(self) -> bool:
+        """No poll claimed by this process is unfinished and the spider has nothing left to
+        fetch or process (every article of the polls so far is stored)."""
+        return not self._in_flight and (self._crawler is None or self._crawler.idle())
 
     # -- the two ways to run ----------------------------------------------------
 
@@ -221,8 +233,7 @@ class Service:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        self._crawler = CrawlerHandle(self.settings, self, keep_alive=True)
-        await self._crawler.start()
+        self._crawler = await self.start_crawler()
         ticker = Ticker()
         ticker.every(self.settings.crawl.poll_tick, self.poll_tick, name="poll", now=True)
         ticker.every(self.settings.alerts.dispatch_interval, self.dispatch_tick, name="dispatch")

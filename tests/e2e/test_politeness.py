@@ -40,6 +40,20 @@ def test_robots_txt_is_obeyed_and_can_be_overridden(news_site, receiver, rasid_f
     ]
 
 
+def test_sources_of_one_site_wait_for_one_read_of_its_robots_txt(
+    news_site, receiver, rasid_factory
+):
+    news_site.server.route("/robots.txt", DENY_FEEDS)
+    feeds = {f"site-{n}": f"{news_site.feed_url}?copy={n}" for n in range(6)}
+    rasid = rasid_factory(sources=feeds, webhook_url=accepting(receiver))
+
+    rasid.run("run", "--once")
+
+    assert len(news_site.server.requests_to("/robots.txt")) == 1
+    for name in feeds:
+        assert "disallowed by the site's robots.txt" in rasid.source_status(name)["last_error"]
+
+
 def test_without_robots_txt_everything_is_allowed(news_site, receiver, rasid_factory):
     rasid = rasid_factory(sources={"site": news_site.feed_url}, webhook_url=accepting(receiver))
 
