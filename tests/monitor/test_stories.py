@@ -24,17 +24,35 @@ ANT = (
 )
 
 
+SENTENCE_END = re.compile(r"(?<=[.!؟])\s+")
+MIN_SENTENCES = 8
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SHIPPED = [
+    "seed/ain-al-asad-drones.txt",
+    "real/cnn-arabic_2013-08-03_syria-clashes.expected.txt",
+    "real/ant_SK-economy-1-20180218.txt",
+    "real/ant_AL-culture-1-20180218.txt",
+    "real/jawharafm_79209.ant-doc.txt",
+]
+
+
 @pytest.fixture(scope="module")
 def ant() -> list[dict]:
-    if not ANT.exists():
-        pytest.skip("the ANT sample is read from ../shared/fixtures/real, absent here")
-    return [json.loads(line) for line in ANT.read_text(encoding="utf-8").splitlines()]
+    """The ANT sample when ../shared is beside the project (as in CI), else the few
+    distinct articles the project ships: the same checks, on less evidence."""
+    if ANT.exists():
+        return [json.loads(line) for line in ANT.read_text(encoding="utf-8").splitlines()]
+    articles = []
+    for name in SHIPPED:
+        title, _, body = (FIXTURES / name).read_text(encoding="utf-8").partition("\n")
+        articles.append({"title": title.strip(), "body": body})
+    return articles
 
 
 def _republished(title: str, body: str, rng: random.Random) -> tuple[str, str]:
     """A second outlet's copy of a wire story: new lead (the first sentence cut), one
     word in twenty changed, its own tag and footer."""
-    sentences = re.split(r"(?<=[.!؟])\s+", body)
+    sentences = SENTENCE_END.split(body)
     if len(sentences) > 3:
         sentences = sentences[1:]
     words = " ".join(sentences).split()
@@ -61,8 +79,11 @@ def test_distinct_articles_stay_apart_and_cross_outlet_copies_join(ant):
     # Merges among the originals are the sample's own duplicates (same title) and a few
     # real cross-outlet stories, e.g. France 24 and Sky News Arabia on Abbas's pneumonia.
     assert len(retitled) <= 5, [(ant[n]["title"], ant[s]["title"]) for n, s in retitled.items()]
-    abbas = [n for n, a in enumerate(ant) if "عباس" in a["title"] and "رئوي" in a["title"]]
-    assert abbas and abbas[0] in joined
+    if ANT.exists():
+        abbas = [n for n, a in enumerate(ant) if "عباس" in a["title"] and "رئوي" in a["title"]]
+        assert abbas and abbas[0] in joined
+    else:
+        assert joined == {}  # the shipped articles are all different stories
 
 
 def test_a_lightly_reedited_copy_joins_its_story(ant):
@@ -71,6 +92,8 @@ def test_a_lightly_reedited_copy_joins_its_story(ant):
     copies = 0
     found = 0
     for number, article in enumerate(ant[:400]):
+        if len(SENTENCE_END.split(article["body"])) < MIN_SENTENCES:
+            continue  # cutting the lead of a short item is a rewrite, not a light edit
         signature = fingerprint(*_republished(article["title"], article["body"], rng))
         if signature is None:
             continue
