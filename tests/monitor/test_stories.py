@@ -1,7 +1,8 @@
 """Story clustering thresholds, checked on real articles.
 
 The ANT sample (2,000 real Arabic news articles, 2018) is read from ../shared, never
-copied into the project (its licence is unclear); without it these tests skip.
+copied into the project (its licence is unclear); without it the same checks run on the
+few articles the project ships.
 """
 
 from __future__ import annotations
