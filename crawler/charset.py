@@ -64,7 +64,8 @@ _UTF8_AS_LATIN = re.compile(
 # lands in À..ÿ, so whole words are made of accented Latin letters (``ÎÈÑ ÚÇÌá``). Real
 # Latin-script words almost never hold three accented letters in a row.
 _LEGACY_AS_LATIN = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]{3,}")
-_ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff\u0750-\u077f\ufb50-\ufefc]")
+# Arabic-script letters (Persian and Urdu ones too); crawler/extract.py counts them as well.
+ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff\u0750-\u077f\ufb50-\ufefc]")
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def arabic_share(text: str) -> float:
     letters = sum(1 for char in text if ord(char) > 0x7F and char.isalpha())
     if not letters:
         return 0.0
-    return len(_ARABIC_LETTER.findall(text)) / letters
+    return len(ARABIC_LETTER.findall(text)) / letters
 
 
 def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:

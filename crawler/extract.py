@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from trafilatura import bare_extraction, extract_metadata
 
+from crawler.charset import ARABIC_LETTER
 from crawler.items import ExtractedPage
 
 # Below this, the fast path is taken to have missed the article and the backup
@@ -47,7 +48,6 @@ _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—•·»«/]{1,2}|::)\s+")
 _DOMAIN_LIKE = re.compile(r"\.(?:com|net|org|info|news|tv|fm|[a-z]{2})\b", re.I)
 _GENERIC_HOST_LABELS = {"www", "m", "ar", "en", "fr", "news", "com", "net", "org", "co", "gov"}
 _EDGE_FORMAT_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-_ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff\u0750-\u077f\ufb50-\ufefc]")
 # Letters of Persian and Urdu, not of Arabic: Arabic script alone does not mean Arabic.
 _NON_ARABIC_LETTER = re.compile(
     "[\u067e\u0686\u0698\u06a9\u06af\u06cc\u0679\u0688\u0691\u06ba\u06d2\u06be]"
@@ -221,7 +221,7 @@ def _language(html: str, text: str) -> str | None:
     if match:
         return match.group(1).lower()
     letters = sum(1 for char in text if char.isalpha())
-    arabic = len(_ARABIC_LETTER.findall(text))
+    arabic = len(ARABIC_LETTER.findall(text))
     mostly_arabic = letters and arabic >= 0.6 * letters
     if mostly_arabic and len(_NON_ARABIC_LETTER.findall(text)) <= 0.02 * arabic:
         return "ar"

@@ -74,6 +74,7 @@ class Service:
             pause_after_failures=crawl.pause_after_failures,
         )
         self._rng = random.Random()
+        self._stories_loaded = False
         self.watchlists = WatchlistBook(self.db, Synonyms(settings.matching.synonyms))
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
@@ -103,8 +104,16 @@ class Service:
             source_state.sync_sources(session, self.settings, now)
             sync_watchlists(session, self.settings, now)
         self.watchlists.refresh()
+
+    def _load_stories(self) -> None:
+        """Fill the story index with the recent window, once, before anything is crawled
+        (not in :meth:`prepare`: `rasid status` and the other commands never ingest)."""
+        if self._stories_loaded:
+            return
+        since = self.clock.now() - self.settings.stories.window
         with self.db.connection() as connection:
-            loaded = self.ingestor.stories.load(connection, now - self.settings.stories.window)
+            loaded = self.ingestor.stories.load(connection, since)
+        self._stories_loaded = True
         logger.debug("story index: %d recent articles", loaded)
 
     @property
@@ -191,6 +200,7 @@ class Service:
 
     async def start_crawler(self) -> CrawlerHandle:
         """Open the long-lived spider that poll ticks feed."""
+        self._load_stories()
         self._crawler = CrawlerHandle(self.settings, self, keep_alive=True)
         await self._crawler.start()
         return self._crawler
@@ -204,6 +214,7 @@ class Service:
 
     async def run_once(self) -> RunSummary:
         """Poll every enabled source now, ingest, then try every undelivered alert once."""
+        self._load_stories()
         self._wake_on_alert = False
         due = source_state.claim_due(
             self.db,

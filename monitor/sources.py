@@ -164,7 +164,7 @@ def claim_due(
                 kind=source.kind,
                 links=source.links,
                 obey_robots=source.obey_robots,
-                interval_seconds=source.current_interval_seconds or source.interval_seconds,
+                interval_seconds=int(source.interval_now.total_seconds()),
                 interval_pinned=source.interval_pinned,
                 etag=source.etag,
                 last_modified=source.last_modified,
@@ -256,7 +256,7 @@ def _record_error(
         source.claimed_until = None
         source.last_polled_at = now
         source.last_status = outcome.status
-        interval = timedelta(seconds=source.current_interval_seconds or source.interval_seconds)
+        interval = source.interval_now
         source.failure_count += 1
         source.last_error = (outcome.error or "unknown error")[:MAX_MESSAGE]
         delay = policy.error_delay(interval, source.failure_count, outcome.retry_after)
@@ -299,7 +299,7 @@ def list_sources(session: Session) -> list[SourceStatus]:
             url=source.url,
             enabled=source.enabled,
             origin=source.origin,
-            interval=timedelta(seconds=source.current_interval_seconds or source.interval_seconds),
+            interval=source.interval_now,
             last_polled_at=source.last_polled_at,
             last_success_at=source.last_success_at,
             last_status=source.last_status,

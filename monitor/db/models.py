@@ -7,7 +7,7 @@ alike. The schema is changed only through Alembic migrations (monitor/db/migrati
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -111,6 +111,11 @@ class Source(Base):
     paused_at: Mapped[datetime | None]
     paused_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+    @property
+    def interval_now(self) -> timedelta:
+        """The interval in force: the adapted one, else the configured start."""
+        return timedelta(seconds=self.current_interval_seconds or self.interval_seconds)
 
     __table_args__ = (Index("ix_sources_due", "enabled", "next_poll_at"),)
 

@@ -229,25 +229,22 @@ class _Parser:
         return node
 
     def or_expr(self, field: Field | None) -> Node:
+        starts = [self.current.start]
         children = [self.and_expr(field)]
         while self.current.kind == "OR":
             operator = self.take()
-            start = self.current.start
-            child = self.and_expr(field, after=operator)
+            starts.append(self.current.start)
+            children.append(self.and_expr(field, after=operator))
+        if len(children) == 1:
+            return children[0]
+        for child, start in zip(children, starts, strict=True):
             if not is_positive(child):
                 raise self.error(
                     "NOT inside OR would match almost every article; put the exclusion "
                     "outside the OR, as in: (A OR B) -C",
                     start,
                 )
-            children.append(child)
-        if len(children) > 1 and not is_positive(children[0]):
-            raise self.error(
-                "NOT inside OR would match almost every article; put the exclusion "
-                "outside the OR, as in: (A OR B) -C",
-                0,
-            )
-        return children[0] if len(children) == 1 else Or(tuple(children))
+        return Or(tuple(children))
 
     def and_expr(self, field: Field | None, after: _Lexeme | None = None) -> Node:
         start = self.current.start

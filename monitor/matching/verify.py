@@ -85,28 +85,18 @@ class FieldScan:
 def evaluate(tree: Node, scans: Mapping[str, FieldScan], query: str) -> list[Hit] | None:
     """The hits of a query over the scanned fields, in field then text order, or None
     when it does not match."""
-    if type(tree) is Phrase:  # most queries: straight from the phrase's places to hits
-        hits = []
-        for name, scan in scans.items():
-            if not _in_scope(tree.field, name):
-                continue
-            found = scan.phrase_spans(tree)
-            if found:
-                offsets, text = scan.spans, scan.text
-                for first, last, _ in found:
-                    start, end = offsets[first][0], offsets[last][1]
-                    hits.append(Hit(start, end, text[start:end], query, name))
-        return hits or None
     parts = _truth(tree, scans)
     if not parts:  # a positive query that is true always has a part to show
         return None
-    unique: dict[tuple[str, int, int], Hit] = {}
+    if type(tree) is not Phrase:  # parts of several branches: each once, in order
+        rank = {name: number for number, name in enumerate(scans)}
+        parts = sorted(dict.fromkeys(parts), key=lambda part: (rank[part[0]], part[1]))
+    hits = []
     for name, first, last in parts:
         scan = scans[name]
         start, end = scan.spans[first][0], scan.spans[last][1]
-        unique.setdefault((name, start, end), Hit(start, end, scan.text[start:end], query, name))
-    rank = {name: number for number, name in enumerate(scans)}
-    return sorted(unique.values(), key=lambda hit: (rank[hit.field], hit.start))
+        hits.append(Hit(start, end, scan.text[start:end], query, name))
+    return hits
 
 
 # A part to highlight: field name, first word, last word.
@@ -114,7 +104,7 @@ _Part = tuple[str, int, int]
 
 
 def _truth(node: Node, scans: Mapping[str, FieldScan]) -> list[_Part] | None:
-    if isinstance(node, Phrase):
+    if isinstance(node, Phrase):  # most queries: no per-field maps, straight to parts
         parts = [
             (name, span[0], span[1])
             for name, scan in scans.items()
