@@ -269,6 +269,8 @@ def _jsonable(value: Any) -> Any:
 
     if is_dataclass(value) and not isinstance(value, type):
         return _jsonable(asdict(value))
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple (Hit)
+        return _jsonable(value._asdict())
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _WHITESPACE = re.compile(r"\s+")
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """One occurrence of a query in a text.
 
     ``start``/``end`` are character offsets into the original text (end exclusive) from
     the first to the last matched word, so ``text`` is the surface form as written,
     e.g. "بطائرتين مسيرتين" or "طائرة أميركية مسيّرة".
+
+    A named tuple, not a dataclass: an article against 100,000 queries yields hundreds
+    of hits, and a tuple is made in less than half the time.
     """
 
     start: int

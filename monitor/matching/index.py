@@ -13,7 +13,7 @@ text's length and the queries it wakes, not the number of queries compiled.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.arabic.normalize import normalize_word
@@ -23,7 +23,7 @@ from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
 from monitor.matching.synonyms import Synonyms
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term, leaves
-from monitor.matching.verify import FieldScan, evaluate
+from monitor.matching.verify import FieldScan, Part, TextScans, evaluate, in_order
 
 REACH_CACHE_SIZE = 200_000
 
@@ -42,9 +42,21 @@ class _Compiled:
     owner: str
     text: str
     tree: Node
-    # Key groups that must all be met (one key of each) before verifying: a cheap
-    # rejection for the many woken queries whose other words are absent.
-    required: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """What the index wakes: a query of any shape (verified on its own), or one distinct
+    phrase together with the queries that are it or an OR of it and other phrases (most
+    queries), which match exactly where their phrases do."""
+
+    # Keys that must all be present before verifying, and key groups of which one key
+    # must be: a cheap rejection for the many woken units whose other words are absent.
+    required: frozenset[str]
+    required_any: tuple[frozenset[str], ...]
+    entry: int | None = None
+    phrase: Phrase | None = None
+    consumers: tuple[int, ...] = ()
 
 
 class WatchlistIndex:
@@ -52,19 +64,46 @@ class WatchlistIndex:
 
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
-        self._entries = []
-        for entry in entries:
-            tree = interner.node(entry.tree)
-            self._entries.append(_Compiled(entry.owner, entry.text, tree, _required(tree)))
-        anchors: dict[str, list[int]] = {}
+        self._entries: list[_Compiled] = []
+        general: list[tuple[Node, int | None, tuple[int, ...]]] = []
+        consumers: dict[Phrase, list[int]] = {}
         wanted: set[str] = set()
-        for number, entry in enumerate(self._entries):
-            for key in _anchors(entry.tree):
-                anchors.setdefault(key, []).append(number)
-            for leaf in leaves(entry.tree):
+        for number, entry in enumerate(entries):
+            tree = interner.node(entry.tree)
+            self._entries.append(_Compiled(entry.owner, entry.text, tree))
+            phrases = _phrases(tree)
+            if phrases is None:
+                general.append((tree, number, ()))
+            else:
+                for phrase in phrases:
+                    consumers.setdefault(phrase, []).append(number)
+            for leaf in leaves(tree):
                 for term in leaf.terms:
                     wanted |= term.keys
+        shapes = general + [(phrase, None, tuple(numbers)) for phrase, numbers in consumers.items()]
+        units: list[_Unit] = []
+        anchors: dict[str, list[int]] = {}
+        paired: dict[str, dict[str, list[int]]] = {}
+        for number, (node, entry_number, phrase_consumers) in enumerate(shapes):
+            keys = _anchors(node)
+            required, groups = _required(node)
+            groups = tuple(group for group in groups if group != keys)  # met by the waking
+            phrase = node if entry_number is None else None
+            units.append(_Unit(required, groups, entry_number, phrase, phrase_consumers))  # type: ignore[arg-type]
+            second = _second_key(keys, required)
+            for key in keys:
+                if second is None:
+                    anchors.setdefault(key, []).append(number)
+                else:
+                    paired.setdefault(key, {}).setdefault(second, []).append(number)
+        self._units = units
         self._anchors = {key: tuple(numbers) for key, numbers in anchors.items()}
+        # Anchor -> another key the unit requires -> units: most queries have two words,
+        # and a set intersection with the text's keys wakes only those with both.
+        self._paired = {
+            key: {second: tuple(numbers) for second, numbers in seconds.items()}
+            for key, seconds in paired.items()
+        }
         self._wanted = frozenset(wanted)
         self._prefix_lengths = tuple(
             sorted({len(key) - 1 for key in wanted if key.startswith("*")})
@@ -88,33 +127,65 @@ class WatchlistIndex:
         """Like :meth:`match` over several fields (title, body) at once, so one query can
         ask for a word in the title and another in the body; hits carry their field."""
         found: dict[str, list[Hit]] = {}
-        for number, hits in self.search_fields(fields).items():
-            found.setdefault(self._entries[number].owner, []).extend(hits)
+        results = self._search(fields)
+        entries = self._entries
+        for number in sorted(results):
+            owner = entries[number].owner
+            if owner in found:
+                found[owner].extend(results[number])
+            else:
+                found[owner] = results[number]
         return found
 
     def search_fields(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
-        """Hits per matching query number (its place in :attr:`entries`)."""
-        scans = {name: self._scan(text or "") for name, text in fields.items()}
-        candidates: set[int] = set()
-        anchors = self._anchors
-        for scan in scans.values():
-            for key in scan.positions:
-                woken = anchors.get(key)
-                if woken:
-                    candidates.update(woken)
+        """Hits per matching query number (its place in :attr:`entries`), in that order."""
+        results = self._search(fields)
+        return {number: results[number] for number in sorted(results)}
+
+    def _search(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
+        texts = TextScans({name: self._scan(text or "") for name, text in fields.items()})
+        scans = list(texts.fields.values())
         if len(scans) == 1:
-            present: Container[str] = next(iter(scans.values())).positions
+            present = scans[0].positions.keys()
         else:
-            present = set().union(*(scan.positions for scan in scans.values()))
+            present = set().union(*(scan.positions for scan in scans))
+        woken: set[int] = set()
+        anchors, paired = self._anchors, self._paired
+        for key in present:
+            numbers = anchors.get(key)
+            if numbers:
+                woken.update(numbers)
+            seconds = paired.get(key)
+            if seconds:
+                for second in seconds.keys() & present:
+                    woken.update(seconds[second])
         results: dict[int, list[Hit]] = {}
-        entries = self._entries
-        for number in sorted(candidates):
-            entry = entries[number]
-            if not all(any(key in present for key in keys) for keys in entry.required):
+        # Query number -> the parts of each of its phrases that matched.
+        collected: dict[int, list[list[Part]]] = {}
+        units, entries = self._units, self._entries
+        for number in woken:
+            unit = units[number]
+            if not present >= unit.required or (
+                unit.required_any and any(present.isdisjoint(keys) for keys in unit.required_any)
+            ):
                 continue
-            hits = evaluate(entry.tree, scans, entry.text)
-            if hits:
-                results[number] = hits
+            if unit.phrase is None:
+                entry = entries[unit.entry]  # type: ignore[index]
+                hits = evaluate(entry.tree, texts, entry.text)
+                if hits:
+                    results[unit.entry] = hits  # type: ignore[index]
+                continue
+            parts = texts.phrase_parts(unit.phrase)
+            if parts:
+                for consumer in unit.consumers:
+                    if consumer in collected:
+                        collected[consumer].append(parts)
+                    else:
+                        collected[consumer] = [parts]
+        for consumer, found in collected.items():
+            query = entries[consumer].text
+            parts = found[0] if len(found) == 1 else in_order(found)
+            results[consumer] = [Hit(part[3], part[4], part[5], query, part[6]) for part in parts]
         return results
 
     def _scan(self, text: str) -> FieldScan:
@@ -208,18 +279,38 @@ def _anchors(node: Node) -> frozenset[str]:
     raise ValueError("a negation has no anchor")  # the parser refuses such queries
 
 
-def _required(node: Node) -> tuple[tuple[str, ...], ...]:
-    """Key groups every match of ``node`` has one key of, in some field."""
+def _phrases(node: Node) -> tuple[Phrase, ...] | None:
+    if isinstance(node, Phrase):
+        return (node,)
+    if isinstance(node, Or) and all(isinstance(child, Phrase) for child in node.children):
+        return node.children  # type: ignore[return-value]
+    return None
+
+
+def _second_key(anchors: frozenset[str], required: frozenset[str]) -> str | None:
+    """A required key besides the anchors (the longest: likely the rarest), if any."""
+    others = required - anchors
+    return max(others, key=lambda key: (len(key), key)) if others else None
+
+
+def _required(node: Node) -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
+    """Keys every match of ``node`` has (in some field), and groups it has one key of."""
+    groups = _required_groups(node)
+    single = frozenset(keys[0] for keys in groups if len(keys) == 1)
+    return single, tuple(frozenset(keys) for keys in groups if len(keys) > 1)
+
+
+def _required_groups(node: Node) -> tuple[tuple[str, ...], ...]:
     if isinstance(node, Phrase):
         return tuple(tuple(term.keys) for term in node.terms if term.mode != "prefix")
     if isinstance(node, Near):
-        return _required(node.left) + _required(node.right)
+        return _required_groups(node.left) + _required_groups(node.right)
     if isinstance(node, And):
         return tuple(
             group
             for child in node.children
             if not isinstance(child, Not)
-            for group in _required(child)
+            for group in _required_groups(child)
         )
     return ()  # OR: any branch will do; verification decides
 

@@ -2,8 +2,8 @@
 
 Positional nodes (phrases, NEAR, OR of those) yield *spans*: the first and last word of
 each place they matched, with the hits that show it. Boolean nodes yield hits or None.
-Results of a phrase are remembered per field scan, so a phrase shared by many queries is
-verified once per text.
+Results of a phrase are remembered per text (:class:`TextScans`), so a phrase shared by
+many queries is verified once per text.
 """
 
 from __future__ import annotations
@@ -82,42 +82,80 @@ class FieldScan:
         return cached
 
 
-def evaluate(tree: Node, scans: Mapping[str, FieldScan], query: str) -> list[Hit] | None:
+# A matched place ready to show: field rank, first word, last word, character start and
+# end, the surface text, field name. Tuples sort into field then text order.
+Part = tuple[int, int, int, int, int, str, str]
+
+
+class TextScans:
+    """The scanned fields of one text (title, body ...) and the phrases verified on it,
+    so a phrase shared by many queries is checked and located once per text."""
+
+    __slots__ = ("_phrase_parts", "fields", "rank")
+
+    def __init__(self, fields: dict[str, FieldScan]) -> None:
+        self.fields = fields
+        self.rank = {name: number for number, name in enumerate(fields)}
+        self._phrase_parts: dict[int, list[Part]] = {}
+
+    def phrase_parts(self, phrase: Phrase) -> list[Part]:
+        """Where ``phrase`` matched, in field then text order (empty: nowhere)."""
+        parts = self._phrase_parts.get(id(phrase))
+        if parts is None:
+            parts = []
+            word = phrase.terms[0] if len(phrase.terms) == 1 else None
+            for rank, (name, scan) in enumerate(self.fields.items()):
+                if phrase.field is not None and not _in_scope(phrase.field, name):
+                    continue
+                if word is None:
+                    for first, last, _ in scan.phrase_spans(phrase):
+                        parts.append(_part(scan, rank, name, first, last))
+                    continue
+                places = scan.places(word)  # most phrases are one word: no chaining
+                if places:
+                    offsets, text = scan.spans, scan.text
+                    for place in places:
+                        start, end = offsets[place]
+                        parts.append((rank, place, place, start, end, text[start:end], name))
+            self._phrase_parts[id(phrase)] = parts
+        return parts
+
+
+def _part(scan: FieldScan, rank: int, name: str, first: int, last: int) -> Part:
+    offsets = scan.spans
+    start, end = offsets[first][0], offsets[last][1]
+    return (rank, first, last, start, end, scan.text[start:end], name)
+
+
+def evaluate(tree: Node, texts: TextScans, query: str) -> list[Hit] | None:
     """The hits of a query over the scanned fields, in field then text order, or None
     when it does not match."""
-    parts = _truth(tree, scans)
+    parts = _truth(tree, texts)
     if not parts:  # a positive query that is true always has a part to show
         return None
     if type(tree) is not Phrase:  # parts of several branches: each once, in order
-        rank = {name: number for number, name in enumerate(scans)}
-        parts = sorted(dict.fromkeys(parts), key=lambda part: (rank[part[0]], part[1]))
-    hits = []
-    for name, first, last in parts:
-        scan = scans[name]
-        start, end = scan.spans[first][0], scan.spans[last][1]
-        hits.append(Hit(start, end, scan.text[start:end], query, name))
-    return hits
+        parts = sorted(set(parts))
+    return hits_of(parts, query)
 
 
-# A part to highlight: field name, first word, last word.
-_Part = tuple[str, int, int]
+def in_order(found: list[list[Part]]) -> list[Part]:
+    """Parts of several phrases of one query: each once, in field then text order."""
+    return sorted({part for parts in found for part in parts})
 
 
-def _truth(node: Node, scans: Mapping[str, FieldScan]) -> list[_Part] | None:
+def hits_of(parts: list[Part], query: str) -> list[Hit]:
+    return [Hit(part[3], part[4], part[5], query, part[6]) for part in parts]
+
+
+def _truth(node: Node, texts: TextScans) -> list[Part] | None:
     if isinstance(node, Phrase):  # most queries: no per-field maps, straight to parts
-        parts = [
-            (name, span[0], span[1])
-            for name, scan in scans.items()
-            if _in_scope(node.field, name)
-            for span in scan.phrase_spans(node)
-        ]
-        return parts or None
+        return texts.phrase_parts(node) or None
     if isinstance(node, Not):
-        return [] if _truth(node.child, scans) is None else None
+        return [] if _truth(node.child, texts) is None else None
     if isinstance(node, And):
-        parts: list[_Part] = []
+        parts: list[Part] = []
         for child in node.children:
-            found = _truth(child, scans)
+            found = _truth(child, texts)
             if found is None:
                 return None
             parts.extend(found)
@@ -126,14 +164,15 @@ def _truth(node: Node, scans: Mapping[str, FieldScan]) -> list[_Part] | None:
         matched = False
         parts = []
         for child in node.children:
-            found = _truth(child, scans)
+            found = _truth(child, texts)
             if found is not None:
                 matched = True
                 parts.extend(found)
         return parts if matched else None
+    rank, fields = texts.rank, texts.fields
     parts = [
-        (name, first, last)
-        for name, spans in _spans(node, scans).items()
+        _part(fields[name], rank[name], name, first, last)
+        for name, spans in _spans(node, texts.fields).items()
         for span in spans
         for first, last in span[2]
     ]
