@@ -34,6 +34,7 @@ from monitor.errors import QuerySyntaxError
 from monitor.matching import compile_query
 from monitor.matching.index import CompiledEntry, WatchlistIndex
 from monitor.matching.parser import parse_query
+from monitor.watchlists import keep_out_of_collector
 
 NAIVE_QUERY_CAP = 1_000
 NAIVE_ARTICLE_CAP = 200
@@ -60,6 +61,7 @@ def compile_index(texts: list[str]) -> tuple[WatchlistIndex, float, float, int]:
     seconds = time.perf_counter() - began
     memory = tracemalloc.get_traced_memory()[0] / 1e6
     tracemalloc.stop()
+    keep_out_of_collector()  # as the service does after every recompile
     return index, seconds, memory, len(entries)
 
 

@@ -56,7 +56,7 @@ def search_terms(*texts: str) -> str:
             norm = normalize_word(word)
             if norm:
                 terms.add(norm)
-                terms |= text_keys(norm)
+                terms.update(text_keys(norm))
     return " ".join(sorted(terms))
 
 

@@ -84,12 +84,26 @@ def _has_arabic(word: str) -> bool:
     return _ARABIC_LETTER.search(word) is not None
 
 
-def _suffix_readings(
-    word: str, suffixes: tuple[tuple[str, str, int], ...] = _NUMBER_SUFFIXES
-) -> set[str]:
+_Suffixes = dict[str, tuple[tuple[str, str, int], ...]]
+
+
+def _by_last_letter(suffixes: tuple[tuple[str, str, int], ...]) -> _Suffixes:
+    """Suffix rules by their last letter, in their order: a word is tried only against
+    the few rules it can end with."""
+    return {
+        letter: tuple(rule for rule in suffixes if rule[0].endswith(letter))
+        for letter in {rule[0][-1] for rule in suffixes}
+    }
+
+
+_NUMBER_RULES = _by_last_letter(_NUMBER_SUFFIXES)
+_QUERY_RULES = _by_last_letter(_QUERY_SUFFIXES)
+
+
+def _suffix_readings(word: str, rules: _Suffixes = _NUMBER_RULES) -> set[str]:
     """Canonical stems of ``word`` and of what each suffix strip leaves."""
     readings = {canonical(word)}
-    for suffix, replacement, minimum in suffixes:
+    for suffix, replacement, minimum in rules.get(word[-1:], ()):
         if word.endswith(suffix) and len(word) - len(suffix) >= minimum:
             stem = word[: -len(suffix)] + replacement
             readings.add(canonical(stem) if suffix == _TANWEEN else spelling(stem))
@@ -97,7 +111,7 @@ def _suffix_readings(
 
 
 @lru_cache(maxsize=100_000)
-def _inflection_readings(word: str) -> frozenset[str]:
+def _inflection_readings(word: str) -> tuple[str, ...]:
     """Stems of a word with its clitics already off; cached, because one stem comes with
     many prefixes (الطائرات، والطائرات، بالطائرات ...)."""
     readings = _suffix_readings(word)
@@ -110,14 +124,19 @@ def _inflection_readings(word: str) -> frozenset[str]:
         if base.endswith("ت") and len(base) >= 3:
             readings |= _suffix_readings(base[:-1] + "ه")  # سفارتها -> سفاره
         readings |= _suffix_readings(base)
-    return frozenset(readings)
+    return tuple(readings)
 
 
 @lru_cache(maxsize=200_000)
-def text_keys(norm: str) -> frozenset[str]:
-    """Every stem a normalized text word may have (itself included)."""
+def text_keys(norm: str) -> tuple[str, ...]:
+    """Every stem a normalized text word may have (itself included), in a fixed order.
+
+    A tuple, not a set: this cache holds news vocabulary for the life of the service, and
+    the garbage collector stops tracking tuples of strings, while every cached set would
+    be walked again by each full collection (measured: a fifth of matching time).
+    """
     if not _has_arabic(norm):
-        return frozenset({norm})
+        return (norm,)
     readings: set[str] = set()
     for prefix, with_article in _PREFIXES_BY_LETTER.get(norm[0], _NO_PREFIX):
         if not norm.startswith(prefix):
@@ -126,8 +145,8 @@ def text_keys(norm: str) -> frozenset[str]:
         minimum = 2 if with_article or not prefix else 3
         if len(rest) < minimum:
             continue
-        readings |= _inflection_readings(rest)
-    return frozenset(reading for reading in readings if len(reading) >= 2)
+        readings.update(_inflection_readings(rest))
+    return tuple(sorted(reading for reading in readings if len(reading) >= 2))
 
 
 @lru_cache(maxsize=50_000)
@@ -138,15 +157,15 @@ def query_keys(norm: str) -> frozenset[str]:
     word = norm
     if word.startswith("ال") and len(word) - 2 >= 2:
         word = word[2:]
-    return frozenset(_suffix_readings(word, _QUERY_SUFFIXES))
+    return frozenset(_suffix_readings(word, _QUERY_RULES))
 
 
 @lru_cache(maxsize=200_000)
-def surface_keys(word: str) -> frozenset[str]:
+def surface_keys(word: str) -> tuple[str, ...]:
     """:func:`text_keys` of a word as written (normalized here); empty for a word that
     normalizes to nothing (only marks or invisible characters)."""
     norm = normalize_word(word)
-    return text_keys(norm) if norm else frozenset()
+    return text_keys(norm) if norm else ()
 
 
 def exact_keys(norm: str) -> frozenset[str]:

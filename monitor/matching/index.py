@@ -204,7 +204,7 @@ class WatchlistIndex:
 
     def _record_keys(self, word: str) -> tuple[str, ...]:
         norm = normalize_word(word)
-        stems = text_keys(norm) if norm else frozenset()
+        stems = text_keys(norm) if norm else ()
         wanted = self._wanted
         keys = [key for key in stems if key in wanted]
         if norm and "=" + norm in wanted:

@@ -8,8 +8,9 @@ many queries is verified once per text.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
+from functools import partial
 
 from monitor.arabic.tokenize import WORD, segment_breaks
 from monitor.matching.hits import Hit
@@ -31,13 +32,13 @@ class FieldScan:
     """One field's words: the word numbers of every recorded key, and (computed only
     when a hit must be shown) each word's offsets."""
 
-    __slots__ = ("_breaks", "_phrase_spans", "_spans", "_term_places", "positions", "text")
+    __slots__ = ("_phrase_spans", "_segments", "_spans", "_term_places", "positions", "text")
 
     def __init__(self, text: str, positions: dict[str, list[int]]) -> None:
         self.text = text
         self.positions = positions
         self._spans: list[tuple[int, int]] | None = None
-        self._breaks: list[int] | None = None
+        self._segments: list[int] | None = None
         self._term_places: dict[int, list[int]] = {}
         self._phrase_spans: dict[int, list[Span]] = {}
 
@@ -68,11 +69,13 @@ class FieldScan:
             cache[id(term)] = found
         return found
 
-    def segment(self, index: int) -> int:
-        """The sentence a word is in: phrases do not cross sentence punctuation."""
-        if self._breaks is None:
-            self._breaks = segment_breaks(self.text)
-        return bisect_left(self._breaks, self.spans[index][0])
+    @property
+    def segments(self) -> list[int]:
+        """The sentence of each word: phrases do not cross sentence punctuation."""
+        if self._segments is None:
+            sentence = partial(bisect_left, segment_breaks(self.text))
+            self._segments = [sentence(start) for start, _ in self.spans]
+        return self._segments
 
     def phrase_spans(self, phrase: Phrase) -> list[Span]:
         cached = self._phrase_spans.get(id(phrase))
@@ -239,12 +242,27 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
     places = [scan.places(term) for term in phrase.terms]
     if not all(places):
         return []
+    segments = scan.segments
     spans: list[Span] = []
     last_end = -1
+    if len(places) == 2:  # most phrases: the next place of the second word decides
+        firsts, seconds = places
+        reach = phrase.slop + 1
+        for first in firsts:
+            if first <= last_end:
+                continue
+            at = bisect_right(seconds, first)
+            if at == len(seconds):
+                break
+            second = seconds[at]
+            if second - first <= reach and segments[second] == segments[first]:
+                spans.append((first, second, ((first, second),)))
+                last_end = second
+        return spans
     for first in places[0]:
         if first <= last_end:
             continue
-        end = _chain(phrase.slop, places, scan, 1, first)
+        end = _chain(phrase.slop, places, segments, 1, first)
         if end is None:
             continue
         spans.append((first, end, ((first, end),)))
@@ -253,17 +271,16 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
 
 
 def _chain(
-    slop: int, places: list[list[int]], scan: FieldScan, position: int, previous: int
+    slop: int, places: list[list[int]], segments: list[int], position: int, previous: int
 ) -> int | None:
     """The word number of the last word when words ``position..`` follow ``previous``."""
     if position == len(places):
         return previous
-    segment = scan.segment(previous)
     candidates = places[position]
     for candidate in candidates[bisect_left(candidates, previous + 1) :]:
-        if candidate > previous + 1 + slop or scan.segment(candidate) != segment:
+        if candidate > previous + 1 + slop or segments[candidate] != segments[previous]:
             break
-        end = _chain(slop, places, scan, position + 1, candidate)
+        end = _chain(slop, places, segments, position + 1, candidate)
         if end is not None:
             return end
     return None

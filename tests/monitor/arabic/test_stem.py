@@ -7,7 +7,7 @@ from monitor.arabic.stem import query_keys, text_keys
 
 
 def _matches(query_word: str, text_word: str) -> bool:
-    return bool(query_keys(normalize(query_word)) & text_keys(normalize(text_word)))
+    return not query_keys(normalize(query_word)).isdisjoint(text_keys(normalize(text_word)))
 
 
 @pytest.mark.parametrize(
