@@ -23,7 +23,7 @@ from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
 from monitor.matching.synonyms import Synonyms
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term, leaves
-from monitor.matching.verify import FieldScan, Part, TextScans, evaluate, in_order
+from monitor.matching.verify import FieldScan, Part, TextScans, evaluate, in_order, one_key
 
 REACH_CACHE_SIZE = 200_000
 
@@ -47,16 +47,21 @@ class _Compiled:
 @dataclass(frozen=True, slots=True)
 class _Unit:
     """What the index wakes: a query of any shape (verified on its own), or one distinct
-    phrase together with the queries that are it or an OR of it and other phrases (most
-    queries), which match exactly where their phrases do."""
+    phrase with the queries that are exactly it (``sole``) and those that are an OR of
+    it and other phrases (``shared``). Such queries, most of them, match exactly where
+    their phrases do, so each phrase is verified once whatever the number of queries."""
 
-    # Keys that must all be present before verifying, and key groups of which one key
-    # must be: a cheap rejection for the many woken units whose other words are absent.
+    # Keys that must all be present, and key groups of which one key must be, beyond
+    # those that woke the unit: a cheap rejection before verifying. ``check`` is False
+    # when waking already proved them (most units).
+    check: bool
     required: frozenset[str]
     required_any: tuple[frozenset[str], ...]
     entry: int | None = None
     phrase: Phrase | None = None
-    consumers: tuple[int, ...] = ()
+    word: str | None = None  # the phrase's key when it is one word of one form
+    sole: tuple[int, ...] = ()
+    shared: tuple[int, ...] = ()
 
 
 class WatchlistIndex:
@@ -65,38 +70,62 @@ class WatchlistIndex:
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
         self._entries: list[_Compiled] = []
-        general: list[tuple[Node, int | None, tuple[int, ...]]] = []
-        consumers: dict[Phrase, list[int]] = {}
+        general: list[int] = []
+        sole: dict[Phrase, list[int]] = {}
+        shared: dict[Phrase, list[int]] = {}
         wanted: set[str] = set()
         for number, entry in enumerate(entries):
             tree = interner.node(entry.tree)
             self._entries.append(_Compiled(entry.owner, entry.text, tree))
             phrases = _phrases(tree)
             if phrases is None:
-                general.append((tree, number, ()))
+                general.append(number)
+            elif len(phrases) == 1:
+                sole.setdefault(phrases[0], []).append(number)
             else:
                 for phrase in phrases:
-                    consumers.setdefault(phrase, []).append(number)
+                    shared.setdefault(phrase, []).append(number)
+                    sole.setdefault(phrase, [])
             for leaf in leaves(tree):
                 for term in leaf.terms:
                     wanted |= term.keys
-        shapes = general + [(phrase, None, tuple(numbers)) for phrase, numbers in consumers.items()]
-        units: list[_Unit] = []
+        self._queries = [entry.text for entry in self._entries]
+        self._owners = [entry.owner for entry in self._entries]
+        self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
         paired: dict[str, dict[str, list[int]]] = {}
-        for number, (node, entry_number, phrase_consumers) in enumerate(shapes):
+        shapes: list[tuple[Node, int | None]] = [
+            (self._entries[number].tree, number) for number in general
+        ]
+        shapes += [(phrase, None) for phrase in sole]
+        for number, (node, entry_number) in enumerate(shapes):
             keys = _anchors(node)
             required, groups = _required(node)
-            groups = tuple(group for group in groups if group != keys)  # met by the waking
-            phrase = node if entry_number is None else None
-            units.append(_Unit(required, groups, entry_number, phrase, phrase_consumers))  # type: ignore[arg-type]
             second = _second_key(keys, required)
+            # What woke the unit is proven: the second key, and the anchor or group.
+            proven = {second} | (keys if len(keys) == 1 else set())
+            required = required - proven
+            groups = tuple(group for group in groups if group != keys)
+            check = bool(required or groups)
+            if entry_number is not None:
+                unit = _Unit(check, required, groups, entry=entry_number)
+            else:
+                phrase = node  # type: ignore[assignment]
+                unit = _Unit(
+                    check,
+                    required,
+                    groups,
+                    phrase=phrase,
+                    word=one_key(phrase),
+                    sole=tuple(sole[phrase]),
+                    shared=tuple(shared.get(phrase, ())),
+                )
+            self._units.append(unit)
             for key in keys:
                 if second is None:
                     anchors.setdefault(key, []).append(number)
                 else:
                     paired.setdefault(key, {}).setdefault(second, []).append(number)
-        self._units = units
         self._anchors = {key: tuple(numbers) for key, numbers in anchors.items()}
         # Anchor -> another key the unit requires -> units: most queries have two words,
         # and a set intersection with the text's keys wakes only those with both.
@@ -105,9 +134,8 @@ class WatchlistIndex:
             for key, seconds in paired.items()
         }
         self._wanted = frozenset(wanted)
-        self._prefix_lengths = tuple(
-            sorted({len(key) - 1 for key in wanted if key.startswith("*")})
-        )
+        self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
+        self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
         # Surface word -> the recorded keys it carries. News vocabulary repeats, so almost
         # every word costs one dict lookup. Safe to lose; cleared when it grows too big.
         self._reach: dict[str, tuple[str, ...]] = {}
@@ -128,11 +156,11 @@ class WatchlistIndex:
         ask for a word in the title and another in the body; hits carry their field."""
         found: dict[str, list[Hit]] = {}
         results = self._search(fields)
-        entries = self._entries
+        owners = self._owners
         for number in sorted(results):
-            owner = entries[number].owner
+            owner = owners[number]
             if owner in found:
-                found[owner].extend(results[number])
+                found[owner] += results[number]
             else:
                 found[owner] = results[number]
         return found
@@ -160,13 +188,15 @@ class WatchlistIndex:
                 for second in seconds.keys() & present:
                     woken.update(seconds[second])
         results: dict[int, list[Hit]] = {}
-        # Query number -> the parts of each of its phrases that matched.
+        # OR query number -> the parts of each of its phrases that matched.
         collected: dict[int, list[list[Part]]] = {}
-        units, entries = self._units, self._entries
+        units, entries, queries = self._units, self._entries, self._queries
+        phrase_parts, word_parts = texts.phrase_parts, texts.word_parts
         for number in woken:
             unit = units[number]
-            if not present >= unit.required or (
-                unit.required_any and any(present.isdisjoint(keys) for keys in unit.required_any)
+            if unit.check and (
+                not present >= unit.required
+                or any(present.isdisjoint(keys) for keys in unit.required_any)
             ):
                 continue
             if unit.phrase is None:
@@ -175,15 +205,21 @@ class WatchlistIndex:
                 if hits:
                     results[unit.entry] = hits  # type: ignore[index]
                 continue
-            parts = texts.phrase_parts(unit.phrase)
-            if parts:
-                for consumer in unit.consumers:
-                    if consumer in collected:
-                        collected[consumer].append(parts)
-                    else:
-                        collected[consumer] = [parts]
+            parts = word_parts(unit.word) if unit.word else phrase_parts(unit.phrase)
+            if not parts:
+                continue
+            for consumer in unit.sole:
+                query = queries[consumer]
+                results[consumer] = [
+                    Hit(part[3], part[4], part[5], query, part[6]) for part in parts
+                ]
+            for consumer in unit.shared:
+                if consumer in collected:
+                    collected[consumer].append(parts)
+                else:
+                    collected[consumer] = [parts]
         for consumer, found in collected.items():
-            query = entries[consumer].text
+            query = queries[consumer]
             parts = found[0] if len(found) == 1 else in_order(found)
             results[consumer] = [Hit(part[3], part[4], part[5], query, part[6]) for part in parts]
         return results
@@ -209,11 +245,13 @@ class WatchlistIndex:
         keys = [key for key in stems if key in wanted]
         if norm and "=" + norm in wanted:
             keys.append("=" + norm)
+        prefixes = self._prefixes
         for length in self._prefix_lengths:
             for stem in stems:
-                key = "*" + stem[:length]
-                if len(stem) >= length and key in wanted and key not in keys:
-                    keys.append(key)
+                if len(stem) >= length and stem[:length] in prefixes:
+                    key = "*" + stem[:length]
+                    if key not in keys:
+                        keys.append(key)
         if len(self._reach) >= REACH_CACHE_SIZE:
             self._reach.clear()
         recorded = tuple(keys)

@@ -94,34 +94,51 @@ class TextScans:
     """The scanned fields of one text (title, body ...) and the phrases verified on it,
     so a phrase shared by many queries is checked and located once per text."""
 
-    __slots__ = ("_phrase_parts", "fields", "rank")
+    __slots__ = ("_phrase_parts", "_word_parts", "fields", "rank")
 
     def __init__(self, fields: dict[str, FieldScan]) -> None:
         self.fields = fields
         self.rank = {name: number for number, name in enumerate(fields)}
         self._phrase_parts: dict[int, list[Part]] = {}
+        self._word_parts: dict[str, list[Part]] = {}
 
-    def phrase_parts(self, phrase: Phrase) -> list[Part]:
-        """Where ``phrase`` matched, in field then text order (empty: nowhere)."""
-        parts = self._phrase_parts.get(id(phrase))
+    def word_parts(self, key: str) -> list[Part]:
+        """Where one key occurs, in field then text order: the parts of a phrase of one
+        word with one form and no field scope (most phrases), without any chaining."""
+        parts = self._word_parts.get(key)
         if parts is None:
             parts = []
-            word = phrase.terms[0] if len(phrase.terms) == 1 else None
             for rank, (name, scan) in enumerate(self.fields.items()):
-                if phrase.field is not None and not _in_scope(phrase.field, name):
-                    continue
-                if word is None:
-                    for first, last, _ in scan.phrase_spans(phrase):
-                        parts.append(_part(scan, rank, name, first, last))
-                    continue
-                places = scan.places(word)  # most phrases are one word: no chaining
+                places = scan.positions.get(key)
                 if places:
                     offsets, text = scan.spans, scan.text
                     for place in places:
                         start, end = offsets[place]
                         parts.append((rank, place, place, start, end, text[start:end], name))
+            self._word_parts[key] = parts
+        return parts
+
+    def phrase_parts(self, phrase: Phrase) -> list[Part]:
+        """Where ``phrase`` matched, in field then text order (empty: nowhere)."""
+        key = one_key(phrase)
+        if key is not None:
+            return self.word_parts(key)
+        parts = self._phrase_parts.get(id(phrase))
+        if parts is None:
+            parts = []
+            for rank, (name, scan) in enumerate(self.fields.items()):
+                if phrase.field is None or _in_scope(phrase.field, name):
+                    for first, last, _ in _phrase_spans(phrase, scan):
+                        parts.append(_part(scan, rank, name, first, last))
             self._phrase_parts[id(phrase)] = parts
         return parts
+
+
+def one_key(phrase: Phrase) -> str | None:
+    """The key of a phrase that is one word with one form and no field scope."""
+    if len(phrase.terms) != 1 or phrase.field is not None or len(phrase.terms[0].keys) != 1:
+        return None
+    return next(iter(phrase.terms[0].keys))
 
 
 def _part(scan: FieldScan, rank: int, name: str, first: int, last: int) -> Part:
@@ -239,9 +256,12 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
     """Every non-overlapping occurrence of the phrase, earliest first."""
     if len(phrase.terms) == 1:
         return [(place, place, ((place, place),)) for place in scan.places(phrase.terms[0])]
-    places = [scan.places(term) for term in phrase.terms]
-    if not all(places):
-        return []
+    places = []
+    for term in phrase.terms:
+        found = scan.places(term)
+        if not found:  # most fields lack some word of most woken phrases
+            return []
+        places.append(found)
     segments = scan.segments
     spans: list[Span] = []
     last_end = -1
