@@ -44,12 +44,17 @@ class _Compiled:
     tree: Node
 
 
+# The queries a matched phrase answers: those that are exactly the phrase, and those that
+# are an OR of it and other phrases (their hits gather every matched branch).
+_Consumers = tuple[tuple[int, ...], tuple[int, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    """What the index wakes: a query of any shape (verified on its own), or one distinct
-    phrase with the queries that are exactly it (``sole``) and those that are an OR of
-    it and other phrases (``shared``). Such queries, most of them, match exactly where
-    their phrases do, so each phrase is verified once whatever the number of queries."""
+    """What the index wakes by its keys: a query of any shape, verified on its own, or a
+    distinct phrase of several words with the queries it answers. Queries that are one
+    phrase or an OR of phrases (most) match exactly where their phrases do, so each
+    phrase is verified once per text whatever the number of queries using it."""
 
     # Keys that must all be present, and key groups of which one key must be, beyond
     # those that woke the unit: a cheap rejection before verifying. ``check`` is False
@@ -59,9 +64,7 @@ class _Unit:
     required_any: tuple[frozenset[str], ...]
     entry: int | None = None
     phrase: Phrase | None = None
-    word: str | None = None  # the phrase's key when it is one word of one form
-    sole: tuple[int, ...] = ()
-    shared: tuple[int, ...] = ()
+    consumers: _Consumers = ((), ())
 
 
 class WatchlistIndex:
@@ -69,36 +72,29 @@ class WatchlistIndex:
 
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
-        self._entries: list[_Compiled] = []
-        general: list[int] = []
-        sole: dict[Phrase, list[int]] = {}
-        shared: dict[Phrase, list[int]] = {}
-        wanted: set[str] = set()
-        for number, entry in enumerate(entries):
-            tree = interner.node(entry.tree)
-            self._entries.append(_Compiled(entry.owner, entry.text, tree))
-            phrases = _phrases(tree)
-            if phrases is None:
-                general.append(number)
-            elif len(phrases) == 1:
-                sole.setdefault(phrases[0], []).append(number)
-            else:
-                for phrase in phrases:
-                    shared.setdefault(phrase, []).append(number)
-                    sole.setdefault(phrase, [])
-            for leaf in leaves(tree):
-                for term in leaf.terms:
-                    wanted |= term.keys
+        self._entries = [
+            _Compiled(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
+        ]
         self._queries = [entry.text for entry in self._entries]
         self._owners = [entry.owner for entry in self._entries]
+        general, consumers = _by_shape(self._entries)
+        # A phrase of one word in one form matches wherever its key occurs: nothing to
+        # verify, so its queries are found straight from the text's keys.
+        self._words: dict[str, _Consumers] = {}
+        shapes: list[tuple[Node, int | None, _Consumers]] = [
+            (self._entries[number].tree, number, ((), ())) for number in general
+        ]
+        for phrase, answered in consumers.items():
+            key = one_key(phrase)
+            if key is None:
+                shapes.append((phrase, None, answered))
+            else:  # phrases written differently ("طائرة", "الطائرة") share the key
+                sole, shared = self._words.get(key, ((), ()))
+                self._words[key] = (sole + answered[0], shared + answered[1])
         self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
         paired: dict[str, dict[str, list[int]]] = {}
-        shapes: list[tuple[Node, int | None]] = [
-            (self._entries[number].tree, number) for number in general
-        ]
-        shapes += [(phrase, None) for phrase in sole]
-        for number, (node, entry_number) in enumerate(shapes):
+        for number, (node, entry_number, answered) in enumerate(shapes):
             keys = _anchors(node)
             required, groups = _required(node)
             second = _second_key(keys, required)
@@ -106,36 +102,34 @@ class WatchlistIndex:
             proven = {second} | (keys if len(keys) == 1 else set())
             required = required - proven
             groups = tuple(group for group in groups if group != keys)
-            check = bool(required or groups)
-            if entry_number is not None:
-                unit = _Unit(check, required, groups, entry=entry_number)
-            else:
-                phrase = node  # type: ignore[assignment]
-                unit = _Unit(
-                    check,
-                    required,
-                    groups,
-                    phrase=phrase,
-                    word=one_key(phrase),
-                    sole=tuple(sole[phrase]),
-                    shared=tuple(shared.get(phrase, ())),
-                )
-            self._units.append(unit)
+            phrase = node if entry_number is None else None
+            self._units.append(
+                _Unit(bool(required or groups), required, groups, entry_number, phrase, answered)  # type: ignore[arg-type]
+            )
             for key in keys:
                 if second is None:
                     anchors.setdefault(key, []).append(number)
                 else:
                     paired.setdefault(key, {}).setdefault(second, []).append(number)
         self._anchors = {key: tuple(numbers) for key, numbers in anchors.items()}
-        # Anchor -> another key the unit requires -> units: most queries have two words,
+        # Anchor -> another key the unit requires -> units: most phrases have two words,
         # and a set intersection with the text's keys wakes only those with both.
         self._paired = {
             key: {second: tuple(numbers) for second, numbers in seconds.items()}
             for key, seconds in paired.items()
         }
-        self._wanted = frozenset(wanted)
+        wanted = frozenset(
+            key
+            for entry in self._entries
+            for leaf in leaves(entry.tree)
+            for term in leaf.terms
+            for key in term.keys
+        )
+        self._wanted = wanted
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
         self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
+        shortest = self._prefix_lengths[0] if self._prefixes else 0
+        self._prefix_heads = frozenset(prefix[:shortest] for prefix in self._prefixes)
         # Surface word -> the recorded keys it carries. News vocabulary repeats, so almost
         # every word costs one dict lookup. Safe to lose; cleared when it grows too big.
         self._reach: dict[str, tuple[str, ...]] = {}
@@ -188,10 +182,9 @@ class WatchlistIndex:
                 for second in seconds.keys() & present:
                     woken.update(seconds[second])
         results: dict[int, list[Hit]] = {}
-        # OR query number -> the parts of each of its phrases that matched.
-        collected: dict[int, list[list[Part]]] = {}
-        units, entries, queries = self._units, self._entries, self._queries
-        phrase_parts, word_parts = texts.phrase_parts, texts.word_parts
+        words, word_parts = self._words, texts.word_parts
+        matched = [(word_parts(key), words[key]) for key in words.keys() & present]
+        units, entries = self._units, self._entries
         for number in woken:
             unit = units[number]
             if unit.check and (
@@ -204,16 +197,20 @@ class WatchlistIndex:
                 hits = evaluate(entry.tree, texts, entry.text)
                 if hits:
                     results[unit.entry] = hits  # type: ignore[index]
-                continue
-            parts = word_parts(unit.word) if unit.word else phrase_parts(unit.phrase)
-            if not parts:
-                continue
-            for consumer in unit.sole:
+            else:
+                parts = texts.phrase_parts(unit.phrase)
+                if parts:
+                    matched.append((parts, unit.consumers))
+        queries = self._queries
+        # OR query number -> the parts of each of its phrases that matched.
+        collected: dict[int, list[list[Part]]] = {}
+        for parts, (sole, shared) in matched:
+            for consumer in sole:
                 query = queries[consumer]
                 results[consumer] = [
                     Hit(part[3], part[4], part[5], query, part[6]) for part in parts
                 ]
-            for consumer in unit.shared:
+            for consumer in shared:
                 if consumer in collected:
                     collected[consumer].append(parts)
                 else:
@@ -245,13 +242,17 @@ class WatchlistIndex:
         keys = [key for key in stems if key in wanted]
         if norm and "=" + norm in wanted:
             keys.append("=" + norm)
-        prefixes = self._prefixes
-        for length in self._prefix_lengths:
+        if self._prefixes:
+            prefixes, heads = self._prefixes, self._prefix_heads
+            shortest = self._prefix_lengths[0]
             for stem in stems:
-                if len(stem) >= length and stem[:length] in prefixes:
-                    key = "*" + stem[:length]
-                    if key not in keys:
-                        keys.append(key)
+                if stem[:shortest] not in heads:  # most stems begin no wildcard prefix
+                    continue
+                for length in self._prefix_lengths:
+                    if len(stem) >= length and stem[:length] in prefixes:
+                        key = "*" + stem[:length]
+                        if key not in keys:
+                            keys.append(key)
         if len(self._reach) >= REACH_CACHE_SIZE:
             self._reach.clear()
         recorded = tuple(keys)
@@ -315,6 +316,24 @@ def _anchors(node: Node) -> frozenset[str]:
         positive = [_anchors(child) for child in node.children if not isinstance(child, Not)]
         return min(positive, key=_anchor_cost)
     raise ValueError("a negation has no anchor")  # the parser refuses such queries
+
+
+def _by_shape(entries: list[_Compiled]) -> tuple[list[int], dict[Phrase, _Consumers]]:
+    """Numbers of the queries of no simple shape, and each distinct phrase with the
+    queries that are it (sole) or an OR of it and others (shared)."""
+    general: list[int] = []
+    sole: dict[Phrase, list[int]] = {}
+    shared: dict[Phrase, list[int]] = {}
+    for number, entry in enumerate(entries):
+        phrases = _phrases(entry.tree)
+        if phrases is None:
+            general.append(number)
+            continue
+        for phrase in phrases:
+            sole.setdefault(phrase, [])
+            shared.setdefault(phrase, [])
+            (sole if len(phrases) == 1 else shared)[phrase].append(number)
+    return general, {phrase: (tuple(sole[phrase]), tuple(shared[phrase])) for phrase in sole}
 
 
 def _phrases(node: Node) -> tuple[Phrase, ...] | None:

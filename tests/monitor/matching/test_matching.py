@@ -54,6 +54,17 @@ def test_index_reports_only_matching_watchlists():
     assert found["drones"][0].text == "طائرتان مسيرتان"
 
 
+def test_words_written_differently_with_one_stem_each_keep_their_watchlist():
+    index = compile_watchlists(
+        {"a": ["طائرة"], "b": ["الطائرة"], "c": ["طائرة OR صاروخ"], "d": ["=طائرات"]}
+    )
+
+    found = index.match("أسقطت الدفاعات طائرات")
+
+    assert set(found) == {"a", "b", "c", "d"}
+    assert [hit.query for hit in found["b"]] == ["الطائرة"]
+
+
 def test_match_fields_tags_hits_with_their_field():
     index = compile_watchlists({"drones": ["طائرة مسيرة"]})
 

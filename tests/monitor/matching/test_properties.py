@@ -8,7 +8,19 @@ from hypothesis import strategies as st
 from monitor.errors import QuerySyntaxError
 from monitor.matching import compile_query, compile_watchlists
 
-ARABIC_WORDS = ["طائرة", "مسيرة", "عين", "الأسد", "بغداد", "صاروخ", "في", "قاعدة", "Erbil"]
+ARABIC_WORDS = [
+    "طائرة",
+    "الطائرة",
+    "طائرات",
+    "مسيرة",
+    "عين",
+    "الأسد",
+    "بغداد",
+    "صاروخ",
+    "في",
+    "قاعدة",
+    "Erbil",
+]
 OPERATORS = ["OR", "AND", "NOT", "-", "NEAR/3", "(", ")", '"', "title:", "body:", "=", "*"]
 
 # Query-like strings: real words and operators glued in any order, plus raw Unicode.
