@@ -23,7 +23,15 @@ from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
 from monitor.matching.synonyms import Synonyms
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term, leaves
-from monitor.matching.verify import FieldScan, Part, TextScans, evaluate, in_order, one_key
+from monitor.matching.verify import (
+    FieldScan,
+    Part,
+    TextScans,
+    evaluate,
+    hits_of,
+    in_order,
+    one_key,
+)
 
 REACH_CACHE_SIZE = 200_000
 
@@ -173,14 +181,12 @@ class WatchlistIndex:
             present = set().union(*(scan.positions for scan in scans))
         woken: set[int] = set()
         anchors, paired = self._anchors, self._paired
-        for key in present:
-            numbers = anchors.get(key)
-            if numbers:
-                woken.update(numbers)
-            seconds = paired.get(key)
-            if seconds:
-                for second in seconds.keys() & present:
-                    woken.update(seconds[second])
+        for key in anchors.keys() & present:
+            woken.update(anchors[key])
+        for key in paired.keys() & present:
+            seconds = paired[key]
+            for second in seconds.keys() & present:
+                woken.update(seconds[second])
         results: dict[int, list[Hit]] = {}
         words, word_parts = self._words, texts.word_parts
         matched = [(word_parts(key), words[key]) for key in words.keys() & present]
@@ -206,19 +212,15 @@ class WatchlistIndex:
         collected: dict[int, list[list[Part]]] = {}
         for parts, (sole, shared) in matched:
             for consumer in sole:
-                query = queries[consumer]
-                results[consumer] = [
-                    Hit(part[3], part[4], part[5], query, part[6]) for part in parts
-                ]
+                results[consumer] = hits_of(parts, queries[consumer])
             for consumer in shared:
                 if consumer in collected:
                     collected[consumer].append(parts)
                 else:
                     collected[consumer] = [parts]
         for consumer, found in collected.items():
-            query = queries[consumer]
             parts = found[0] if len(found) == 1 else in_order(found)
-            results[consumer] = [Hit(part[3], part[4], part[5], query, part[6]) for part in parts]
+            results[consumer] = hits_of(parts, queries[consumer])
         return results
 
     def _scan(self, text: str) -> FieldScan:
