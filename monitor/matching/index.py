@@ -73,6 +73,9 @@ class _Unit:
     entry: int | None = None
     phrase: Phrase | None = None
     consumers: _Consumers = ((), ())
+    # A two-word phrase of one form per word and no field scope (most units): its keys
+    # and how far apart they may be, to verify without walking the phrase.
+    pair: tuple[str, str, int] | None = None
 
 
 class WatchlistIndex:
@@ -110,9 +113,17 @@ class WatchlistIndex:
             proven = {second} | (keys if len(keys) == 1 else set())
             required = required - proven
             groups = tuple(group for group in groups if group != keys)
-            phrase = node if entry_number is None else None
+            phrase = node if isinstance(node, Phrase) and entry_number is None else None
             self._units.append(
-                _Unit(bool(required or groups), required, groups, entry_number, phrase, answered)  # type: ignore[arg-type]
+                _Unit(
+                    bool(required or groups),
+                    required,
+                    groups,
+                    entry_number,
+                    phrase,
+                    answered,
+                    _pair(phrase),
+                )
             )
             for key in keys:
                 if second is None:
@@ -190,7 +201,7 @@ class WatchlistIndex:
         results: dict[int, list[Hit]] = {}
         words, word_parts = self._words, texts.word_parts
         matched = [(word_parts(key), words[key]) for key in words.keys() & present]
-        units, entries = self._units, self._entries
+        units, entries, pair_parts = self._units, self._entries, texts.pair_parts
         for number in woken:
             unit = units[number]
             if unit.check and (
@@ -204,7 +215,8 @@ class WatchlistIndex:
                 if hits:
                     results[unit.entry] = hits  # type: ignore[index]
             else:
-                parts = texts.phrase_parts(unit.phrase)
+                pair = unit.pair
+                parts = pair_parts(*pair) if pair else texts.phrase_parts(unit.phrase)
                 if parts:
                     matched.append((parts, unit.consumers))
         queries = self._queries
@@ -336,6 +348,15 @@ def _by_shape(entries: list[_Compiled]) -> tuple[list[int], dict[Phrase, _Consum
             shared.setdefault(phrase, [])
             (sole if len(phrases) == 1 else shared)[phrase].append(number)
     return general, {phrase: (tuple(sole[phrase]), tuple(shared[phrase])) for phrase in sole}
+
+
+def _pair(phrase: Phrase | None) -> tuple[str, str, int] | None:
+    if phrase is None or len(phrase.terms) != 2 or phrase.field is not None:
+        return None
+    first, second = phrase.terms
+    if len(first.keys) != 1 or len(second.keys) != 1:
+        return None
+    return (next(iter(first.keys)), next(iter(second.keys)), phrase.slop + 1)
 
 
 def _phrases(node: Node) -> tuple[Phrase, ...] | None:

@@ -118,6 +118,20 @@ class TextScans:
             self._word_parts[key] = parts
         return parts
 
+    def pair_parts(self, first_key: str, second_key: str, reach: int) -> list[Part]:
+        """The parts of a two-word phrase of one form per word and no field scope, the
+        most common woken phrase, straight from the keys' places."""
+        parts = []
+        for rank, (name, scan) in enumerate(self.fields.items()):
+            positions = scan.positions
+            firsts = positions.get(first_key)
+            if firsts:
+                seconds = positions.get(second_key)
+                if seconds:
+                    for first, last in _pairs(firsts, seconds, reach, scan.segments):
+                        parts.append(_part(scan, rank, name, first, last))
+        return parts
+
     def phrase_parts(self, phrase: Phrase) -> list[Part]:
         """Where ``phrase`` matched, in field then text order (empty: nowhere)."""
         key = one_key(phrase)
@@ -268,20 +282,9 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
     segments = scan.segments
     spans: list[Span] = []
     last_end = -1
-    if len(places) == 2:  # most phrases: the next place of the second word decides
-        firsts, seconds = places
-        reach = phrase.slop + 1
-        for first in firsts:
-            if first <= last_end:
-                continue
-            at = bisect_right(seconds, first)
-            if at == len(seconds):
-                break
-            second = seconds[at]
-            if second - first <= reach and segments[second] == segments[first]:
-                spans.append((first, second, ((first, second),)))
-                last_end = second
-        return spans
+    if len(places) == 2:
+        pairs = _pairs(places[0], places[1], phrase.slop + 1, segments)
+        return [(first, second, ((first, second),)) for first, second in pairs]
     for first in places[0]:
         if first <= last_end:
             continue
@@ -291,6 +294,26 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
         spans.append((first, end, ((first, end),)))
         last_end = end
     return spans
+
+
+def _pairs(
+    firsts: list[int], seconds: list[int], reach: int, segments: list[int]
+) -> list[tuple[int, int]]:
+    """Non-overlapping places of a two-word phrase (most phrases): for each place of
+    the first word, the next place of the second decides."""
+    pairs = []
+    last_end = -1
+    for first in firsts:
+        if first <= last_end:
+            continue
+        at = bisect_right(seconds, first)
+        if at == len(seconds):
+            break
+        second = seconds[at]
+        if second - first <= reach and segments[second] == segments[first]:
+            pairs.append((first, second))
+            last_end = second
+    return pairs
 
 
 def _chain(
