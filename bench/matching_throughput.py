@@ -12,6 +12,10 @@ Targets (issue 3): >= 5 MB/s per core at 10,000 queries, >= 2 MB/s at 100,000, a
 cost at 10,000 queries <= 3x the cost at 10. Also reported: compile time and the compiled
 index's memory (tracemalloc) at each size.
 
+Each size is timed in ``--rounds`` rounds from the same state; MB/s is the best round
+(as ``timeit`` reports: slower rounds measure other tenants of a shared machine, not the
+code) and the median is shown beside it. Targets and ratios use the best.
+
     .venv/bin/python bench/matching_throughput.py [--sizes 10,1000,10000,100000]
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import sys
 import time
 import tracemalloc
@@ -65,20 +70,29 @@ def compile_index(texts: list[str]) -> tuple[WatchlistIndex, float, float, int]:
     return index, seconds, memory, len(entries)
 
 
-def indexed_rate(
-    index: WatchlistIndex, pairs: list[tuple[str, str]], warm_up: list[tuple[str, str]]
-) -> tuple[float, int]:
-    """CPU seconds to match ``pairs``, after the service has seen ``warm_up`` (its word
-    caches hold the usual news vocabulary, as in a service that ran for a day); words
-    new to it are still normalized and stemmed inside the timing."""
-    cold()
-    for title, body in warm_up:
-        index.match_fields({"title": title, "body": body})
-    matched = 0
-    began = time.process_time()
-    for title, body in pairs:
-        matched += len(index.match_fields({"title": title, "body": body}))
-    return time.process_time() - began, matched
+def indexed_seconds(
+    index: WatchlistIndex,
+    pairs: list[tuple[str, str]],
+    warm_up: list[tuple[str, str]],
+    rounds: int,
+) -> tuple[list[float], int]:
+    """CPU seconds of each round matching ``pairs``, and the matches of one round.
+
+    Each round starts from the same state: the word caches emptied, then filled by
+    ``warm_up`` (the usual news vocabulary, as in a service that ran for a day), so
+    words new to them are normalized and stemmed inside every round's timing."""
+    times = []
+    for _ in range(rounds):
+        cold()
+        index.forget_words()
+        for title, body in warm_up:
+            index.match_fields({"title": title, "body": body})
+        matched = 0
+        began = time.process_time()
+        for title, body in pairs:
+            matched += len(index.match_fields({"title": title, "body": body}))
+        times.append(time.process_time() - began)
+    return times, matched
 
 
 def naive_seconds(texts: list[str], pairs: list[tuple[str, str]]) -> tuple[float, int, int]:
@@ -110,6 +124,12 @@ def main() -> None:
         default=0.02,
         help="Query words occur in at most this share of articles (0.02 specific, 0.2 broad).",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="Timed rounds per size; the best is reported (shared machines are noisy).",
+    )
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",")]
 
@@ -123,15 +143,17 @@ def main() -> None:
     )
     print(
         f"{'queries':>8} {'parsed':>7} {'compile s':>9} {'index MB':>8} {'MB/s':>7} "
-        f"{'naive MB/s':>10} {'speedup':>8} {'matches/article':>15}"
+        f"{'median':>7} {'naive MB/s':>10} {'speedup':>8} {'matches/article':>15}"
     )
-    results: dict[int, float] = {}
+    results: dict[int, list[float]] = {}
     for size in sizes:
         texts = queries(held_out, size, rare=options.rare)
         index, compile_s, memory, parsed = compile_index(texts)
-        seconds, matched = indexed_rate(index, pairs, held_out)
+        times, matched = indexed_seconds(index, pairs, held_out, options.rounds)
+        seconds = min(times)
         rate = size_mb / seconds
-        results[size] = seconds
+        median = size_mb / statistics.median(times)
+        results[size] = times
         naive = "-"
         speedup = "-"
         if not options.no_naive:
@@ -140,17 +162,21 @@ def main() -> None:
             speedup = f"{naive_s / seconds:.0f}x"
         print(
             f"{size:>8} {parsed:>7} {compile_s:>9.2f} {memory:>8.1f} {rate:>7.2f} "
-            f"{naive:>10} {speedup:>8} {matched / len(pairs):>15.2f}"
+            f"{median:>7.2f} {naive:>10} {speedup:>8} {matched / len(pairs):>15.2f}"
         )
         del index
     print()
     targets = {10_000: 5.0, 100_000: 2.0}
     for size, target in targets.items():
         if size in results:
-            rate = size_mb / results[size]
-            print(f"{size:>7} queries: {rate:.2f} MB/s = {rate / target:.2f}x the {target} MB/s")
+            best = size_mb / min(results[size])
+            median = size_mb / statistics.median(results[size])
+            print(
+                f"{size:>7} queries: {best:.2f} MB/s = {best / target:.2f}x the {target} MB/s "
+                f"(median round {median / target:.2f}x)"
+            )
     if 10 in results and 10_000 in results:
-        ratio = results[10_000] / results[10]
+        ratio = min(results[10_000]) / min(results[10])
         print(f"cost at 10,000 / cost at 10 = {ratio:.2f} (target <= 3)")
     if not options.no_naive:
         print(

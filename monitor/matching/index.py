@@ -30,7 +30,6 @@ from monitor.matching.verify import (
     evaluate,
     hits_of,
     in_order,
-    one_key,
 )
 
 REACH_CACHE_SIZE = 200_000
@@ -52,8 +51,9 @@ class _Compiled:
     tree: Node
 
 
-# The queries a matched phrase answers: those that are exactly the phrase, and those that
-# are an OR of it and other phrases (their hits gather every matched branch).
+# The queries a matched phrase answers: those that are exactly the phrase (``sole``), and
+# those whose hits gather parts from several places (``shared``): an OR of it and other
+# phrases, or a word of several forms, answered from each of its keys.
 _Consumers = tuple[tuple[int, ...], tuple[int, ...]]
 
 
@@ -89,19 +89,22 @@ class WatchlistIndex:
         self._queries = [entry.text for entry in self._entries]
         self._owners = [entry.owner for entry in self._entries]
         general, consumers = _by_shape(self._entries)
-        # A phrase of one word in one form matches wherever its key occurs: nothing to
+        # A phrase of one word matches wherever one of its keys occurs: nothing to
         # verify, so its queries are found straight from the text's keys.
         self._words: dict[str, _Consumers] = {}
         shapes: list[tuple[Node, int | None, _Consumers]] = [
             (self._entries[number].tree, number, ((), ())) for number in general
         ]
-        for phrase, answered in consumers.items():
-            key = one_key(phrase)
-            if key is None:
-                shapes.append((phrase, None, answered))
-            else:  # phrases written differently ("طائرة", "الطائرة") share the key
-                sole, shared = self._words.get(key, ((), ()))
-                self._words[key] = (sole + answered[0], shared + answered[1])
+        for phrase, (sole, shared) in consumers.items():
+            keys = _word_keys(phrase)
+            if keys is None:
+                shapes.append((phrase, None, (sole, shared)))
+                continue
+            if len(keys) > 1:  # a word of several forms: its parts gathered from each
+                sole, shared = (), sole + shared
+            for key in keys:  # phrases written differently ("طائرة", "الطائرة") share keys
+                known_sole, known_shared = self._words.get(key, ((), ()))
+                self._words[key] = (known_sole + sole, known_shared + shared)
         self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
         paired: dict[str, dict[str, list[int]]] = {}
@@ -155,6 +158,10 @@ class WatchlistIndex:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def forget_words(self) -> None:
+        """Empty the word cache, as a new index starts (benchmarks time cold rounds)."""
+        self._reach.clear()
 
     @property
     def entries(self) -> list[CompiledEntry]:
@@ -348,6 +355,13 @@ def _by_shape(entries: list[_Compiled]) -> tuple[list[int], dict[Phrase, _Consum
             shared.setdefault(phrase, [])
             (sole if len(phrases) == 1 else shared)[phrase].append(number)
     return general, {phrase: (tuple(sole[phrase]), tuple(shared[phrase])) for phrase in sole}
+
+
+def _word_keys(phrase: Phrase) -> frozenset[str] | None:
+    """The keys of a phrase of one word and no field scope, else None."""
+    if len(phrase.terms) != 1 or phrase.field is not None:
+        return None
+    return phrase.terms[0].keys
 
 
 def _pair(phrase: Phrase | None) -> tuple[str, str, int] | None:
