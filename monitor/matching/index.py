@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import text_keys
-from monitor.arabic.tokenize import WORD
+from monitor.arabic.tokenize import WORDS_AND_GAPS
 from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
 from monitor.matching.synonyms import Synonyms
@@ -245,7 +245,8 @@ class WatchlistIndex:
     def _scan(self, text: str) -> FieldScan:
         positions: dict[str, list[int]] = {}
         reach = self._reach
-        for index, word in enumerate(WORD.findall(text)):
+        pieces = WORDS_AND_GAPS.split(text)
+        for index, word in enumerate(pieces[1::2]):
             keys = reach.get(word)
             if keys is None:
                 keys = self._record_keys(word)
@@ -254,7 +255,7 @@ class WatchlistIndex:
                     positions[key].append(index)
                 else:
                     positions[key] = [index]
-        return FieldScan(text, positions)
+        return FieldScan(text, pieces, positions)
 
     def _record_keys(self, word: str) -> tuple[str, ...]:
         norm = normalize_word(word)

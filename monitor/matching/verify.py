@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from functools import partial
 
-from monitor.arabic.tokenize import WORD, segment_breaks
+from monitor.arabic.tokenize import segment_breaks, word_spans
 from monitor.matching.hits import Hit
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 
@@ -30,12 +30,22 @@ Span = tuple[int, int, tuple[tuple[int, int], ...]]
 
 class FieldScan:
     """One field's words: the word numbers of every recorded key, and (computed only
-    when a hit must be shown) each word's offsets."""
+    when a hit must be shown) each word's offsets, from the text split into gaps and
+    words (``WORDS_AND_GAPS``)."""
 
-    __slots__ = ("_phrase_spans", "_segments", "_spans", "_term_places", "positions", "text")
+    __slots__ = (
+        "_phrase_spans",
+        "_pieces",
+        "_segments",
+        "_spans",
+        "_term_places",
+        "positions",
+        "text",
+    )
 
-    def __init__(self, text: str, positions: dict[str, list[int]]) -> None:
+    def __init__(self, text: str, pieces: list[str], positions: dict[str, list[int]]) -> None:
         self.text = text
+        self._pieces = pieces
         self.positions = positions
         self._spans: list[tuple[int, int]] | None = None
         self._segments: list[int] | None = None
@@ -44,9 +54,9 @@ class FieldScan:
 
     @property
     def spans(self) -> list[tuple[int, int]]:
-        """Offsets of every word, numbered as the scan numbered them (same pattern)."""
+        """Offsets of every word, numbered as the scan numbered them."""
         if self._spans is None:
-            self._spans = [match.span() for match in WORD.finditer(self.text)]
+            self._spans = word_spans(self._pieces)
         return self._spans
 
     def places(self, term: Term) -> list[int]:

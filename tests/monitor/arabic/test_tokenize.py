@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.arabic.tokenize import tokenize
+from monitor.arabic.tokenize import WORD, WORDS_AND_GAPS, tokenize, word_spans
 
 
 def test_shadda_inside_a_word_keeps_one_token():
@@ -43,3 +43,11 @@ def test_tokens_always_lie_inside_the_text(text):
         assert 0 <= token.start < token.end <= len(text)
         assert text[token.start : token.end] == token.text
         assert token.norm
+
+
+@given(st.text(alphabet=st.sampled_from("طائرةمسيّـ ٌ،.\nAb-1٣\u200f")) | st.text())
+def test_split_words_and_their_offsets_are_those_the_word_pattern_finds(text):
+    pieces = WORDS_AND_GAPS.split(text)
+
+    assert pieces[1::2] == WORD.findall(text)
+    assert word_spans(pieces) == [match.span() for match in WORD.finditer(text)]
