@@ -1,20 +1,25 @@
 """One index over every query of every watchlist.
 
-Compiling: each query's tree is reduced to its *anchors*, the keys of one word that any
-match must contain (the most specific word of a phrase; for OR, one per branch; for AND,
-those of one positive operand). ``anchors[key]`` lists the queries it can wake.
+Compiling sorts queries by shape. A query that is one phrase or an OR of phrases (most)
+matches exactly where its phrases do, so each distinct phrase becomes one *unit*,
+verified once per text for all the queries it answers; a phrase of one word needs no
+verifying at all and is answered straight from its keys (``_words``). Any other query
+is a unit of its own. A unit is woken by its *anchors*, the keys one of which any match
+must contain (the most specific word of a phrase; for OR, one per branch; for AND,
+those of one positive operand), and by a second key it requires when it has one.
 
 Matching a text walks its words once. Each distinct surface word is looked up once (and
 remembered) to find which of its stems any query uses; only those are recorded with
-their word position. The queries woken by the recorded keys are then verified: phrase
-order and slop, sentence bounds, NEAR distances, boolean structure. The cost follows the
-text's length and the queries it wakes, not the number of queries compiled.
+their word position. Woken units are then verified: phrase order and slop, sentence
+bounds, NEAR distances, boolean structure. The cost follows the text's length and the
+units it wakes, not the number of queries compiled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import compress
 
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import text_keys
@@ -243,13 +248,21 @@ class WatchlistIndex:
         return results
 
     def _scan(self, text: str) -> FieldScan:
-        positions: dict[str, list[int]] = {}
-        reach = self._reach
         pieces = WORDS_AND_GAPS.split(text)
-        for index, word in enumerate(pieces[1::2]):
-            keys = reach.get(word)
-            if keys is None:
-                keys = self._record_keys(word)
+        words = pieces[1::2]
+        reach = self._reach
+        # Set and map operations run in C over every word; the Python loop below sees
+        # only the words new to the cache and the few that carry a recorded key.
+        unknown = set(words).difference(reach)
+        if unknown:
+            if len(reach) + len(unknown) > REACH_CACHE_SIZE:
+                reach.clear()
+                unknown = set(words)
+            for word in unknown:
+                reach[word] = self._recorded_keys(word)
+        found = list(map(reach.__getitem__, words))
+        positions: dict[str, list[int]] = {}
+        for index, keys in compress(enumerate(found), found):
             for key in keys:
                 if key in positions:
                     positions[key].append(index)
@@ -257,7 +270,8 @@ class WatchlistIndex:
                     positions[key] = [index]
         return FieldScan(text, pieces, positions)
 
-    def _record_keys(self, word: str) -> tuple[str, ...]:
+    def _recorded_keys(self, word: str) -> tuple[str, ...]:
+        """The keys of ``word`` that some query uses (empty for most words)."""
         norm = normalize_word(word)
         stems = text_keys(norm) if norm else ()
         wanted = self._wanted
@@ -275,11 +289,7 @@ class WatchlistIndex:
                         key = "*" + stem[:length]
                         if key not in keys:
                             keys.append(key)
-        if len(self._reach) >= REACH_CACHE_SIZE:
-            self._reach.clear()
-        recorded = tuple(keys)
-        self._reach[word] = recorded
-        return recorded
+        return tuple(keys)
 
 
 class CompiledQuery:
