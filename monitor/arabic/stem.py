@@ -44,7 +44,13 @@ _PREFIXES_BY_LETTER: dict[str, tuple[tuple[str, bool], ...]] = {
     for letter in {prefix[0] for prefix, _ in _PREFIXES if prefix}
 }
 _NO_PREFIX: tuple[tuple[str, bool], ...] = (("", False),)
-_PRONOUNS = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا", "ه")
+# Pronouns stripped after a stem, by their last letter. A bare ه is left to the suffix
+# rules, which guard it by length (عينة must not read as عين).
+_PRONOUNS = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا")
+_PRONOUNS_BY_LAST_LETTER: dict[str, tuple[str, ...]] = {
+    last: tuple(pronoun for pronoun in _PRONOUNS if pronoun.endswith(last))
+    for last in {pronoun[-1] for pronoun in _PRONOUNS}
+}
 # (suffix, replacement, minimum stem length before the replacement)
 _NUMBER_SUFFIXES: tuple[tuple[str, str, int], ...] = (
     ("تين", "ه", 2),  # feminine dual, genitive: طائرتين -> طائره
@@ -115,8 +121,8 @@ def _inflection_readings(word: str) -> tuple[str, ...]:
     """Stems of a word with its clitics already off; cached, because one stem comes with
     many prefixes (الطائرات، والطائرات، بالطائرات ...)."""
     readings = _suffix_readings(word)
-    for pronoun in _PRONOUNS:
-        if not word.endswith(pronoun) or pronoun == "ه":
+    for pronoun in _PRONOUNS_BY_LAST_LETTER.get(word[-1:], ()):
+        if not word.endswith(pronoun):
             continue
         base = word[: -len(pronoun)]
         if len(base) < 2:

@@ -182,12 +182,13 @@ class WatchlistIndex:
         found: dict[str, list[Hit]] = {}
         results = self._search(fields)
         owners = self._owners
-        for number in sorted(results):
+        for number, hits in sorted(results.items()):
             owner = owners[number]
-            if owner in found:
-                found[owner] += results[number]
+            known = found.get(owner)
+            if known is None:
+                found[owner] = hits
             else:
-                found[owner] = results[number]
+                known += hits
         return found
 
     def search_fields(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
