@@ -43,7 +43,6 @@ _PREFIXES_BY_LETTER: dict[str, tuple[tuple[str, bool], ...]] = {
     letter: tuple(item for item in _PREFIXES if item[0].startswith(letter) or not item[0])
     for letter in {prefix[0] for prefix, _ in _PREFIXES if prefix}
 }
-_NO_PREFIX: tuple[tuple[str, bool], ...] = (("", False),)
 # Pronouns stripped after a stem, by their last letter. A bare ه is left to the suffix
 # rules, which guard it by length (عينة must not read as عين).
 _PRONOUNS = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا")
@@ -130,7 +129,7 @@ def _inflection_readings(word: str) -> tuple[str, ...]:
         if base.endswith("ت") and len(base) >= 3:
             readings |= _suffix_readings(base[:-1] + "ه")  # سفارتها -> سفاره
         readings |= _suffix_readings(base)
-    return tuple(readings)
+    return tuple(sorted(readings))
 
 
 @lru_cache(maxsize=200_000)
@@ -143,16 +142,22 @@ def text_keys(norm: str) -> tuple[str, ...]:
     """
     if not _has_arabic(norm):
         return (norm,)
+    if len(norm) < 2:
+        return ()
+    prefixes = _PREFIXES_BY_LETTER.get(norm[0])
+    if prefixes is None:  # most words: no clitic can start them
+        return _inflection_readings(norm)
     readings: set[str] = set()
-    for prefix, with_article in _PREFIXES_BY_LETTER.get(norm[0], _NO_PREFIX):
+    for prefix, with_article in prefixes:
         if not norm.startswith(prefix):
             continue
         rest = norm[len(prefix) :]
+        # Every strip below leaves at least two letters, so no reading is shorter.
         minimum = 2 if with_article or not prefix else 3
         if len(rest) < minimum:
             continue
         readings.update(_inflection_readings(rest))
-    return tuple(sorted(reading for reading in readings if len(reading) >= 2))
+    return tuple(sorted(readings))
 
 
 @lru_cache(maxsize=50_000)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.arabic.normalize import normalize
 from monitor.arabic.stem import query_keys, text_keys
@@ -68,3 +70,13 @@ def test_words_inside_other_words_do_not_match(query, text):
 
 def test_a_query_word_keeps_a_leading_letter_that_may_be_a_clitic():
     assert query_keys(normalize("بغداد")) == frozenset({"بغداد"})
+
+
+@given(
+    st.text(alphabet=st.sampled_from("وفبكلالتينهامسيرطائرةصدقىيوناتكمها"), min_size=1, max_size=12)
+)
+def test_every_stem_of_a_word_has_two_letters_or_more_in_a_fixed_order(word):
+    keys = text_keys(normalize(word))
+
+    assert all(len(key) >= 2 for key in keys)
+    assert list(keys) == sorted(set(keys))
