@@ -65,6 +65,34 @@ def test_words_written_differently_with_one_stem_each_keep_their_watchlist():
     assert [hit.query for hit in found["b"]] == ["الطائرة"]
 
 
+def test_a_word_of_several_forms_shows_each_place_once_in_text_order():
+    # "طائرات" is looked for under three forms; "الطائرات" carries two of them.
+    index = compile_watchlists({"a": ["طائرات"], "b": ["طائرات OR صواريخ"]})
+
+    found = index.match("أسقطت طائرة ثم الطائرات وطائرتين")
+
+    expected = ["طائرة", "الطائرات", "وطائرتين"]
+    assert [hit.text for hit in found["a"]] == expected
+    assert [hit.text for hit in found["b"]] == expected
+
+
+def test_a_full_word_cache_is_emptied_without_changing_what_matches(monkeypatch):
+    import monitor.matching.index as index_module
+
+    watchlists = {"drones": ["طائرة مسيرة"], "base": ["عين الأسد"], "words": ["الحشد"]}
+    texts = [
+        "هاجمت طائرتان مسيرتان قاعدة عين الأسد",
+        "قال الحشد الشعبي إن طائرة أميركية مسيّرة حلقت",
+        "مسيرة احتجاجية في بغداد",
+    ]
+    expected = [compile_watchlists(watchlists).match(text) for text in texts]
+    monkeypatch.setattr(index_module, "REACH_CACHE_SIZE", 4)
+    small = compile_watchlists(watchlists)
+
+    assert [small.match(text) for text in texts * 2] == expected * 2
+    assert len(small._reach) <= 8  # emptied before it grew past one text's words
+
+
 def test_match_fields_tags_hits_with_their_field():
     index = compile_watchlists({"drones": ["طائرة مسيرة"]})
 
