@@ -35,6 +35,7 @@ from monitor.matching.verify import (
     evaluate,
     hits_of,
     in_order,
+    word_keys,
 )
 
 REACH_CACHE_SIZE = 200_000
@@ -101,7 +102,7 @@ class WatchlistIndex:
             (self._entries[number].tree, number, ((), ())) for number in general
         ]
         for phrase, (sole, shared) in consumers.items():
-            keys = _word_keys(phrase)
+            keys = word_keys(phrase)
             if keys is None:
                 shapes.append((phrase, None, (sole, shared)))
                 continue
@@ -155,8 +156,9 @@ class WatchlistIndex:
         self._wanted = wanted
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
         self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
-        shortest = self._prefix_lengths[0] if self._prefixes else 0
-        self._prefix_heads = frozenset(prefix[:shortest] for prefix in self._prefixes)
+        # The shortest prefix's length, and every prefix cut to it: most stems begin none.
+        self._head_length = self._prefix_lengths[0] if self._prefixes else 0
+        self._prefix_heads = frozenset(prefix[: self._head_length] for prefix in self._prefixes)
         # Surface word -> the recorded keys it carries. News vocabulary repeats, so almost
         # every word costs one dict lookup. Safe to lose; cleared when it grows too big.
         self._reach: dict[str, tuple[str, ...]] = {}
@@ -280,10 +282,9 @@ class WatchlistIndex:
         if norm and "=" + norm in wanted:
             keys.append("=" + norm)
         if self._prefixes:
-            prefixes, heads = self._prefixes, self._prefix_heads
-            shortest = self._prefix_lengths[0]
+            prefixes, heads, head_length = self._prefixes, self._prefix_heads, self._head_length
             for stem in stems:
-                if stem[:shortest] not in heads:  # most stems begin no wildcard prefix
+                if stem[:head_length] not in heads:
                     continue
                 for length in self._prefix_lengths:
                     if len(stem) >= length and stem[:length] in prefixes:
@@ -367,13 +368,6 @@ def _by_shape(entries: list[_Compiled]) -> tuple[list[int], dict[Phrase, _Consum
             shared.setdefault(phrase, [])
             (sole if len(phrases) == 1 else shared)[phrase].append(number)
     return general, {phrase: (tuple(sole[phrase]), tuple(shared[phrase])) for phrase in sole}
-
-
-def _word_keys(phrase: Phrase) -> frozenset[str] | None:
-    """The keys of a phrase of one word and no field scope, else None."""
-    if len(phrase.terms) != 1 or phrase.field is not None:
-        return None
-    return phrase.terms[0].keys
 
 
 def _pair(phrase: Phrase | None) -> tuple[str, str, int] | None:

@@ -144,25 +144,29 @@ class TextScans:
 
     def phrase_parts(self, phrase: Phrase) -> list[Part]:
         """Where ``phrase`` matched, in field then text order (empty: nowhere)."""
-        key = one_key(phrase)
-        if key is not None:
-            return self.word_parts(key)
+        keys = word_keys(phrase)
+        if keys is not None and len(keys) == 1:
+            return self.word_parts(next(iter(keys)))
         parts = self._phrase_parts.get(id(phrase))
         if parts is None:
-            parts = []
-            for rank, (name, scan) in enumerate(self.fields.items()):
-                if phrase.field is None or _in_scope(phrase.field, name):
-                    for first, last, _ in _phrase_spans(phrase, scan):
-                        parts.append(_part(scan, rank, name, first, last))
+            if keys is not None:  # one word of several forms: where any form occurs
+                parts = in_order([self.word_parts(key) for key in keys])
+            else:
+                parts = []
+                for rank, (name, scan) in enumerate(self.fields.items()):
+                    if phrase.field is None or _in_scope(phrase.field, name):
+                        for first, last, _ in _phrase_spans(phrase, scan):
+                            parts.append(_part(scan, rank, name, first, last))
             self._phrase_parts[id(phrase)] = parts
         return parts
 
 
-def one_key(phrase: Phrase) -> str | None:
-    """The key of a phrase that is one word with one form and no field scope."""
-    if len(phrase.terms) != 1 or phrase.field is not None or len(phrase.terms[0].keys) != 1:
+def word_keys(phrase: Phrase) -> frozenset[str] | None:
+    """The keys of a phrase of one word and no field scope (matched wherever one of them
+    occurs, with nothing to verify), else None."""
+    if len(phrase.terms) != 1 or phrase.field is not None:
         return None
-    return next(iter(phrase.terms[0].keys))
+    return phrase.terms[0].keys
 
 
 def _part(scan: FieldScan, rank: int, name: str, first: int, last: int) -> Part:
