@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
-from functools import partial
 
-from monitor.arabic.tokenize import segment_breaks, word_spans
+from monitor.arabic.tokenize import piece_ends, word_segments
 from monitor.matching.hits import Hit
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 
@@ -34,10 +33,10 @@ class FieldScan:
     words (``WORDS_AND_GAPS``)."""
 
     __slots__ = (
+        "_ends",
         "_phrase_spans",
         "_pieces",
         "_segments",
-        "_spans",
         "_term_places",
         "positions",
         "text",
@@ -47,17 +46,18 @@ class FieldScan:
         self.text = text
         self._pieces = pieces
         self.positions = positions
-        self._spans: list[tuple[int, int]] | None = None
+        self._ends: list[int] | None = None
         self._segments: list[int] | None = None
         self._term_places: dict[int, list[int]] = {}
         self._phrase_spans: dict[int, list[Span]] = {}
 
     @property
-    def spans(self) -> list[tuple[int, int]]:
-        """Offsets of every word, numbered as the scan numbered them."""
-        if self._spans is None:
-            self._spans = word_spans(self._pieces)
-        return self._spans
+    def ends(self) -> list[int]:
+        """Where each piece ends: word ``i`` (as the scan numbered it) runs from
+        ``ends[2 * i]`` to ``ends[2 * i + 1]``."""
+        if self._ends is None:
+            self._ends = piece_ends(self._pieces)
+        return self._ends
 
     def places(self, term: Term) -> list[int]:
         """Word numbers where ``term`` occurs, ascending."""
@@ -83,8 +83,7 @@ class FieldScan:
     def segments(self) -> list[int]:
         """The sentence of each word: phrases do not cross sentence punctuation."""
         if self._segments is None:
-            sentence = partial(bisect_left, segment_breaks(self.text))
-            self._segments = [sentence(start) for start, _ in self.spans]
+            self._segments = word_segments(self._pieces)
         return self._segments
 
     def phrase_spans(self, phrase: Phrase) -> list[Span]:
@@ -121,9 +120,9 @@ class TextScans:
             for rank, (name, scan) in enumerate(self.fields.items()):
                 places = scan.positions.get(key)
                 if places:
-                    offsets, text = scan.spans, scan.text
+                    ends, text = scan.ends, scan.text
                     for place in places:
-                        start, end = offsets[place]
+                        start, end = ends[2 * place], ends[2 * place + 1]
                         parts.append((rank, place, place, start, end, text[start:end], name))
             self._word_parts[key] = parts
         return parts
@@ -170,8 +169,8 @@ def word_keys(phrase: Phrase) -> frozenset[str] | None:
 
 
 def _part(scan: FieldScan, rank: int, name: str, first: int, last: int) -> Part:
-    offsets = scan.spans
-    start, end = offsets[first][0], offsets[last][1]
+    ends = scan.ends
+    start, end = ends[2 * first], ends[2 * last + 1]
     return (rank, first, last, start, end, scan.text[start:end], name)
 
 

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.arabic.tokenize import WORD, WORDS_AND_GAPS, tokenize, word_spans
+from monitor.arabic.tokenize import (
+    WORD,
+    WORDS_AND_GAPS,
+    segment_breaks,
+    tokenize,
+    word_segments,
+    word_spans,
+)
 
 
 def test_shadda_inside_a_word_keeps_one_token():
@@ -51,3 +60,16 @@ def test_split_words_and_their_offsets_are_those_the_word_pattern_finds(text):
 
     assert pieces[1::2] == WORD.findall(text)
     assert word_spans(pieces) == [match.span() for match in WORD.finditer(text)]
+
+
+@given(st.text(alphabet=st.sampled_from("طائرة مسيّرة.؟؛\n\r!ab۔ ")) | st.text())
+def test_words_share_a_segment_exactly_when_no_break_lies_between_them(text):
+    pieces = WORDS_AND_GAPS.split(text)
+    breaks = segment_breaks(text)
+    by_offset = [bisect_left(breaks, match.start()) for match in WORD.finditer(text)]
+    segments = word_segments(pieces)
+
+    assert len(segments) == len(by_offset)
+    for later in range(1, len(segments)):
+        same = segments[later - 1] == segments[later]
+        assert same == (by_offset[later - 1] == by_offset[later])
