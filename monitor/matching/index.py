@@ -2,8 +2,9 @@
 
 Compiling sorts queries by shape. A query that is one phrase or an OR of phrases (most)
 matches exactly where its phrases do, so each distinct phrase becomes one *unit*,
-verified once per text for all the queries it answers; a phrase of one word needs no
-verifying at all and is answered straight from its keys (``_words``). Any other query
+verified once per text for all the queries it answers; a phrase of one word in one form
+needs no verifying at all and is answered straight from its key (``_words``), and one
+of several forms gathers the places of those present. Any other query
 is a unit of its own. A unit is woken by its *anchors*, the keys one of which any match
 must contain (the most specific word of a phrase; for OR, one per branch; for AND,
 those of one positive operand), and by a second key it requires when it has one.
@@ -34,7 +35,6 @@ from monitor.matching.verify import (
     TextScans,
     evaluate,
     hits_of,
-    in_order,
     word_keys,
 )
 
@@ -58,8 +58,8 @@ class _Compiled:
 
 
 # The queries a matched phrase answers: those that are exactly the phrase (``sole``), and
-# those whose hits gather parts from several places (``shared``): an OR of it and other
-# phrases, or a word of several forms, answered from each of its keys.
+# those that are an OR of it and other phrases (``shared``), whose hits may gather the
+# places of several.
 _Consumers = tuple[tuple[int, ...], tuple[int, ...]]
 
 
@@ -103,11 +103,9 @@ class WatchlistIndex:
         ]
         for phrase, (sole, shared) in consumers.items():
             keys = word_keys(phrase)
-            if keys is None:
+            if keys is None or len(keys) > 1:  # verified, or gathered from several keys
                 shapes.append((phrase, None, (sole, shared)))
                 continue
-            if len(keys) > 1:  # a word of several forms: its parts gathered from each
-                sole, shared = (), sole + shared
             for key in keys:  # phrases written differently ("طائرة", "الطائرة") share keys
                 known_sole, known_shared = self._words.get(key, ((), ()))
                 self._words[key] = (known_sole + sole, known_shared + shared)
@@ -234,20 +232,7 @@ class WatchlistIndex:
                 parts = pair_parts(*pair) if pair else texts.phrase_parts(unit.phrase)
                 if parts:
                     matched.append((parts, unit.consumers))
-        queries = self._queries
-        # OR query number -> the parts of each of its phrases that matched.
-        collected: dict[int, list[list[Part]]] = {}
-        for parts, (sole, shared) in matched:
-            for consumer in sole:
-                results[consumer] = hits_of(parts, queries[consumer])
-            for consumer in shared:
-                if consumer in collected:
-                    collected[consumer].append(parts)
-                else:
-                    collected[consumer] = [parts]
-        for consumer, found in collected.items():
-            parts = found[0] if len(found) == 1 else in_order(found)
-            results[consumer] = hits_of(parts, queries[consumer])
+        _hand_out(matched, self._queries, texts.rank, results)
         return results
 
     def _scan(self, text: str) -> FieldScan:
@@ -336,6 +321,45 @@ def compile_watchlists(
         for name, queries in watchlists.items()
         for query in queries
     )
+
+
+def _hand_out(
+    matched: list[tuple[list[Part], _Consumers]],
+    queries: list[str],
+    rank: Mapping[str, int],
+    results: dict[int, list[Hit]],
+) -> None:
+    """Give each query the hits of the phrases it answers. Most matched phrases occur
+    once, so most queries get one hit made straight; an OR query two of whose phrases
+    matched (rare) gets theirs merged into text order afterwards."""
+    new = tuple.__new__
+    repeated: set[int] = set()
+    for parts, (sole, shared) in matched:
+        if len(parts) == 1:
+            (_, _, _, start, end, surface, field) = parts[0]
+            for consumer in sole:
+                results[consumer] = [new(Hit, (start, end, surface, queries[consumer], field))]
+            for consumer in shared:
+                hit = new(Hit, (start, end, surface, queries[consumer], field))
+                if consumer in results:
+                    results[consumer].append(hit)
+                    repeated.add(consumer)
+                else:
+                    results[consumer] = [hit]
+        else:
+            for consumer in sole:
+                results[consumer] = hits_of(parts, queries[consumer])
+            for consumer in shared:
+                hits = hits_of(parts, queries[consumer])
+                if consumer in results:
+                    results[consumer] += hits
+                    repeated.add(consumer)
+                else:
+                    results[consumer] = hits
+    for consumer in repeated:  # each place once, in field then text order, as parts sort
+        results[consumer] = sorted(
+            set(results[consumer]), key=lambda hit: (rank[hit.field], hit.start, hit.end)
+        )
 
 
 def _anchors(node: Node) -> frozenset[str]:

@@ -149,7 +149,8 @@ class TextScans:
         parts = self._phrase_parts.get(id(phrase))
         if parts is None:
             if keys is not None:  # one word of several forms: where any form occurs
-                parts = in_order([self.word_parts(key) for key in keys])
+                found = [parts for key in keys if (parts := self.word_parts(key))]
+                parts = found[0] if len(found) == 1 else in_order(found)
             else:
                 parts = []
                 for rank, (name, scan) in enumerate(self.fields.items()):
