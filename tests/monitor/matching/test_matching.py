@@ -76,6 +76,24 @@ def test_a_word_of_several_forms_shows_each_place_once_in_text_order():
     assert [hit.text for hit in found["b"]] == expected
 
 
+def test_an_or_query_with_several_phrases_matched_shows_each_place_once_in_order():
+    # Each phrase is handed out on its own; the query's hits are then merged.
+    index = compile_watchlists({"w": ["صاروخ OR طائرة OR الطائرة OR طائرة مسيرة"]})
+
+    found = index.match_fields(
+        {"title": "صاروخ يصيب طائرة", "body": "طائرة مسيرة ثم صاروخ ثم الطائرة"}
+    )
+
+    assert [(hit.field, hit.text) for hit in found["w"]] == [
+        ("title", "صاروخ"),
+        ("title", "طائرة"),
+        ("body", "طائرة"),
+        ("body", "طائرة مسيرة"),
+        ("body", "صاروخ"),
+        ("body", "الطائرة"),
+    ]
+
+
 def test_a_full_word_cache_is_emptied_without_changing_what_matches(monkeypatch):
     import monitor.matching.index as index_module
 
