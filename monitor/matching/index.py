@@ -18,7 +18,7 @@ units it wakes, not the number of queries compiled.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
 from itertools import compress
 
@@ -120,16 +120,16 @@ class WatchlistIndex:
             proven = {second} | (keys if len(keys) == 1 else set())
             required = required - proven
             groups = tuple(group for group in groups if group != keys)
-            phrase = node if isinstance(node, Phrase) and entry_number is None else None
+            verified = node if isinstance(node, Phrase) and entry_number is None else None
             self._units.append(
                 _Unit(
                     bool(required or groups),
                     required,
                     groups,
                     entry_number,
-                    phrase,
+                    verified,
                     answered,
-                    _pair(phrase),
+                    _pair(verified),
                 )
             )
             for key in keys:
@@ -199,6 +199,7 @@ class WatchlistIndex:
     def _search(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
         texts = TextScans({name: self._scan(text or "") for name, text in fields.items()})
         scans = list(texts.fields.values())
+        present: KeysView[str] | set[str]
         if len(scans) == 1:
             present = scans[0].positions.keys()
         else:
