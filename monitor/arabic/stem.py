@@ -86,7 +86,8 @@ _ARABIC_LETTER = re.compile("[\u0621-\u06ff]")
 
 
 def _has_arabic(word: str) -> bool:
-    return _ARABIC_LETTER.search(word) is not None
+    # Most words are Arabic from their first letter: the regex is for the rest.
+    return "\u0621" <= word[:1] <= "\u06ff" or _ARABIC_LETTER.search(word) is not None
 
 
 _Suffixes = dict[str, tuple[tuple[str, str, int], ...]]
