@@ -62,15 +62,9 @@ def tokenize(text: str) -> list[Token]:
 
 def piece_ends(pieces: list[str]) -> list[int]:
     """Where each piece of ``WORDS_AND_GAPS.split(text)`` ends, summed in C: word ``i``
-    runs from ``ends[2 * i]`` to ``ends[2 * i + 1]`` (each word's gap comes first)."""
+    runs from ``ends[2 * i]`` to ``ends[2 * i + 1]`` (each word's gap comes first).
+    Three times faster than offsets from ``WORD.finditer``."""
     return list(accumulate(map(len, pieces)))
-
-
-def word_spans(pieces: list[str]) -> list[tuple[int, int]]:
-    """The offsets of the words of ``WORDS_AND_GAPS.split(text)``: three times faster
-    than offsets from ``WORD.finditer``."""
-    ends = piece_ends(pieces)
-    return list(zip(ends[0:-1:2], ends[1::2], strict=True))
 
 
 def word_segments(pieces: list[str]) -> list[int]:
