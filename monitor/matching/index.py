@@ -57,10 +57,9 @@ class _Compiled:
     tree: Node
 
 
-# The queries a matched phrase answers: those that are exactly the phrase (``sole``), and
-# those that are an OR of it and other phrases (``shared``), whose hits may gather the
-# places of several.
-_Consumers = tuple[tuple[int, ...], tuple[int, ...]]
+# The numbers of the queries a matched phrase answers: those that are exactly the phrase,
+# and those that are an OR of it and other phrases (whose hits may gather several).
+_Consumers = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +77,7 @@ class _Unit:
     required_any: tuple[frozenset[str], ...]
     entry: int | None = None
     phrase: Phrase | None = None
-    consumers: _Consumers = ((), ())
+    consumers: _Consumers = ()
     # A two-word phrase of one form per word and no field scope (most units): its keys
     # and how far apart they may be, to verify without walking the phrase.
     pair: tuple[str, str, int] | None = None
@@ -95,20 +94,19 @@ class WatchlistIndex:
         self._queries = [entry.text for entry in self._entries]
         self._owners = [entry.owner for entry in self._entries]
         general, consumers = _by_shape(self._entries)
-        # A phrase of one word matches wherever one of its keys occurs: nothing to
+        # A phrase of one word in one form matches wherever its key occurs: nothing to
         # verify, so its queries are found straight from the text's keys.
         self._words: dict[str, _Consumers] = {}
         shapes: list[tuple[Node, int | None, _Consumers]] = [
-            (self._entries[number].tree, number, ((), ())) for number in general
+            (self._entries[number].tree, number, ()) for number in general
         ]
-        for phrase, (sole, shared) in consumers.items():
+        for phrase, answered in consumers.items():
             keys = word_keys(phrase)
             if keys is None or len(keys) > 1:  # verified, or gathered from several keys
-                shapes.append((phrase, None, (sole, shared)))
+                shapes.append((phrase, None, answered))
                 continue
-            for key in keys:  # phrases written differently ("طائرة", "الطائرة") share keys
-                known_sole, known_shared = self._words.get(key, ((), ()))
-                self._words[key] = (known_sole + sole, known_shared + shared)
+            (key,) = keys  # phrases written differently ("طائرة", "الطائرة") share keys
+            self._words[key] = self._words.get(key, ()) + answered
         self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
         paired: dict[str, dict[str, list[int]]] = {}
@@ -334,29 +332,22 @@ def _hand_out(
     once, so most queries get one hit made straight; an OR query two of whose phrases
     matched (rare) gets theirs merged into text order afterwards."""
     new = tuple.__new__
+    keep = results.setdefault
     repeated: set[int] = set()
-    for parts, (sole, shared) in matched:
+    for parts, consumers in matched:
         if len(parts) == 1:
             (_, _, _, start, end, surface, field) = parts[0]
-            for consumer in sole:
-                results[consumer] = [new(Hit, (start, end, surface, queries[consumer], field))]
-            for consumer in shared:
-                hit = new(Hit, (start, end, surface, queries[consumer], field))
-                if consumer in results:
-                    results[consumer].append(hit)
-                    repeated.add(consumer)
-                else:
-                    results[consumer] = [hit]
-        else:
-            for consumer in sole:
-                results[consumer] = hits_of(parts, queries[consumer])
-            for consumer in shared:
-                hits = hits_of(parts, queries[consumer])
-                if consumer in results:
+            for consumer in consumers:
+                hits = [new(Hit, (start, end, surface, queries[consumer], field))]
+                if keep(consumer, hits) is not hits:  # already had hits: an OR query
                     results[consumer] += hits
                     repeated.add(consumer)
-                else:
-                    results[consumer] = hits
+        else:
+            for consumer in consumers:
+                hits = hits_of(parts, queries[consumer])
+                if keep(consumer, hits) is not hits:
+                    results[consumer] += hits
+                    repeated.add(consumer)
     for consumer in repeated:  # each place once, in field then text order, as parts sort
         results[consumer] = sorted(
             set(results[consumer]), key=lambda hit: (rank[hit.field], hit.start, hit.end)
@@ -379,20 +370,17 @@ def _anchors(node: Node) -> frozenset[str]:
 
 def _by_shape(entries: list[_Compiled]) -> tuple[list[int], dict[Phrase, _Consumers]]:
     """Numbers of the queries of no simple shape, and each distinct phrase with the
-    queries that are it (sole) or an OR of it and others (shared)."""
+    queries that are it or an OR of it and others."""
     general: list[int] = []
-    sole: dict[Phrase, list[int]] = {}
-    shared: dict[Phrase, list[int]] = {}
+    answered: dict[Phrase, list[int]] = {}
     for number, entry in enumerate(entries):
         phrases = _phrases(entry.tree)
         if phrases is None:
             general.append(number)
             continue
         for phrase in phrases:
-            sole.setdefault(phrase, [])
-            shared.setdefault(phrase, [])
-            (sole if len(phrases) == 1 else shared)[phrase].append(number)
-    return general, {phrase: (tuple(sole[phrase]), tuple(shared[phrase])) for phrase in sole}
+            answered.setdefault(phrase, []).append(number)
+    return general, {phrase: tuple(numbers) for phrase, numbers in answered.items()}
 
 
 def _pair(phrase: Phrase | None) -> tuple[str, str, int] | None:

@@ -149,7 +149,7 @@ class TextScans:
         parts = self._phrase_parts.get(id(phrase))
         if parts is None:
             if keys is not None:  # one word of several forms: where any form occurs
-                found = [parts for key in keys if (parts := self.word_parts(key))]
+                found = [places for key in keys if (places := self.word_parts(key))]
                 parts = found[0] if len(found) == 1 else in_order(found)
             else:
                 parts = []
