@@ -16,6 +16,9 @@ from pathlib import Path
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import query_keys, surface_keys
 from monitor.arabic.tokenize import WORD
+from monitor.errors import QuerySyntaxError
+from monitor.matching.index import CompiledEntry
+from monitor.matching.parser import parse_query
 
 ROOT = Path(__file__).resolve().parents[1]
 ANT_SAMPLE = ROOT.parent / "shared" / "fixtures" / "real" / "ant_corpus_v2.1_sample.jsonl"
@@ -122,3 +125,15 @@ def queries(
             query = f"{one[:5]}* {two}"
         made[query] = None
     return list(made)[:count]
+
+
+def watchlist_entries(texts: list[str]) -> list[CompiledEntry]:
+    """The queries parsed and spread over 1,000 watchlists (``w0`` ... ``w999``), as a
+    service with many users holds them; a query the parser refuses is left out."""
+    entries = []
+    for number, query in enumerate(texts):
+        try:
+            entries.append(CompiledEntry(f"w{number % 1000}", query, parse_query(query)))
+        except QuerySyntaxError:
+            continue
+    return entries

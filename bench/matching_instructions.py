@@ -30,11 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import articles, queries, split
+from corpus import articles, queries, split, watchlist_entries
 
-from monitor.errors import QuerySyntaxError
-from monitor.matching.index import CompiledEntry, WatchlistIndex
-from monitor.matching.parser import parse_query
+from monitor.matching.index import WatchlistIndex
 
 # Callgrind's client requests are macros: a two-function library gives them to ctypes.
 _SWITCH_SOURCE = """
@@ -49,8 +47,7 @@ WARM_UP_ARTICLES = 300
 def counted_loop(entries_path: Path, switch_path: Path, count: int) -> None:
     """Runs inside valgrind: build the index, warm its caches, count two loops."""
     with entries_path.open("rb") as handle:
-        rows = pickle.load(handle)  # written by this script's parent
-    index = WatchlistIndex(CompiledEntry(*row) for row in rows)
+        index = WatchlistIndex(pickle.load(handle))  # written by this script's parent
     gc.freeze()  # as the service does after every recompile
     matching, held_out = split(articles()[0])
     for title, body in held_out[:WARM_UP_ARTICLES]:
@@ -63,19 +60,13 @@ def counted_loop(entries_path: Path, switch_path: Path, count: int) -> None:
         switch.count_off()
 
 
-def count_instructions(size: int, count: int, folder: Path, switch_path: Path) -> list[int]:
+def count_instructions(texts: list[str], count: int, folder: Path, switch_path: Path) -> list[int]:
     """Instructions of the cold and the warm loop over ``count`` articles."""
-    _, held_out = split(articles()[0])
-    rows = []
-    for number, query in enumerate(queries(held_out, size)):
-        try:
-            rows.append((f"w{number % 1000}", query, parse_query(query)))
-        except QuerySyntaxError:
-            continue
+    size = len(texts)  # names the files of this size's run
     entries_path = folder / f"entries-{size}.pickle"
-    sys.setrecursionlimit(100_000)
+    sys.setrecursionlimit(100_000)  # deep query trees
     with entries_path.open("wb") as handle:
-        pickle.dump(rows, handle)
+        pickle.dump(watchlist_entries(texts), handle)
     out = folder / f"callgrind-{size}.out"
     subprocess.run(
         [
@@ -111,6 +102,7 @@ def main() -> None:
         entries, switch, count = options.child
         counted_loop(Path(entries), Path(switch), int(count))
         return
+    _, held_out = split(articles()[0])
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         source = folder / "switch.c"
@@ -120,7 +112,8 @@ def main() -> None:
         print(f"instructions per article matched ({options.articles} articles, millions)")
         print(f"{'queries':>8} {'cold':>8} {'warm':>8}")
         for size in (int(size) for size in options.sizes.split(",")):
-            cold, warm = count_instructions(size, options.articles, folder, switch_path)
+            texts = queries(held_out, size)
+            cold, warm = count_instructions(texts, options.articles, folder, switch_path)
             per_article = [total / options.articles / 1e6 for total in (cold, warm)]
             print(f"{size:>8} {per_article[0]:>8.3f} {per_article[1]:>8.3f}")
 

@@ -31,14 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import articles, megabytes, queries, split
+from corpus import articles, megabytes, queries, split, watchlist_entries
 
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import cache_clear as stem_cache_clear
 from monitor.errors import QuerySyntaxError
 from monitor.matching import compile_query
-from monitor.matching.index import CompiledEntry, WatchlistIndex
-from monitor.matching.parser import parse_query
+from monitor.matching.index import WatchlistIndex
 from monitor.watchlists import keep_out_of_collector
 
 NAIVE_QUERY_CAP = 1_000
@@ -56,12 +55,7 @@ def compile_index(texts: list[str]) -> tuple[WatchlistIndex, float, float, int]:
     cold()
     tracemalloc.start()
     began = time.perf_counter()
-    entries = []
-    for number, query in enumerate(texts):
-        try:
-            entries.append(CompiledEntry(f"w{number % 1000}", query, parse_query(query)))
-        except QuerySyntaxError:
-            continue
+    entries = watchlist_entries(texts)
     index = WatchlistIndex(entries)
     seconds = time.perf_counter() - began
     memory = tracemalloc.get_traced_memory()[0] / 1e6
