@@ -1,19 +1,24 @@
 """One index over every query of every watchlist.
 
-Compiling sorts queries by shape. A query that is one phrase or an OR of phrases (most)
+Compiling gives each query word one key. A word looked for under several forms
+(طائرات is also looked for as طائرة) gets a *group key* standing for all of them, which
+the scan records at every text word carrying any of those forms: from then on every
+word is one key, met where its key was recorded.
+
+Queries are then sorted by shape. A query that is one phrase or an OR of phrases (most)
 matches exactly where its phrases do, so each distinct phrase becomes one *unit*,
-verified once per text for all the queries it answers; a phrase of one word in one form
-needs no verifying at all and is answered straight from its key (``_words``), and one
-of several forms gathers the places of those present. Any other query
+verified once per text for all the queries it answers; a phrase of one word needs no
+verifying at all and is answered straight from its key (``_words``). Any other query
 is a unit of its own. A unit is woken by its *anchors*, the keys one of which any match
 must contain (the most specific word of a phrase; for OR, one per branch; for AND,
 those of one positive operand), and by a second key it requires when it has one.
 
 Matching a text walks its words once. Each distinct surface word is looked up once (and
-remembered) to find which of its stems any query uses; only those are recorded with
-their word position. Woken units are then verified: phrase order and slop, sentence
-bounds, NEAR distances, boolean structure. The cost follows the text's length and the
-units it wakes, not the number of queries compiled.
+remembered) to find which of its stems any query uses, and the group keys those stems
+belong to; only those are recorded with their word position. Woken units are then
+verified: phrase order and slop, sentence bounds, NEAR distances, boolean structure.
+The cost follows the text's length and the units it wakes, not the number of queries
+compiled.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from monitor.matching.verify import (
     TextScans,
     evaluate,
     hits_of,
-    word_keys,
+    word_key,
 )
 
 REACH_CACHE_SIZE = 200_000
+# Starts (and separates the forms of) a group key; no word or key holds it.
+GROUP_MARK = "|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +76,9 @@ class _Unit:
     phrase or an OR of phrases (most) match exactly where their phrases do, so each
     phrase is verified once per text whatever the number of queries using it."""
 
-    # Keys that must all be present, and key groups of which one key must be, beyond
-    # those that woke the unit: a cheap rejection before verifying. ``check`` is False
-    # when waking already proved them (most units).
-    check: bool
+    # Keys that must all be present beyond those that woke the unit: a cheap rejection
+    # before verifying. Empty when waking already proved them (most units).
     required: frozenset[str]
-    required_any: tuple[frozenset[str], ...]
     entry: int | None = None
     phrase: Phrase | None = None
     consumers: _Consumers = ()
@@ -88,47 +92,38 @@ class WatchlistIndex:
 
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
+        self._originals = list(entries)
         self._entries = [
-            _Compiled(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
+            _Compiled(entry.owner, entry.text, interner.node(entry.tree))
+            for entry in self._originals
         ]
         self._queries = [entry.text for entry in self._entries]
         self._owners = [entry.owner for entry in self._entries]
         general, consumers = _by_shape(self._entries)
-        # A phrase of one word in one form matches wherever its key occurs: nothing to
-        # verify, so its queries are found straight from the text's keys.
+        # A phrase of one word matches wherever its key occurs: nothing to verify, so
+        # its queries are found straight from the text's keys.
         self._words: dict[str, _Consumers] = {}
         shapes: list[tuple[Node, int | None, _Consumers]] = [
             (self._entries[number].tree, number, ()) for number in general
         ]
         for phrase, answered in consumers.items():
-            keys = word_keys(phrase)
-            if keys is None or len(keys) > 1:  # verified, or gathered from several keys
+            key = word_key(phrase)
+            if key is None:
                 shapes.append((phrase, None, answered))
-                continue
-            (key,) = keys  # phrases written differently ("طائرة", "الطائرة") share keys
-            self._words[key] = self._words.get(key, ()) + answered
+            else:  # phrases written differently ("طائرة", "الطائرة") share keys
+                self._words[key] = self._words.get(key, ()) + answered
         self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
         paired: dict[str, dict[str, list[int]]] = {}
         for number, (node, entry_number, answered) in enumerate(shapes):
             keys = _anchors(node)
-            required, groups = _required(node)
+            required = _required(node)
             second = _second_key(keys, required)
-            # What woke the unit is proven: the second key, and the anchor or group.
+            # What woke the unit is proven: the second key, and the anchor if it is one.
             proven = {second} | (keys if len(keys) == 1 else set())
-            required = required - proven
-            groups = tuple(group for group in groups if group != keys)
             verified = node if isinstance(node, Phrase) and entry_number is None else None
             self._units.append(
-                _Unit(
-                    bool(required or groups),
-                    required,
-                    groups,
-                    entry_number,
-                    verified,
-                    answered,
-                    _pair(verified),
-                )
+                _Unit(required - proven, entry_number, verified, answered, _pair(verified))
             )
             for key in keys:
                 if second is None:
@@ -142,13 +137,21 @@ class WatchlistIndex:
             key: {second: tuple(numbers) for second, numbers in seconds.items()}
             for key, seconds in paired.items()
         }
-        wanted = frozenset(
+        # The keys of query words in one form, and each form's groups: a text word's
+        # stems are looked up in both.
+        self._singles = frozenset(
             key
             for entry in self._entries
             for leaf in leaves(entry.tree)
             for term in leaf.terms
             for key in term.keys
+            if key not in interner.groups
         )
+        self._groups: dict[str, tuple[str, ...]] = {}
+        for group, members in interner.groups.items():
+            for member in sorted(members):
+                self._groups[member] = (*self._groups.get(member, ()), group)
+        wanted = self._singles | self._groups.keys()
         self._wanted = wanted
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
         self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
@@ -168,7 +171,7 @@ class WatchlistIndex:
 
     @property
     def entries(self) -> list[CompiledEntry]:
-        return [CompiledEntry(entry.owner, entry.text, entry.tree) for entry in self._entries]
+        return list(self._originals)
 
     def match(self, text: str, field: str = "text") -> dict[str, list[Hit]]:
         """``{watchlist: [hits]}`` for every watchlist with at least one hit in ``text``."""
@@ -216,10 +219,7 @@ class WatchlistIndex:
         units, entries, pair_parts = self._units, self._entries, texts.pair_parts
         for number in woken:
             unit = units[number]
-            if unit.check and (
-                not present >= unit.required
-                or any(present.isdisjoint(keys) for keys in unit.required_any)
-            ):
+            if unit.required and not present >= unit.required:
                 continue
             if unit.phrase is None:
                 entry = entries[unit.entry]  # type: ignore[index]
@@ -258,7 +258,8 @@ class WatchlistIndex:
         return FieldScan(text, pieces, positions)
 
     def _recorded_keys(self, word: str) -> tuple[str, ...]:
-        """The keys of ``word`` that some query uses (empty for most words)."""
+        """The keys of ``word`` that some query uses, its own or its forms' groups (empty
+        for most words)."""
         norm = normalize_word(word)
         stems = text_keys(norm) if norm else ()
         wanted = self._wanted
@@ -275,7 +276,15 @@ class WatchlistIndex:
                         key = "*" + stem[:length]
                         if key not in keys:
                             keys.append(key)
-        return tuple(keys)
+        if not keys:
+            return ()
+        groups, singles = self._groups, self._singles
+        recorded = [key for key in keys if key in singles]
+        for key in keys:
+            for group in groups.get(key, ()):
+                if group not in recorded:
+                    recorded.append(group)
+        return tuple(recorded)
 
 
 class CompiledQuery:
@@ -387,9 +396,7 @@ def _pair(phrase: Phrase | None) -> tuple[str, str, int] | None:
     if phrase is None or len(phrase.terms) != 2 or phrase.field is not None:
         return None
     first, second = phrase.terms
-    if len(first.keys) != 1 or len(second.keys) != 1:
-        return None
-    return (next(iter(first.keys)), next(iter(second.keys)), phrase.slop + 1)
+    return (_key(first), _key(second), phrase.slop + 1)
 
 
 def _phrases(node: Node) -> tuple[Phrase, ...] | None:
@@ -403,29 +410,36 @@ def _phrases(node: Node) -> tuple[Phrase, ...] | None:
 def _second_key(anchors: frozenset[str], required: frozenset[str]) -> str | None:
     """A required key besides the anchors (the longest: likely the rarest), if any."""
     others = required - anchors
-    return max(others, key=lambda key: (len(key), key)) if others else None
+    return max(others, key=lambda key: (_length(key), key)) if others else None
 
 
-def _required(node: Node) -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
-    """Keys every match of ``node`` has (in some field), and groups it has one key of."""
-    groups = _required_groups(node)
-    single = frozenset(keys[0] for keys in groups if len(keys) == 1)
-    return single, tuple(frozenset(keys) for keys in groups if len(keys) > 1)
-
-
-def _required_groups(node: Node) -> tuple[tuple[str, ...], ...]:
+def _required(node: Node) -> frozenset[str]:
+    """Keys every match of ``node`` has (in some field)."""
     if isinstance(node, Phrase):
-        return tuple(tuple(term.keys) for term in node.terms if term.mode != "prefix")
+        return frozenset(_key(term) for term in node.terms if term.mode != "prefix")
     if isinstance(node, Near):
-        return _required_groups(node.left) + _required_groups(node.right)
+        return _required(node.left) | _required(node.right)
     if isinstance(node, And):
-        return tuple(
-            group
-            for child in node.children
-            if not isinstance(child, Not)
-            for group in _required_groups(child)
+        return frozenset().union(
+            *(_required(child) for child in node.children if not isinstance(child, Not))
         )
-    return ()  # OR: any branch will do; verification decides
+    return frozenset()  # OR: any branch will do; verification decides
+
+
+def _key(term: Term) -> str:
+    """The one key of an interned term."""
+    (key,) = term.keys
+    return key
+
+
+def _forms(key: str) -> list[str]:
+    """The forms a key stands for: a group key's members, or the key itself."""
+    return key[1:].split(GROUP_MARK) if key.startswith(GROUP_MARK) else [key]
+
+
+def _length(key: str) -> int:
+    """How specific a key is: the length of its shortest form."""
+    return min(map(len, _forms(key)))
 
 
 def _best_term(terms: tuple[Term, ...]) -> Term:
@@ -435,27 +449,41 @@ def _best_term(terms: tuple[Term, ...]) -> Term:
         key=lambda term: (
             not term.stopword,
             term.mode != "prefix",
-            min(len(key) for key in term.keys),
+            _length(_key(term)),
         ),
     )
 
 
 def _anchor_cost(keys: frozenset[str]) -> tuple[int, int]:
-    return (len(keys), -min(len(key) for key in keys))
+    """Fewer forms, then longer ones: the anchors least likely to wake the unit."""
+    return (sum(len(_forms(key)) for key in keys), -min(map(_length, keys)))
 
 
 class _Interner:
     """Makes equal terms and phrases one object, so thousands of queries sharing words
-    share memory, and a phrase used by many watchlists is verified once per text."""
+    share memory, and a phrase used by many watchlists is verified once per text. A
+    term of several forms becomes a term of one group key (``groups`` says its forms)."""
 
     def __init__(self) -> None:
         self._terms: dict[Term, Term] = {}
         self._nodes: dict[Node, Node] = {}
+        self.groups: dict[str, frozenset[str]] = {}
+
+    def term(self, term: Term) -> Term:
+        interned = self._terms.get(term)
+        if interned is None:
+            interned = term
+            if len(term.keys) > 1:
+                group = GROUP_MARK + GROUP_MARK.join(sorted(term.keys))
+                self.groups[group] = term.keys
+                interned = Term(term.surface, term.mode, frozenset((group,)), term.stopword)
+            self._terms[term] = interned
+        return interned
 
     def node(self, node: Node) -> Node:
         if isinstance(node, Phrase):
             node = Phrase(
-                tuple(self._terms.setdefault(term, term) for term in node.terms),
+                tuple(self.term(term) for term in node.terms),
                 node.slop,
                 node.field,
                 node.text,

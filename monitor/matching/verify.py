@@ -37,7 +37,6 @@ class FieldScan:
         "_phrase_spans",
         "_pieces",
         "_segments",
-        "_term_places",
         "positions",
         "text",
     )
@@ -48,7 +47,6 @@ class FieldScan:
         self.positions = positions
         self._ends: list[int] | None = None
         self._segments: list[int] | None = None
-        self._term_places: dict[int, list[int]] = {}
         self._phrase_spans: dict[int, list[Span]] = {}
 
     @property
@@ -60,24 +58,10 @@ class FieldScan:
         return self._ends
 
     def places(self, term: Term) -> list[int]:
-        """Word numbers where ``term`` occurs, ascending."""
-        keys = term.keys
-        if len(keys) == 1:  # most terms: the recorded list itself
-            for key in keys:
-                return self.positions.get(key, _NOWHERE)
-        cache = self._term_places
-        found = cache.get(id(term))
-        if found is None:
-            positions = self.positions
-            lists = [positions[key] for key in keys if key in positions]
-            if not lists:
-                found = _NOWHERE
-            elif len(lists) == 1:
-                found = lists[0]
-            else:
-                found = sorted(set().union(*lists))
-            cache[id(term)] = found
-        return found
+        """Word numbers where ``term`` occurs, ascending: the index gives every term of
+        its queries one key (a group key for a word of several forms)."""
+        (key,) = term.keys
+        return self.positions.get(key, _NOWHERE)
 
     @property
     def segments(self) -> list[int]:
@@ -113,7 +97,7 @@ class TextScans:
 
     def word_parts(self, key: str) -> list[Part]:
         """Where one key occurs, in field then text order: the parts of a phrase of one
-        word with one form and no field scope (most phrases), without any chaining."""
+        word and no field scope (most phrases), without any chaining."""
         parts = self._word_parts.get(key)
         if parts is None:
             parts = []
@@ -128,8 +112,8 @@ class TextScans:
         return parts
 
     def pair_parts(self, first_key: str, second_key: str, reach: int) -> list[Part]:
-        """The parts of a two-word phrase of one form per word and no field scope, the
-        most common woken phrase, straight from the keys' places."""
+        """The parts of a two-word phrase with no field scope, the most common woken
+        phrase, straight from the keys' places."""
         parts = []
         for rank, (name, scan) in enumerate(self.fields.items()):
             positions = scan.positions
@@ -143,30 +127,27 @@ class TextScans:
 
     def phrase_parts(self, phrase: Phrase) -> list[Part]:
         """Where ``phrase`` matched, in field then text order (empty: nowhere)."""
-        keys = word_keys(phrase)
-        if keys is not None and len(keys) == 1:
-            return self.word_parts(next(iter(keys)))
+        key = word_key(phrase)
+        if key is not None:
+            return self.word_parts(key)
         parts = self._phrase_parts.get(id(phrase))
         if parts is None:
-            if keys is not None:  # one word of several forms: where any form occurs
-                found = [places for key in keys if (places := self.word_parts(key))]
-                parts = found[0] if len(found) == 1 else in_order(found)
-            else:
-                parts = []
-                for rank, (name, scan) in enumerate(self.fields.items()):
-                    if phrase.field is None or _in_scope(phrase.field, name):
-                        for first, last, _ in _phrase_spans(phrase, scan):
-                            parts.append(_part(scan, rank, name, first, last))
+            parts = []
+            for rank, (name, scan) in enumerate(self.fields.items()):
+                if phrase.field is None or _in_scope(phrase.field, name):
+                    for first, last, _ in _phrase_spans(phrase, scan):
+                        parts.append(_part(scan, rank, name, first, last))
             self._phrase_parts[id(phrase)] = parts
         return parts
 
 
-def word_keys(phrase: Phrase) -> frozenset[str] | None:
-    """The keys of a phrase of one word and no field scope (matched wherever one of them
-    occurs, with nothing to verify), else None."""
+def word_key(phrase: Phrase) -> str | None:
+    """The key of a phrase of one word and no field scope (matched wherever it occurs,
+    with nothing to verify), else None."""
     if len(phrase.terms) != 1 or phrase.field is not None:
         return None
-    return phrase.terms[0].keys
+    (key,) = phrase.terms[0].keys
+    return key
 
 
 def _part(scan: FieldScan, rank: int, name: str, first: int, last: int) -> Part:
@@ -184,11 +165,6 @@ def evaluate(tree: Node, texts: TextScans, query: str) -> list[Hit] | None:
     if type(tree) is not Phrase:  # parts of several branches: each once, in order
         parts = sorted(set(parts))
     return hits_of(parts, query)
-
-
-def in_order(found: list[list[Part]]) -> list[Part]:
-    """Parts of several phrases of one query: each once, in field then text order."""
-    return sorted({part for parts in found for part in parts})
 
 
 def hits_of(parts: list[Part], query: str) -> list[Hit]:
