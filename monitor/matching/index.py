@@ -183,13 +183,13 @@ class WatchlistIndex:
         found: dict[str, list[Hit]] = {}
         results = self._search(fields)
         owners = self._owners
-        for number, hits in sorted(results.items()):
+        for number in sorted(results):  # ints sort several times faster than pairs
             owner = owners[number]
             known = found.get(owner)
             if known is None:
-                found[owner] = hits
+                found[owner] = results[number]
             else:
-                known += hits
+                known += results[number]
         return found
 
     def search_fields(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
@@ -249,12 +249,14 @@ class WatchlistIndex:
                 reach[word] = self._recorded_keys(word)
         found = list(map(reach.__getitem__, words))
         positions: dict[str, list[int]] = {}
+        places_of = positions.get
         for index, keys in compress(enumerate(found), found):
             for key in keys:
-                if key in positions:
-                    positions[key].append(index)
-                else:
+                places = places_of(key)
+                if places is None:
                     positions[key] = [index]
+                else:
+                    places.append(index)
         return FieldScan(text, pieces, positions)
 
     def _recorded_keys(self, word: str) -> tuple[str, ...]:
