@@ -154,13 +154,10 @@ class WatchlistIndex:
         wanted = self._singles | self._groups.keys()
         self._wanted = wanted
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
-        # The prefixes by their first letters (as many as the shortest prefix has): most
-        # stems begin none, and are passed over with one dict lookup.
-        self._head_length = min(map(len, self._prefixes), default=0)
-        self._prefixes_by_head: dict[str, tuple[str, ...]] = {}
-        for prefix in sorted(self._prefixes):
-            head = prefix[: self._head_length]
-            self._prefixes_by_head[head] = (*self._prefixes_by_head.get(head, ()), prefix)
+        self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
+        # The shortest prefix's length, and every prefix cut to it: most stems begin none.
+        self._head_length = self._prefix_lengths[0] if self._prefixes else 0
+        self._prefix_heads = frozenset(prefix[: self._head_length] for prefix in self._prefixes)
         # Surface word -> the recorded keys it carries. News vocabulary repeats, so almost
         # every word costs one dict lookup. Safe to lose; cleared when it grows too big.
         self._reach: dict[str, tuple[str, ...]] = {}
@@ -268,15 +265,19 @@ class WatchlistIndex:
         norm = normalize_word(word)
         stems = text_keys(norm) if norm else ()
         wanted = self._wanted
-        keys = list(filter(wanted.__contains__, stems))  # in C: most words keep none
+        keys = [key for key in stems if key in wanted]
         if norm and "=" + norm in wanted:
             keys.append("=" + norm)
         if self._prefixes:
-            head_length, by_head = self._head_length, self._prefixes_by_head
+            prefixes, heads, head_length = self._prefixes, self._prefix_heads, self._head_length
             for stem in stems:
-                for prefix in by_head.get(stem[:head_length], ()):
-                    if stem.startswith(prefix) and "*" + prefix not in keys:
-                        keys.append("*" + prefix)
+                if stem[:head_length] not in heads:
+                    continue
+                for length in self._prefix_lengths:
+                    if len(stem) >= length and stem[:length] in prefixes:
+                        key = "*" + stem[:length]
+                        if key not in keys:
+                            keys.append(key)
         if not keys:
             return ()
         groups, singles = self._groups, self._singles
