@@ -76,6 +76,29 @@ def test_a_word_of_several_forms_shows_each_place_once_in_text_order():
     assert [hit.text for hit in found["b"]] == expected
 
 
+def test_words_of_several_forms_match_in_phrases_beside_queries_of_one_of_those_forms():
+    # "طائرات" is looked for as طائرات, طائرة and طائر: one group key for the index, which
+    # the text word records beside the one-form key of the query "طائرة".
+    index = compile_watchlists(
+        {
+            "phrase": ["طائرات مسيرات"],
+            "near": ["طائرات NEAR/3 القاعدة -صواريخ"],
+            "single": ["طائرة"],
+            "prefix": ["طائر*"],
+        }
+    )
+
+    found = index.match("أسقطت طائرتين مسيرتين قرب القاعدة")
+
+    assert {name: [hit.text for hit in hits] for name, hits in found.items()} == {
+        "phrase": ["طائرتين مسيرتين"],
+        "near": ["طائرتين", "القاعدة"],
+        "single": ["طائرتين"],
+        "prefix": ["طائرتين"],
+    }
+    assert "near" not in index.match("أسقطت طائرتين قرب القاعدة وصواريخ")
+
+
 def test_an_or_query_with_several_phrases_matched_shows_each_place_once_in_order():
     # Each phrase is handed out on its own; the query's hits are then merged.
     index = compile_watchlists({"w": ["صاروخ OR طائرة OR الطائرة OR طائرة مسيرة"]})
