@@ -92,10 +92,8 @@ class WatchlistIndex:
 
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
-        self._originals = list(entries)
         self._entries = [
-            _Compiled(entry.owner, entry.text, interner.node(entry.tree))
-            for entry in self._originals
+            _Compiled(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
         ]
         self._queries = [entry.text for entry in self._entries]
         self._owners = [entry.owner for entry in self._entries]
@@ -169,10 +167,6 @@ class WatchlistIndex:
         """Empty the word cache, as a new index starts (benchmarks time cold rounds)."""
         self._reach.clear()
 
-    @property
-    def entries(self) -> list[CompiledEntry]:
-        return list(self._originals)
-
     def match(self, text: str, field: str = "text") -> dict[str, list[Hit]]:
         """``{watchlist: [hits]}`` for every watchlist with at least one hit in ``text``."""
         return self.match_fields({field: text})
@@ -193,7 +187,8 @@ class WatchlistIndex:
         return found
 
     def search_fields(self, fields: Mapping[str, str]) -> dict[int, list[Hit]]:
-        """Hits per matching query number (its place in :attr:`entries`), in that order."""
+        """Hits per matching query number (its place among the entries the index was built
+        from), in that order."""
         results = self._search(fields)
         return {number: results[number] for number in sorted(results)}
 
