@@ -170,3 +170,11 @@ def test_snippet_shows_a_hit_whose_words_are_two_spaces_apart():
 
 def test_broken_plural_table_does_not_turn_civil_into_cities():
     assert compile_query("مدينة").search("وصلت فرق الدفاع المدني") == []
+
+
+def test_near_counts_words_across_a_full_stop_unlike_a_phrase():
+    # As docs/queries.md says: a phrase stays in one sentence, NEAR only counts words.
+    text = "أسقطت طائرة. مسيرة في المدينة"
+
+    assert compile_query("طائرة NEAR/2 مسيرة").search(text)
+    assert compile_query("طائرة مسيرة").search(text) == []
