@@ -40,6 +40,7 @@ from monitor.matching.verify import (
     TextScans,
     evaluate,
     hits_of,
+    term_key,
     word_key,
 )
 
@@ -52,13 +53,6 @@ GROUP_MARK = "|"
 class CompiledEntry:
     """One query of one watchlist, ready for the index."""
 
-    owner: str
-    text: str
-    tree: Node
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
     owner: str
     text: str
     tree: Node
@@ -82,7 +76,7 @@ class _Unit:
     entry: int | None = None
     phrase: Phrase | None = None
     consumers: _Consumers = ()
-    # A two-word phrase of one form per word and no field scope (most units): its keys
+    # A two-word phrase with no field scope (most units): its keys
     # and how far apart they may be, to verify without walking the phrase.
     pair: tuple[str, str, int] | None = None
 
@@ -92,8 +86,10 @@ class WatchlistIndex:
 
     def __init__(self, entries: Iterable[CompiledEntry]) -> None:
         interner = _Interner()
+        # The queries with their trees interned and each word given one key (a group key
+        # for a word of several forms): valid inside this index only.
         self._entries = [
-            _Compiled(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
+            CompiledEntry(entry.owner, entry.text, interner.node(entry.tree)) for entry in entries
         ]
         self._queries = [entry.text for entry in self._entries]
         self._owners = [entry.owner for entry in self._entries]
@@ -135,21 +131,15 @@ class WatchlistIndex:
             key: {second: tuple(numbers) for second, numbers in seconds.items()}
             for key, seconds in paired.items()
         }
-        # The keys of query words in one form, and each form's groups: a text word's
-        # stems are looked up in both.
-        self._singles = frozenset(
-            key
-            for entry in self._entries
-            for leaf in leaves(entry.tree)
-            for term in leaf.terms
-            for key in term.keys
-            if key not in interner.groups
-        )
-        self._groups: dict[str, tuple[str, ...]] = {}
-        for group, members in interner.groups.items():
-            for member in sorted(members):
-                self._groups[member] = (*self._groups.get(member, ()), group)
-        wanted = self._singles | self._groups.keys()
+        # The keys of query words in one form, and each form of a group key with the
+        # groups it belongs to: a text word's stems are looked up in both.
+        term_keys = {term_key(term) for entry in self._entries for term in _terms(entry.tree)}
+        self._singles = frozenset(key for key in term_keys if not key.startswith(GROUP_MARK))
+        self._groups_of_form: dict[str, tuple[str, ...]] = {}
+        for group in sorted(term_keys - self._singles):
+            for form in _forms(group):
+                self._groups_of_form[form] = (*self._groups_of_form.get(form, ()), group)
+        wanted = self._singles | self._groups_of_form.keys()
         self._wanted = wanted
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
         self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
@@ -275,10 +265,10 @@ class WatchlistIndex:
                             keys.append(key)
         if not keys:
             return ()
-        groups, singles = self._groups, self._singles
+        groups_of_form, singles = self._groups_of_form, self._singles
         recorded = [key for key in keys if key in singles]
         for key in keys:
-            for group in groups.get(key, ()):
+            for group in groups_of_form.get(key, ()):
                 if group not in recorded:
                     recorded.append(group)
         return tuple(recorded)
@@ -374,7 +364,7 @@ def _anchors(node: Node) -> frozenset[str]:
     raise ValueError("a negation has no anchor")  # the parser refuses such queries
 
 
-def _by_shape(entries: list[_Compiled]) -> tuple[list[int], dict[Phrase, _Consumers]]:
+def _by_shape(entries: list[CompiledEntry]) -> tuple[list[int], dict[Phrase, _Consumers]]:
     """Numbers of the queries of no simple shape, and each distinct phrase with the
     queries that are it or an OR of it and others."""
     general: list[int] = []
@@ -393,7 +383,7 @@ def _pair(phrase: Phrase | None) -> tuple[str, str, int] | None:
     if phrase is None or len(phrase.terms) != 2 or phrase.field is not None:
         return None
     first, second = phrase.terms
-    return (_key(first), _key(second), phrase.slop + 1)
+    return (term_key(first), term_key(second), phrase.slop + 1)
 
 
 def _phrases(node: Node) -> tuple[Phrase, ...] | None:
@@ -413,7 +403,7 @@ def _second_key(anchors: frozenset[str], required: frozenset[str]) -> str | None
 def _required(node: Node) -> frozenset[str]:
     """Keys every match of ``node`` has (in some field)."""
     if isinstance(node, Phrase):
-        return frozenset(_key(term) for term in node.terms if term.mode != "prefix")
+        return frozenset(term_key(term) for term in node.terms if term.mode != "prefix")
     if isinstance(node, Near):
         return _required(node.left) | _required(node.right)
     if isinstance(node, And):
@@ -423,10 +413,17 @@ def _required(node: Node) -> frozenset[str]:
     return frozenset()  # OR: any branch will do; verification decides
 
 
-def _key(term: Term) -> str:
-    """The one key of an interned term."""
-    (key,) = term.keys
-    return key
+def _with_one_key(term: Term) -> Term:
+    """The term itself, or for a word of several forms the same word under one group
+    key standing for them all (its forms are read back by :func:`_forms`)."""
+    if len(term.keys) == 1:
+        return term
+    group = GROUP_MARK + GROUP_MARK.join(sorted(term.keys))
+    return Term(term.surface, term.mode, frozenset((group,)), term.stopword)
+
+
+def _terms(node: Node) -> list[Term]:
+    return [term for leaf in leaves(node) for term in leaf.terms]
 
 
 def _forms(key: str) -> list[str]:
@@ -446,7 +443,7 @@ def _best_term(terms: tuple[Term, ...]) -> Term:
         key=lambda term: (
             not term.stopword,
             term.mode != "prefix",
-            _length(_key(term)),
+            _length(term_key(term)),
         ),
     )
 
@@ -458,23 +455,17 @@ def _anchor_cost(keys: frozenset[str]) -> tuple[int, int]:
 
 class _Interner:
     """Makes equal terms and phrases one object, so thousands of queries sharing words
-    share memory, and a phrase used by many watchlists is verified once per text. A
-    term of several forms becomes a term of one group key (``groups`` says its forms)."""
+    share memory, and a phrase used by many watchlists is verified once per text; each
+    term is interned with one key (:func:`_with_one_key`)."""
 
     def __init__(self) -> None:
         self._terms: dict[Term, Term] = {}
         self._nodes: dict[Node, Node] = {}
-        self.groups: dict[str, frozenset[str]] = {}
 
     def term(self, term: Term) -> Term:
         interned = self._terms.get(term)
         if interned is None:
-            interned = term
-            if len(term.keys) > 1:
-                group = GROUP_MARK + GROUP_MARK.join(sorted(term.keys))
-                self.groups[group] = term.keys
-                interned = Term(term.surface, term.mode, frozenset((group,)), term.stopword)
-            self._terms[term] = interned
+            interned = self._terms[term] = _with_one_key(term)
         return interned
 
     def node(self, node: Node) -> Node:

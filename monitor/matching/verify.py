@@ -58,10 +58,8 @@ class FieldScan:
         return self._ends
 
     def places(self, term: Term) -> list[int]:
-        """Word numbers where ``term`` occurs, ascending: the index gives every term of
-        its queries one key (a group key for a word of several forms)."""
-        (key,) = term.keys
-        return self.positions.get(key, _NOWHERE)
+        """Word numbers where ``term`` occurs, ascending."""
+        return self.positions.get(term_key(term), _NOWHERE)
 
     @property
     def segments(self) -> list[int]:
@@ -146,7 +144,13 @@ def word_key(phrase: Phrase) -> str | None:
     with nothing to verify), else None."""
     if len(phrase.terms) != 1 or phrase.field is not None:
         return None
-    (key,) = phrase.terms[0].keys
+    return term_key(phrase.terms[0])
+
+
+def term_key(term: Term) -> str:
+    """The one key the index gives every term of its queries (a group key for a word of
+    several forms)."""
+    (key,) = term.keys
     return key
 
 
