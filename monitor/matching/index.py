@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, repeat
+from operator import is_
 
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import text_keys
@@ -223,16 +224,20 @@ class WatchlistIndex:
         pieces = WORDS_AND_GAPS.split(text)
         words = pieces[1::2]
         reach = self._reach
-        # Set and map operations run in C over every word; the Python loop below sees
-        # only the words new to the cache and the few that carry a recorded key.
-        unknown = set(words).difference(reach)
+        # Map operations run in C over every word (one cache lookup each); the Python
+        # loops below see only the words new to the cache and those carrying a key.
+        found = list(map(reach.get, words))
+        unknown = list(compress(range(len(words)), map(is_, found, repeat(None))))
         if unknown:
             if len(reach) + len(unknown) > REACH_CACHE_SIZE:
                 reach.clear()
-                unknown = set(words)
-            for word in unknown:
-                reach[word] = self._recorded_keys(word)
-        found = list(map(reach.__getitem__, words))
+            recorded_keys = self._recorded_keys
+            for index in unknown:
+                word = words[index]
+                keys = reach.get(word)
+                if keys is None:  # not met earlier in this text
+                    keys = reach[word] = recorded_keys(word)
+                found[index] = keys
         positions: dict[str, list[int]] = {}
         places_of = positions.get
         for index, keys in compress(enumerate(found), found):
