@@ -200,8 +200,8 @@ class WatchlistIndex:
             for second in seconds.keys() & present:
                 woken.update(seconds[second])
         results: dict[int, list[Hit]] = {}
-        words, word_parts = self._words, texts.word_parts
-        matched = [(word_parts(key), words[key]) for key in words.keys() & present]
+        words = self._words
+        matched = [(parts, words[key]) for key, parts in texts.parts_of_words(words.keys()).items()]
         units, entries, pair_parts = self._units, self._entries, texts.pair_parts
         for number in woken:
             unit = units[number]

@@ -9,7 +9,7 @@ many queries is verified once per text.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import KeysView, Mapping
 
 from monitor.arabic.tokenize import piece_ends, word_segments
 from monitor.matching.hits import Hit
@@ -108,6 +108,28 @@ class TextScans:
                         parts.append((rank, place, place, start, end, text[start:end], name))
             self._word_parts[key] = parts
         return parts
+
+    def parts_of_words(self, keys: KeysView[str]) -> dict[str, list[Part]]:
+        """:meth:`word_parts` of every key of ``keys`` present in some field, found in one
+        pass per field: at 100,000 queries an article holds dozens of one-word queries,
+        and a call per key costs more than making its parts."""
+        found: dict[str, list[Part]] = {}
+        for rank, (name, scan) in enumerate(self.fields.items()):
+            positions = scan.positions
+            present = keys & positions.keys()
+            if not present:
+                continue
+            ends, text = scan.ends, scan.text
+            known = found.get
+            for key in present:
+                parts = known(key)
+                if parts is None:
+                    parts = found[key] = []
+                for place in positions[key]:
+                    start, end = ends[2 * place], ends[2 * place + 1]
+                    parts.append((rank, place, place, start, end, text[start:end], name))
+        self._word_parts.update(found)
+        return found
 
     def pair_parts(self, first_key: str, second_key: str, reach: int) -> list[Part]:
         """The parts of a two-word phrase with no field scope, the most common woken
