@@ -135,9 +135,10 @@ class WatchlistIndex:
         # The keys of query words in one form, and each form of a group key with the
         # groups it belongs to: a text word's stems are looked up in both.
         term_keys = {term_key(term) for entry in self._entries for term in _terms(entry.tree)}
-        self._singles = frozenset(key for key in term_keys if not key.startswith(GROUP_MARK))
+        # Each single key mapped to the index's own string object of it (see _Interner).
+        self._singles = {key: key for key in term_keys if not key.startswith(GROUP_MARK)}
         self._groups_of_form: dict[str, tuple[str, ...]] = {}
-        for group in sorted(term_keys - self._singles):
+        for group in sorted(term_keys - self._singles.keys()):
             for form in _forms(group):
                 self._groups_of_form[form] = (*self._groups_of_form.get(form, ()), group)
         wanted = self._singles | self._groups_of_form.keys()
@@ -271,7 +272,10 @@ class WatchlistIndex:
         if not keys:
             return ()
         groups_of_form, singles = self._groups_of_form, self._singles
-        recorded = [key for key in keys if key in singles]
+        # The index's own key objects, not the equal strings just made: every later
+        # lookup of them (wake, positions) then matches by identity, without comparing
+        # characters in memory the cache has lost (at 100,000 queries, most of the time).
+        recorded = [singles[key] for key in keys if key in singles]
         for key in keys:
             for group in groups_of_form.get(key, ()):
                 if group not in recorded:
@@ -461,16 +465,22 @@ def _anchor_cost(keys: frozenset[str]) -> tuple[int, int]:
 class _Interner:
     """Makes equal terms and phrases one object, so thousands of queries sharing words
     share memory, and a phrase used by many watchlists is verified once per text; each
-    term is interned with one key (:func:`_with_one_key`)."""
+    term is interned with one key (:func:`_with_one_key`), and equal keys are one string
+    object, which dictionaries compare by identity before any character."""
 
     def __init__(self) -> None:
         self._terms: dict[Term, Term] = {}
         self._nodes: dict[Node, Node] = {}
+        self._keys: dict[str, str] = {}
 
     def term(self, term: Term) -> Term:
         interned = self._terms.get(term)
         if interned is None:
-            interned = self._terms[term] = _with_one_key(term)
+            one = _with_one_key(term)
+            key = term_key(one)
+            key = self._keys.setdefault(key, key)
+            interned = Term(one.surface, one.mode, frozenset((key,)), one.stopword)
+            self._terms[term] = interned
         return interned
 
     def node(self, node: Node) -> Node:
