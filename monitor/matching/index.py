@@ -354,22 +354,25 @@ def _hand_out(
     once, so most queries get one hit made straight; an OR query two of whose phrases
     matched (rare) gets theirs merged into text order afterwards."""
     new = tuple.__new__
-    keep = results.setdefault
     repeated: set[int] = set()
     for parts, (consumers, queries) in matched:
         if len(parts) == 1:
             (_, _, _, start, end, surface, field) = parts[0]
             for consumer, query in zip(consumers, queries, strict=True):
-                hits = [new(Hit, (start, end, surface, query, field))]
-                if keep(consumer, hits) is not hits:  # already had hits: an OR query
-                    results[consumer] += hits
+                hit = new(Hit, (start, end, surface, query, field))
+                if consumer in results:  # already had hits: an OR query
+                    results[consumer].append(hit)
                     repeated.add(consumer)
+                else:
+                    results[consumer] = [hit]
         else:
             for consumer, query in zip(consumers, queries, strict=True):
                 hits = hits_of(parts, query)
-                if keep(consumer, hits) is not hits:
+                if consumer in results:
                     results[consumer] += hits
                     repeated.add(consumer)
+                else:
+                    results[consumer] = hits
     for consumer in repeated:  # each place once, in field then text order, as parts sort
         results[consumer] = sorted(
             set(results[consumer]), key=lambda hit: (rank[hit.field], hit.start, hit.end)
