@@ -69,7 +69,7 @@ _Consumers = tuple[tuple[int, ...], tuple[str, ...]]
 
 # The units a key wakes alone, the units it wakes with a second key, the one-word
 # queries it answers (see WatchlistIndex._roles).
-_Role = tuple[tuple[int, ...], dict[str, tuple[int, ...]], _Consumers | None]
+_Role = tuple[tuple[int, ...], dict[str, tuple[int, ...]] | None, _Consumers | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,9 @@ class WatchlistIndex:
         self._roles: dict[str, _Role] = {
             key: (
                 tuple(anchors.get(key, ())),
-                {second: tuple(numbers) for second, numbers in paired.get(key, {}).items()},
+                {second: tuple(numbers) for second, numbers in paired[key].items()}
+                if key in paired
+                else None,
                 answers.get(key),
             )
             for key in anchors.keys() | paired.keys() | answers.keys()
