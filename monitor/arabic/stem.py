@@ -21,7 +21,7 @@ import re
 from functools import lru_cache
 
 from monitor.arabic.normalize import normalize_word
-from monitor.arabic.variants import canonical, spelling
+from monitor.arabic.variants import CANONICAL, SPELLING
 
 # Conjunction, then preposition, then the article (or لل = ل + ال with its alef dropped).
 _CONJUNCTIONS = ("", "و", "ف")
@@ -38,9 +38,18 @@ _PREFIXES: tuple[tuple[str, bool], ...] = tuple(
         key=lambda item: -len(item[0]),
     )
 )
-# The prefixes a word may carry, by its first letter (most letters start none but "").
-_PREFIXES_BY_LETTER: dict[str, tuple[tuple[str, bool], ...]] = {
-    letter: tuple(item for item in _PREFIXES if item[0].startswith(letter) or not item[0])
+# Each prefix with the fewest letters it must leave: every strip leaves at least two,
+# and a one-letter clitic without the article at least three.
+_PREFIX_MINIMUM: dict[str, int] = {
+    prefix: 2 if with_article or not prefix else 3 for prefix, with_article in _PREFIXES
+}
+# The lengths of the prefixes a word may carry, by its first letter, longest first and
+# ending with 0 (no prefix); most letters start none. A word is cut at those lengths and
+# each cut looked up, instead of trying every prefix on it.
+_PREFIX_LENGTHS_BY_LETTER: dict[str, tuple[int, ...]] = {
+    letter: tuple(
+        sorted({len(prefix) for prefix, _ in _PREFIXES if prefix.startswith(letter)} | {0})[::-1]
+    )
     for letter in {prefix[0] for prefix, _ in _PREFIXES if prefix}
 }
 # Pronouns stripped after a stem, by their last letter. A bare ه is left to the suffix
@@ -90,14 +99,28 @@ def _has_arabic(word: str) -> bool:
     return "\u0621" <= word[:1] <= "\u06ff" or _ARABIC_LETTER.search(word) is not None
 
 
-_Suffixes = dict[str, tuple[tuple[str, str, int], ...]]
+# A suffix rule ready to apply: suffix, its length, replacement, the shortest word it
+# applies to (suffix included), and the table naming the stem it leaves (CANONICAL after
+# the tanween alef, which a broken plural takes too; SPELLING after any other suffix).
+_Rule = tuple[str, int, str, int, dict[str, str]]
+_Suffixes = dict[str, tuple[_Rule, ...]]
 
 
 def _by_last_letter(suffixes: tuple[tuple[str, str, int], ...]) -> _Suffixes:
     """Suffix rules by their last letter, in their order: a word is tried only against
     the few rules it can end with."""
     return {
-        letter: tuple(rule for rule in suffixes if rule[0].endswith(letter))
+        letter: tuple(
+            (
+                suffix,
+                len(suffix),
+                replacement,
+                len(suffix) + minimum,
+                CANONICAL if suffix == _TANWEEN else SPELLING,
+            )
+            for suffix, replacement, minimum in suffixes
+            if suffix.endswith(letter)
+        )
         for letter in {rule[0][-1] for rule in suffixes}
     }
 
@@ -108,11 +131,12 @@ _QUERY_RULES = _by_last_letter(_QUERY_SUFFIXES)
 
 def _suffix_readings(word: str, rules: _Suffixes = _NUMBER_RULES) -> set[str]:
     """Canonical stems of ``word`` and of what each suffix strip leaves."""
-    readings = {canonical(word)}
-    for suffix, replacement, minimum in rules.get(word[-1:], ()):
-        if word.endswith(suffix) and len(word) - len(suffix) >= minimum:
-            stem = word[: -len(suffix)] + replacement
-            readings.add(canonical(stem) if suffix == _TANWEEN else spelling(stem))
+    readings = {CANONICAL.get(word, word)}
+    size = len(word)
+    for suffix, length, replacement, shortest, names in rules.get(word[-1:], ()):
+        if size >= shortest and word.endswith(suffix):
+            stem = word[:-length] + replacement
+            readings.add(names.get(stem, stem))
     return readings
 
 
@@ -145,19 +169,20 @@ def text_keys(norm: str) -> tuple[str, ...]:
         return (norm,)
     if len(norm) < 2:
         return ()
-    prefixes = _PREFIXES_BY_LETTER.get(norm[0])
-    if prefixes is None:  # most words: no clitic can start them
+    lengths = _PREFIX_LENGTHS_BY_LETTER.get(norm[0])
+    if lengths is None:  # most words: no clitic can start them
         return _inflection_readings(norm)
+    size = len(norm)
     readings: set[str] = set()
-    for prefix, with_article in prefixes:
-        if not norm.startswith(prefix):
+    for length in lengths:
+        minimum = _PREFIX_MINIMUM.get(norm[:length])
+        # Every strip leaves at least two letters, so no reading is shorter.
+        if minimum is None or size - length < minimum:
             continue
-        rest = norm[len(prefix) :]
-        # Every strip below leaves at least two letters, so no reading is shorter.
-        minimum = 2 if with_article or not prefix else 3
-        if len(rest) < minimum:
-            continue
-        readings.update(_inflection_readings(rest))
+        found = _inflection_readings(norm[length:])
+        if length == 0 and not readings:  # no prefix applied: sorted readings already
+            return found
+        readings.update(found)
     return tuple(sorted(readings))
 
 

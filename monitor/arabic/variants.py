@@ -7,8 +7,8 @@ canonical stem, applied to query and text alike. Entries are normalized forms (s
 normalize.py: ة -> ه, ى -> ي, hamza seats -> bare letters).
 
 A broken plural takes no sound-plural or nisba suffix, so the plural table applies only to
-a whole stem (:func:`canonical`); a stem reached by stripping such a suffix gets the
-spelling table alone (:func:`spelling`). Otherwise المدني "civil" would read as مدن
+a whole stem (``CANONICAL``); a stem reached by stripping such a suffix gets the
+spelling table alone (``SPELLING``). Otherwise المدني "civil" would read as مدن
 "cities" and match مدينة, and الدولي "international" would match دولة.
 """
 
@@ -69,16 +69,10 @@ _BROKEN_PLURALS: dict[str, str] = {
     "شهداء": "شهيد",
 }
 
-_SPELLING: dict[str, str] = {variant: group[0] for group in _NAME_VARIANTS for variant in group[1:]}
-_CANONICAL: dict[str, str] = _SPELLING | _BROKEN_PLURALS
-
-
-def canonical(stem: str) -> str:
-    """The one stem that stands for a whole stem and its known variants and plurals."""
-    return _CANONICAL.get(stem, stem)
-
-
-def spelling(stem: str) -> str:
-    """The one stem for a spelling variant; for stems left by a sound-plural or nisba
-    suffix, which a broken plural never carries."""
-    return _SPELLING.get(stem, stem)
+# Every stem that stands for another -> the one it stands for; a stem absent stands for
+# itself. Read as ``CANONICAL.get(stem, stem)``: stemming looks these up for every new
+# word of every article, and a dictionary method costs a fraction of a function call.
+# SPELLING is for stems left by a sound-plural or nisba suffix, which a broken plural
+# never carries; CANONICAL for whole stems, with broken plurals too.
+SPELLING: dict[str, str] = {variant: group[0] for group in _NAME_VARIANTS for variant in group[1:]}
+CANONICAL: dict[str, str] = SPELLING | _BROKEN_PLURALS

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_
 
-from monitor.arabic.normalize import normalize_word
+from monitor.arabic.normalize import normalize
 from monitor.arabic.stem import text_keys
 from monitor.arabic.tokenize import WORDS_AND_GAPS
 from monitor.matching.hits import Hit
@@ -279,7 +279,7 @@ class WatchlistIndex:
     def _recorded_keys(self, word: str) -> tuple[str, ...]:
         """The keys of ``word`` that some query uses, its own or its forms' groups (empty
         for most words)."""
-        norm = normalize_word(word)
+        norm = normalize(word)  # not normalize_word: the word cache holds it already
         stems = text_keys(norm) if norm else ()
         wanted = self._wanted
         keys = [key for key in stems if key in wanted]
