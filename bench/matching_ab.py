@@ -9,7 +9,7 @@ other (alternating which goes first), from the same cold start as the throughput
 benchmark. Both see the same machine at the same moment, so the ratio holds still while
 the speeds swing.
 
-    .venv/bin/python bench/matching_ab.py BASE [OTHER] [--size 100000] [--rounds 3]
+    .venv/bin/python bench/matching_ab.py BASE [OTHER] [--size 100000] [--rounds 3] [--rare 0.02]
 
 ``BASE`` and ``OTHER`` are git revisions (``OTHER`` defaults to the working tree). A
 ratio above 1 means ``OTHER`` is faster. Run it with the same revision twice to see the
@@ -87,10 +87,11 @@ def main() -> None:
     parser.add_argument("other", nargs="?")
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rare", type=float, default=0.02, help="as in matching_throughput.py")
     options = parser.parse_args()
     sys.setrecursionlimit(100_000)  # deep query trees
     pairs, held_out = split(articles()[0])
-    texts = queries(held_out, options.size)
+    texts = queries(held_out, options.size, rare=options.rare)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         engine_copy(options.base, folder, "engine_a")
