@@ -8,6 +8,7 @@ the figures then say so.
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 from collections import Counter
@@ -16,9 +17,7 @@ from pathlib import Path
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import query_keys, surface_keys
 from monitor.arabic.tokenize import WORD
-from monitor.errors import QuerySyntaxError
 from monitor.matching.index import CompiledEntry
-from monitor.matching.parser import parse_query
 
 ROOT = Path(__file__).resolve().parents[1]
 ANT_SAMPLE = ROOT.parent / "shared" / "fixtures" / "real" / "ant_corpus_v2.1_sample.jsonl"
@@ -127,13 +126,19 @@ def queries(
     return list(made)[:count]
 
 
-def watchlist_entries(texts: list[str]) -> list[CompiledEntry]:
+def watchlist_entries(texts: list[str], engine: str = "monitor") -> list[CompiledEntry]:
     """The queries parsed and spread over 1,000 watchlists (``w0`` ... ``w999``), as a
-    service with many users holds them; a query the parser refuses is left out."""
+    service with many users holds them; a query the parser refuses is left out.
+    ``engine`` names the package parsing them (matching_ab.py loads two copies)."""
+    parser = importlib.import_module(f"{engine}.matching.parser")
+    index = importlib.import_module(f"{engine}.matching.index")
+    errors = importlib.import_module(f"{engine}.errors")
     entries = []
     for number, query in enumerate(texts):
         try:
-            entries.append(CompiledEntry(f"w{number % 1000}", query, parse_query(query)))
-        except QuerySyntaxError:
+            entries.append(
+                index.CompiledEntry(f"w{number % 1000}", query, parser.parse_query(query))
+            )
+        except errors.QuerySyntaxError:
             continue
     return entries

@@ -29,13 +29,14 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import articles, megabytes, queries, split
+from corpus import articles, megabytes, queries, split, watchlist_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 _IMPORT = re.compile(r"\b(from|import) monitor\b")
@@ -58,27 +59,14 @@ def engine_copy(revision: str | None, folder: Path, package: str) -> None:
         path.write_text(_IMPORT.sub(rf"\1 {package}", path.read_text(encoding="utf-8")))
 
 
-def build_index(package: str, texts: list[str]) -> tuple[object, list[ModuleType]]:
-    """The index of ``package`` over ``texts`` in 1,000 watchlists, and the modules whose
-    caches a cold start empties."""
-    parser = importlib.import_module(f"{package}.matching.parser")
-    index_module = importlib.import_module(f"{package}.matching.index")
-    errors = importlib.import_module(f"{package}.errors")
-    entries = []
-    for number, query in enumerate(texts):
-        try:
-            tree = parser.parse_query(query)
-        except errors.QuerySyntaxError:
-            continue
-        entries.append(index_module.CompiledEntry(f"w{number % 1000}", query, tree))
-    caches = [importlib.import_module(f"{package}.arabic.{name}") for name in ("normalize", "stem")]
-    return index_module.WatchlistIndex(entries), caches
-
-
-def cold_start(index: object, caches: list[ModuleType]) -> None:
-    caches[0].normalize_word.cache_clear()
-    caches[1].cache_clear()
-    index.forget_words()  # type: ignore[attr-defined]
+def build_index(engine: str, texts: list[str]) -> tuple[Any, list[Callable[[], None]]]:
+    """The index of ``engine`` over ``texts`` (as the other benchmarks spread them), and
+    what empties its word caches for a cold start."""
+    index_module = importlib.import_module(f"{engine}.matching.index")
+    index = index_module.WatchlistIndex(watchlist_entries(texts, engine))
+    normalize = importlib.import_module(f"{engine}.arabic.normalize")
+    stem = importlib.import_module(f"{engine}.arabic.stem")
+    return index, [normalize.normalize_word.cache_clear, stem.cache_clear, index.forget_words]
 
 
 def main() -> None:
@@ -105,17 +93,18 @@ def main() -> None:
     ratios = []
     print(f"{options.size} queries; A = {options.base}, B = {options.other or 'working tree'}")
     for number in range(options.rounds):
-        for index, caches in sides:
-            cold_start(index, caches)
+        for _, forget in sides:
+            for clear in forget:
+                clear()
         gc.collect()
         for index, _ in sides:  # yesterday's news in the word caches, as the service has
             for title, body in held_out:
-                index.match_fields({"title": title, "body": body})  # type: ignore[attr-defined]
+                index.match_fields({"title": title, "body": body})
         spent = [0.0, 0.0]
         for article, (title, body) in enumerate(pairs):
             for side in (0, 1) if article % 2 == 0 else (1, 0):
                 began = time.perf_counter()
-                sides[side][0].match_fields({"title": title, "body": body})  # type: ignore[attr-defined]
+                sides[side][0].match_fields({"title": title, "body": body})
                 spent[side] += time.perf_counter() - began
         ratios.append(spent[0] / spent[1])
         print(

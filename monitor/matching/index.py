@@ -65,6 +65,7 @@ class CompiledEntry:
 # touches one tuple per phrase instead of a list of 100,000 texts once per query (at that
 # size, those reads missing the processor's caches cost more than making the hits).
 _Consumers = tuple[tuple[int, ...], tuple[str, ...]]
+_NO_CONSUMERS: _Consumers = ((), ())
 
 
 # The units a key wakes alone, the units it wakes with a second key, the one-word
@@ -84,7 +85,7 @@ class _Unit:
     required: frozenset[str] | None
     entry: int | None = None
     phrase: Phrase | None = None
-    consumers: _Consumers = ((), ())
+    consumers: _Consumers = _NO_CONSUMERS
     # A two-word phrase with no field scope (most units): its keys and how far apart
     # they may be, to verify without walking the phrase. Fields of the unit itself, not
     # a tuple: at 100,000 queries, each object read per woken unit is a likely cache miss.
@@ -108,17 +109,17 @@ class WatchlistIndex:
         general, consumers = _by_shape(self._entries)
         # A phrase of one word matches wherever its key occurs: nothing to verify, so
         # its queries are found straight from the text's keys.
-        words: dict[str, tuple[int, ...]] = {}
+        word_numbers: dict[str, tuple[int, ...]] = {}
         shapes: list[tuple[Node, int | None, _Consumers]] = [
-            (self._entries[number].tree, number, ((), ())) for number in general
+            (self._entries[number].tree, number, _NO_CONSUMERS) for number in general
         ]
         for phrase, answered in consumers.items():
             key = word_key(phrase)
             if key is None:
                 shapes.append((phrase, None, _consumers(answered, queries)))
             else:  # phrases written differently ("طائرة", "الطائرة") share keys
-                words[key] = words.get(key, ()) + answered
-        answers = {key: _consumers(numbers, queries) for key, numbers in words.items()}
+                word_numbers[key] = word_numbers.get(key, ()) + answered
+        word_answers = {key: _consumers(numbers, queries) for key, numbers in word_numbers.items()}
         self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
         paired: dict[str, dict[str, list[int]]] = {}
@@ -148,9 +149,9 @@ class WatchlistIndex:
                 {second: tuple(numbers) for second, numbers in paired[key].items()}
                 if key in paired
                 else None,
-                answers.get(key),
+                word_answers.get(key),
             )
-            for key in anchors.keys() | paired.keys() | answers.keys()
+            for key in anchors.keys() | paired.keys() | word_answers.keys()
         }
         # The keys of query words in one form, and each form of a group key with the
         # groups it belongs to: a text word's stems are looked up in both.
@@ -213,7 +214,7 @@ class WatchlistIndex:
         else:
             present = set().union(*(scan.positions for scan in scans))
         woken: set[int] = set()
-        words: dict[str, _Consumers] = {}
+        word_answers: dict[str, _Consumers] = {}  # the one-word queries of the text's keys
         roles = self._roles
         for key in roles.keys() & present:
             alone, seconds, consumers = roles[key]
@@ -223,9 +224,12 @@ class WatchlistIndex:
                 for second in seconds.keys() & present:
                     woken.update(seconds[second])
             if consumers:
-                words[key] = consumers
+                word_answers[key] = consumers
         results: dict[int, list[Hit]] = {}
-        matched = [(parts, words[key]) for key, parts in texts.parts_of_words(words.keys()).items()]
+        matched = [
+            (parts, word_answers[key])
+            for key, parts in texts.parts_of_words(word_answers.keys()).items()
+        ]
         units, entries, pair_parts = self._units, self._entries, texts.pair_parts
         for number in woken:
             unit = units[number]
@@ -388,6 +392,7 @@ def _hand_out(
 
 
 def _consumers(numbers: tuple[int, ...], queries: list[str]) -> _Consumers:
+    """The queries ``numbers`` with their texts beside them (see ``_Consumers``)."""
     return numbers, tuple(queries[number] for number in numbers)
 
 

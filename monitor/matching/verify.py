@@ -9,7 +9,8 @@ many queries is verified once per text.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import KeysView, Mapping
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 
 from monitor.arabic.tokenize import piece_ends, word_segments
 from monitor.matching.hits import Hit
@@ -98,18 +99,10 @@ class TextScans:
         word and no field scope (most phrases), without any chaining."""
         parts = self._word_parts.get(key)
         if parts is None:
-            parts = []
-            for rank, (name, scan) in enumerate(self.fields.items()):
-                places = scan.positions.get(key)
-                if places:
-                    ends, text = scan.ends, scan.text
-                    for place in places:
-                        start, end = ends[2 * place], ends[2 * place + 1]
-                        parts.append((rank, place, place, start, end, text[start:end], name))
-            self._word_parts[key] = parts
+            parts = self._word_parts[key] = self.parts_of_words({key}).get(key, [])
         return parts
 
-    def parts_of_words(self, keys: KeysView[str]) -> dict[str, list[Part]]:
+    def parts_of_words(self, keys: AbstractSet[str]) -> dict[str, list[Part]]:
         """:meth:`word_parts` of every key of ``keys`` present in some field, found in one
         pass per field: at 100,000 queries an article holds dozens of one-word queries,
         and a call per key costs more than making its parts."""
