@@ -1,7 +1,7 @@
 """Posting an alert over HTTP, safely: the network guard, no redirects, a total deadline.
 
 Webhook and Slack URLs are user input, so every POST goes through the same gate as the
-crawler (:class:`crawler.netguard.NetworkPolicy`): the URL is checked by its form, and
+crawler (:class:`monitor.netguard.NetworkPolicy`): the URL is checked by its form, and
 the connection itself resolves the host through ``policy.resolve()`` and connects only
 to a vetted address (the URL, Host header and TLS SNI keep the host name). DNS rebinding
 between a check and the connect therefore cannot reach a private address.
@@ -36,9 +36,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from crawler.netguard import NetworkPolicy
 from monitor.clock import Clock
 from monitor.errors import DeliveryError, NetworkGuardError, ResolutionError
+from monitor.netguard import NetworkPolicy
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
 DEFAULT_USER_AGENT = "rasid/0.1 (alerts)"

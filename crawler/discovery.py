@@ -23,8 +23,8 @@ from parsel import Selector
 
 from crawler.charset import decode_html
 from crawler.documents import parse_document
-from crawler.netguard import NetworkPolicy
 from monitor.errors import NetworkGuardError, SourceError
+from monitor.netguard import NetworkPolicy
 
 COMMON_PATHS = (
     "/rss.xml",

@@ -1,6 +1,6 @@
 """Scrapy components that put every source request through the network guard.
 
-Two halves of one gate (crawler.netguard). The downloader middleware checks each
+Two halves of one gate (monitor.netguard). The downloader middleware checks each
 request before any connection: its form (scheme, credentials, IP literals such as
 169.254.169.254) and where its host resolves, giving the user a precise reason. The
 resolver checks again at the moment Twisted connects, so a name that changes its
@@ -24,8 +24,8 @@ from twisted.internet.interfaces import IResolverSimple
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
-from crawler.netguard import NetworkPolicy
 from monitor.errors import NetworkGuardError
+from monitor.netguard import NetworkPolicy
 
 DNS_CACHE_SECONDS = 60.0
 

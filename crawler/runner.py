@@ -18,11 +18,11 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from crawler.middlewares import GuardedResolver
-from crawler.netguard import NetworkPolicy
 from crawler.settings import TWISTED_REACTOR, scrapy_settings
 from crawler.sink import CrawlSink, DueSource
 from crawler.spiders.feeds import FEED_STATS, SourceSpider
 from monitor.config import Settings
+from monitor.netguard import NetworkPolicy
 
 T = TypeVar("T")
 

@@ -363,8 +363,8 @@ def sources_add(
 def _discovered(ctx: Context, url: str, pick: int | None) -> str:
     """The URL to add: ``url`` if it is a feed, else the feed the user picks on it."""
     from crawler.discovery import Fetcher, discover
-    from crawler.netguard import NetworkPolicy
     from monitor.errors import NetworkGuardError, ResolutionError, SourceError
+    from monitor.netguard import NetworkPolicy
 
     crawl = ctx.settings.crawl
     fetcher = Fetcher(

@@ -19,7 +19,6 @@ from typing import TextIO
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher, DispatchSummary
 from crawler.items import ArticleItem, FeedEntry
-from crawler.netguard import NetworkPolicy
 from crawler.runner import CrawlerHandle
 from crawler.sink import DueSource, PollOutcome
 from monitor import sources as source_state
@@ -28,6 +27,7 @@ from monitor.config import Settings
 from monitor.db.session import Database, InstanceLock
 from monitor.ingest import Ingestor
 from monitor.matching import Synonyms
+from monitor.netguard import NetworkPolicy
 from monitor.polling import PollingPolicy
 from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists

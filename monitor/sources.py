@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from crawler.netguard import NetworkPolicy
 from crawler.sink import DueSource, PollOutcome
 from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
 from monitor.errors import NetworkGuardError, RasidError
+from monitor.netguard import NetworkPolicy
 from monitor.polling import MAX_RETRY_AFTER, PollingPolicy, jittered
 
 MAX_MESSAGE = 2000

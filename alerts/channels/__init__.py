@@ -15,9 +15,9 @@ from alerts.channels.slack import SlackChannel
 from alerts.channels.webhook import WebhookChannel
 from alerts.http import AlertPoster
 from alerts.outbox import ClaimedAlert
-from crawler.netguard import NetworkPolicy
 from monitor.clock import Clock
 from monitor.config import ChannelSettings, Settings
+from monitor.netguard import NetworkPolicy
 
 
 class Channel(Protocol):

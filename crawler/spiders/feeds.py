@@ -29,9 +29,9 @@ from crawler.documents import parse_document
 from crawler.extract import extract_article
 from crawler.failures import describe_failure, retry_after
 from crawler.items import ArticleItem, ExtractedPage, FeedEntry
-from crawler.netguard import NetworkPolicy
 from crawler.sink import CrawlSink, DueSource, PollOutcome
 from monitor.errors import NetworkGuardError, SourceError
+from monitor.netguard import NetworkPolicy
 
 logger = logging.getLogger(__name__)
 

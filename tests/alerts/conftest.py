@@ -27,11 +27,11 @@ from alerts import outbox
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher
 from alerts.render import event_payload
-from crawler.netguard import NetworkPolicy
 from monitor.clock import FakeClock
 from monitor.config import AlertSettings, ChannelSettings, Settings
 from monitor.db.models import Article, Match, OutboxAlert, Watchlist
 from monitor.db.session import Database
+from monitor.netguard import NetworkPolicy
 
 # The Standard Webhooks test-vector key (libraries/python/tests/test_webhooks.py).
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

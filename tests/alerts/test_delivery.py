@@ -17,11 +17,11 @@ from standardwebhooks import Webhook
 from alerts import outbox
 from alerts.dispatch import Dispatcher, DispatchSummary
 from alerts.outbox import BACKOFF_CEILINGS, ClaimedAlert
-from crawler.netguard import NetworkPolicy
 from monitor.clock import FakeClock
 from monitor.config import AlertSettings, ChannelSettings
 from monitor.db.models import OutboxAlert
 from monitor.db.session import Database
+from monitor.netguard import NetworkPolicy
 from tests.alerts.conftest import (
     SECRET,
     AddAlert,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from alerts.http import AlertPoster, parse_retry_after
-from crawler.netguard import NetworkPolicy
 from monitor.clock import FakeClock
 from monitor.errors import DeliveryError, NetworkGuardError
+from monitor.netguard import NetworkPolicy
 from tests.alerts.conftest import LOCAL, TLS_HOST, drip_server, elapsed, free_port
 from tests.support.http import LocalServer, Reply
 
