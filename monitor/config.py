@@ -117,6 +117,10 @@ class CrawlSettings(_Section):
     min_interval: Duration = timedelta(minutes=2)
     max_interval: Duration = timedelta(hours=1)
     pause_after_failures: int = Field(default=10, ge=0)  # 0: never pause
+    # The frontier (monitor/frontier.py): new entries per poll, and page fetches started
+    # per entry before it is given up.
+    max_new_entries: int = Field(default=300, ge=1)
+    max_entry_attempts: int = Field(default=5, ge=1)
     # Politeness: robots.txt, a per-domain delay, AutoThrottle, a contact in the UA.
     obey_robots: bool = True
     robots_cache: Duration = timedelta(hours=24)  # RFC 9309: at most a day
