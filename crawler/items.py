@@ -55,6 +55,7 @@ class ArticleItem:
     source_id: int
     source_name: str
     # Where the page was fetched from (after redirects); ``link`` is what the feed said.
+    # Both are empty for an entry without a usable link, stored from the feed alone.
     url: str
     title: str
     body: str
@@ -68,3 +69,5 @@ class ArticleItem:
     extraction: str = "page"
     feed_url: str | None = None
     link: str | None = None
+    # The frontier entry this article settles (monitor.frontier); None outside a crawl.
+    frontier_id: int | None = None

@@ -19,7 +19,7 @@ from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from crawler.middlewares import GuardedResolver
 from crawler.settings import TWISTED_REACTOR, scrapy_settings
-from crawler.sink import CrawlSink, DueSource
+from crawler.sink import CrawlSink, DueSource, PageWork
 from crawler.spiders.feeds import FEED_STATS, SourceSpider
 from monitor.config import Settings
 from monitor.netguard import NetworkPolicy
@@ -64,11 +64,13 @@ class CrawlerHandle:
         *,
         keep_alive: bool,
         initial: Iterable[DueSource] = (),
+        initial_work: Iterable[PageWork] = (),
     ) -> None:
         self._settings = settings
         self._sink = sink
         self._keep_alive = keep_alive
         self._initial = list(initial)
+        self._initial_work = list(initial_work)
         self._policy = NetworkPolicy(allow_private_networks=settings.crawl.allow_private_networks)
         self._runner: AsyncCrawlerRunner | None = None
         self._crawler: Crawler | None = None
@@ -92,6 +94,7 @@ class CrawlerHandle:
             sink=self._sink,
             policy=self._policy,
             initial=self._initial,
+            initial_work=self._initial_work,
             keep_alive=self._keep_alive,
         )
         done, _ = await asyncio.wait({opened, self._task}, return_when=asyncio.FIRST_COMPLETED)
@@ -99,10 +102,17 @@ class CrawlerHandle:
             self._task.result()  # raises the reason the crawler could not start
 
     def poll(self, sources: Iterable[DueSource]) -> None:
+        self._spider().poll(sources)
+
+    def fetch(self, works: Iterable[PageWork]) -> None:
+        """Fetch the pages of entries claimed from the frontier."""
+        self._spider().fetch(works)
+
+    def _spider(self) -> SourceSpider:
         assert self._crawler is not None and self._crawler.spider is not None
         spider = self._crawler.spider
         assert isinstance(spider, SourceSpider)
-        spider.poll(sources)
+        return spider
 
     def idle(self) -> bool:
         """Nothing queued, downloading or being processed (Scrapy's own idle test)."""

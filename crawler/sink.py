@@ -1,10 +1,11 @@
 """The contract between the crawler and the rest of rasid.
 
 The crawler receives :class:`DueSource` records (what to poll, with the validators of
-the last poll), reports a :class:`PollOutcome` per poll, asks which feed entries are
-new, and hands each new article over as an ``ArticleItem``. It never touches the
-database itself: ``monitor.service`` implements :class:`CrawlSink` on top of
-``monitor.sources`` and ``monitor.ingest``.
+the last poll), reports a :class:`PollOutcome` per poll together with the entries it
+parsed, gets back the new ones as :class:`PageWork` (already durable in the frontier),
+and hands each article over as an ``ArticleItem`` carrying its frontier id. It never
+touches the database itself: ``monitor.service`` implements :class:`CrawlSink` on top
+of ``monitor.sources``, ``monitor.frontier`` and ``monitor.ingest``.
 """
 
 from __future__ import annotations
@@ -54,12 +55,39 @@ class PollOutcome:
     retry_after: float | None = None  # seconds a 429/503 asked us to wait
 
 
+@dataclass(frozen=True)
+class PageWork:
+    """A new entry claimed from the frontier for this process: fetch its page (when it
+    has a link) and hand its article over with ``frontier_id`` set."""
+
+    frontier_id: int
+    source: DueSource
+    entry: FeedEntry
+    feed_url: str  # the document the entry came from (a child sitemap, say)
+    attempts: int = 1  # claims so far, this one included
+
+
 class CrawlSink(Protocol):
     def record_poll(self, source: DueSource, outcome: PollOutcome) -> None:
-        """Store how a poll went and when to poll next."""
+        """Store how a poll that found nothing to parse went, and when to poll next."""
 
-    def new_entries(self, source: DueSource, entries: list[FeedEntry]) -> list[FeedEntry]:
-        """The entries whose article is not stored yet (by canonical URL or GUID)."""
+    def discover(
+        self,
+        source: DueSource,
+        entries: list[FeedEntry],
+        *,
+        feed_url: str,
+        outcome: PollOutcome | None = None,
+    ) -> list[PageWork]:
+        """Write the entries not seen before to the frontier, in the same transaction
+        as ``outcome`` (the poll that parsed them; None for a child sitemap), and return
+        them claimed for this process."""
+
+    def page_failed(self, work: PageWork, error: str, *, transient: bool) -> bool:
+        """An entry's page could not be fetched. True: store the article from the feed's
+        text now; False: the entry stays in the frontier (a transient failure retried
+        later, or a stop under way)."""
 
     def ingest(self, item: ArticleItem) -> None:
-        """Store, deduplicate and match one article (one transaction)."""
+        """Store, deduplicate and match one article, and clear its frontier entry
+        (one transaction)."""

@@ -134,10 +134,14 @@ def run(ctx: Context, once: bool) -> None:
     _setup_logging(ctx.settings)
     with ctx.service() as service:
         service.lock.acquire()
-        if once:
-            _print_summary(run_in_reactor(service.run_once))
-        else:
+        if not once:
             run_in_reactor(service.run_forever)
+            return
+        summary = run_in_reactor(service.run_once)
+    _print_summary(summary)
+    if summary.interrupted_by:
+        # Not a clean finish, though a clean stop: scripts can tell the two apart.
+        sys.exit(1)
 
 
 def _print_summary(summary: Any) -> None:
@@ -157,6 +161,11 @@ def _print_summary(summary: Any) -> None:
         )
     for name, error in summary.errors.items():
         console.print(f"  source {name}: {error}")
+    if summary.interrupted_by:
+        console.print(
+            f"interrupted by {summary.interrupted_by}: {summary.pages_left} article page(s) "
+            "and any undelivered alerts wait in the database for the next run"
+        )
 
 
 @cli.command()
@@ -192,6 +201,12 @@ def status(ctx: Context, as_json: bool) -> None:
             f"{source.mojibake_polls} poll(s) looked like mojibake: check its charset"
             if source.mojibake_polls
             else "",
+            f"{source.entries_unusable} entr(ies) without link, title or summary skipped"
+            if source.entries_unusable
+            else "",
+            f"{source.entries_over_cap} entr(ies) beyond crawl.max_new_entries skipped"
+            if source.entries_over_cap
+            else "",
         ]
         problem = "; ".join(part for part in (problem, *counted) if part)
         if source.paused_at is not None:
@@ -217,6 +232,15 @@ def status(ctx: Context, as_json: bool) -> None:
         f"{c.name} ({c.kind}{'' if c.active else ', off: no URL set'})" for c in report.channels
     )
     console.print(f"channels: {channels}")
+    pending = report.frontier
+    console.print(
+        f"article pages waiting: {pending.pending}   given up: {pending.failed}"
+        + (
+            "  (see `rasid frontier list`; queue them again with `rasid frontier retry`)"
+            if pending.failed
+            else ""
+        )
+    )
 
 
 def _now() -> datetime:
@@ -622,6 +646,49 @@ def alerts_retry(ctx: Context, ids: tuple[int, ...]) -> None:
     with ctx.service() as service:
         count = outbox.requeue_dead(service.db, _now(), ids=list(ids) or None)
     console.print(f"re-queued {count} alert(s)")
+
+
+@cli.group("frontier")
+def frontier_group() -> None:
+    """Entries found by polls whose articles are not stored yet."""
+
+
+@frontier_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@reports_errors
+def frontier_list(ctx: Context, as_json: bool) -> None:
+    """Entries given up after too many attempts, with their last error."""
+    from monitor.frontier import list_failed
+
+    with ctx.service() as service, service.db.connection() as connection:
+        rows = list_failed(connection, limit=1000)
+    _show(
+        rows,
+        as_json,
+        ("id", "source", "title", "url", "attempts", "last error"),
+        lambda row: (
+            str(row.id),
+            row.source,
+            row.title,
+            row.url or "(no link)",
+            str(row.attempts),
+            row.last_error or "",
+        ),
+    )
+
+
+@frontier_group.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@pass_context
+@reports_errors
+def frontier_retry(ctx: Context, ids: tuple[int, ...]) -> None:
+    """Queue given-up entries again (all of them, or the given ids)."""
+    from monitor.frontier import retry_failed
+
+    with ctx.service() as service:
+        count = retry_failed(service.db, list(ids) or None)
+    console.print(f"queued {count} entr{'y' if count == 1 else 'ies'} again")
 
 
 def main() -> None:

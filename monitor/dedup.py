@@ -201,6 +201,20 @@ def dedup_keys(
     return keys
 
 
+def entry_keys(
+    *, url: str | None, guid: str | None, title: str, summary: str, feed_url: str | None
+) -> list[tuple[str, str]]:
+    """The keys a feed entry is known by before its article exists: its link's and its
+    GUID's, as :func:`dedup_keys` makes them; for an entry with neither, its text scoped
+    by the feed's host ("entry": a linkless item has no other identity, and the same
+    title and summary in one outlet's feed are the same item)."""
+    keys = dedup_keys(url=url or "", guid=guid, content_hash="", feed_url=feed_url)
+    if keys:
+        return keys
+    text = content_hash(title, summary)
+    return [("entry", _key("entry", f"{_feed_scope(feed_url)} {text}"))]
+
+
 def _without_scheme(canonical: str) -> str:
     scheme, separator, rest = canonical.partition("://")
     return rest if separator and scheme in _DEFAULT_PORTS else canonical

@@ -66,5 +66,11 @@ class DeliveryError(RasidError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(RasidError):
+    """The database cannot be reached or written right now (a full disk, a read-only or
+    vanished file, a PostgreSQL server restarting): nothing was half-written, and the
+    same operation may succeed later."""
+
+
 class InstanceLockedError(RasidError):
     """Another ``rasid run`` already owns this SQLite database."""

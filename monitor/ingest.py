@@ -1,8 +1,9 @@
 """Storing one article: dedup probe, article, matches and outbox rows in one transaction.
 
-The transaction is the guarantee: an article is never stored without its matches, and a
-match never without its alerts, so a crash at any point either loses nothing or leaves
-nothing half-done (the article is then simply seen as new on the next poll).
+The transaction is the guarantee: an article is never stored without its matches, a
+match never without its alerts, and the article's frontier entry (monitor.frontier)
+leaves in the same commit, so a crash at any point either loses nothing or leaves
+nothing half-done (the entry is still in the frontier and its page is fetched again).
 
 Work is split in two: :meth:`Ingestor.prepare` does everything that needs no database
 (canonical URL, hashes, matching, alert payloads), so that :meth:`Ingestor.store` holds
@@ -23,14 +24,14 @@ from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
 from alerts.render import event_payload
-from crawler.items import ArticleItem, FeedEntry
-from crawler.sink import DueSource
+from crawler.items import ArticleItem
+from monitor import frontier
 from monitor.archive import search_terms, store_terms
 from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.db.models import Article, DedupKey, Match, Source
 from monitor.db.session import Database
-from monitor.dedup import canonical_url, content_hash, dedup_keys
+from monitor.dedup import canonical_url, content_hash, dedup_keys, entry_keys
 from monitor.matching import Hit, snippet
 from monitor.stories import StoryIndex, to_bytes
 from monitor.stories import fingerprint as story_fingerprint
@@ -84,6 +85,7 @@ class PreparedArticle:
     now: datetime | None = None
     terms: str = ""  # what the archive indexes it under (monitor.archive)
     signature: MinHash | None = None  # its story fingerprint (monitor.stories)
+    frontier_id: int | None = None  # the frontier entry its storing settles
 
 
 class Ingestor:
@@ -104,36 +106,6 @@ class Ingestor:
         self._on_alerts = on_alerts
         self._active_channels = [c.name for c in settings.effective_channels() if c.active]
         self.stories = StoryIndex(settings.stories.threshold)
-
-    def new_entries(self, source: DueSource, entries: list[FeedEntry]) -> list[FeedEntry]:
-        """Entries whose URL or GUID is not known yet (and each only once per feed)."""
-        keyed: list[tuple[FeedEntry, set[str]]] = []
-        for entry in entries:
-            if entry.url is None:
-                continue
-            keys = {
-                key
-                for kind, key in dedup_keys(
-                    url=canonical_url(entry.url),
-                    guid=entry.guid,
-                    content_hash="",
-                    feed_url=source.url,
-                )
-                if kind in ("url", "guid")
-            }
-            keyed.append((entry, keys))
-        if not keyed:
-            return []
-        all_keys = set().union(*(keys for _, keys in keyed))
-        with self._db.connection() as connection:
-            known = set(_known_keys(connection, all_keys))
-        fresh: list[FeedEntry] = []
-        for entry, keys in keyed:
-            if keys & known:
-                continue
-            known |= keys
-            fresh.append(entry)
-        return fresh
 
     def ingest(self, item: ArticleItem) -> IngestResult:
         result = self.store(self.prepare(item))
@@ -156,11 +128,16 @@ class Ingestor:
                 body_chars=len(item.body),
             )
         }
-        if item.link and canonical_url(item.link) != url:
-            for kind, key in dedup_keys(
-                url=canonical_url(item.link), guid=None, content_hash="", feed_url=item.feed_url
-            ):
-                keys.setdefault(key, kind)
+        # What the feed called it (its link, or for a linkless entry its text), so the
+        # next poll knows the entry without fetching anything.
+        for kind, key in entry_keys(
+            url=item.link,
+            guid=item.guid,
+            title=item.title,
+            summary=item.summary,
+            feed_url=item.feed_url,
+        ):
+            keys.setdefault(key, kind)
         row = {
             "source_id": item.source_id,
             "url": url,
@@ -182,6 +159,7 @@ class Ingestor:
             now,
             search_terms(item.title, item.body),
             story_fingerprint(item.title, item.body),
+            item.frontier_id,
         )
 
     def _prepare_matches(self, item: ArticleItem, url: str, now: datetime) -> list[PreparedMatch]:
@@ -200,7 +178,7 @@ class Ingestor:
                 payload = event_payload(
                     watchlist=name,
                     article={
-                        "url": url,
+                        "url": url or None,  # an entry without a link: said so in alerts
                         "title": item.title,
                         "source": item.source_name,
                         "published_at": item.published_at.isoformat()
@@ -223,13 +201,16 @@ class Ingestor:
         return prepared
 
     def store(self, article: PreparedArticle) -> IngestResult:
-        """One transaction: probe, article, keys, matches, outbox rows (or nothing)."""
+        """One transaction: probe, article, keys, matches, outbox rows and the frontier
+        entry's removal (or nothing)."""
         try:
             with self._db.connection() as connection:
                 result = self._store(connection, article)
         except IntegrityError:
-            # Another instance stored the same article between our probe and insert.
-            return IngestResult(article_id=None, duplicate=True)
+            # Another instance stored the same article between our probe and insert: the
+            # probe now finds it, and this entry is settled as a duplicate.
+            with self._db.connection() as connection:
+                result = self._store(connection, article)
         if not result.duplicate and result.article_id is not None:
             # Only now that it is committed may later articles join its story.
             self.stories.add(result.article_id, result.story_id, article.signature)
@@ -237,6 +218,8 @@ class Ingestor:
 
     def _store(self, connection: Connection, article: PreparedArticle) -> IngestResult:
         now = article.now or self._clock.now()
+        if article.frontier_id is not None:
+            frontier.done(connection, article.frontier_id)
         known = _known_keys(connection, article.keys)
         if known:
             article_id = next(iter(known.values()))

@@ -1,9 +1,16 @@
 """The service: settings, database, crawler, ingest and dispatcher wired into one loop.
 
 ``rasid run`` and ``rasid run --once`` both come here. The service is also the crawler's
-:class:`~crawler.sink.CrawlSink`: poll outcomes go to ``monitor.sources``, articles to
-``monitor.ingest``, and an enqueued alert wakes the dispatcher at once instead of waiting
-for its next tick (the feed-to-webhook latency is what users feel).
+:class:`~crawler.sink.CrawlSink`: poll outcomes go to ``monitor.sources`` and their new
+entries to ``monitor.frontier`` in one transaction, articles to ``monitor.ingest``, and
+an enqueued alert wakes the dispatcher at once instead of waiting for its next tick (the
+feed-to-webhook latency is what users feel).
+
+Entries this process claimed from the frontier are its "pages in flight": their leases
+are renewed at every poll tick while their pages download, and given back at a clean
+stop. A database that fails (a full disk, PostgreSQL restarting) is reported once per
+outage (monitor/db/faults.py); every tick simply tries again, and what a failed
+transaction did not write is still in the frontier, the outbox or the feed.
 """
 
 from __future__ import annotations
@@ -12,19 +19,25 @@ import asyncio
 import logging
 import random
 import signal
-from dataclasses import dataclass, field
-from datetime import timedelta
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TextIO
 
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher, DispatchSummary
 from crawler.items import ArticleItem, FeedEntry
 from crawler.runner import CrawlerHandle
-from crawler.sink import DueSource, PollOutcome
+from crawler.sink import DueSource, PageWork, PollOutcome
+from monitor import frontier
 from monitor import sources as source_state
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
+from monitor.db.faults import OutageLog
 from monitor.db.session import Database, InstanceLock
+from monitor.errors import DatabaseUnavailable
 from monitor.ingest import Ingestor
 from monitor.matching import Synonyms
 from monitor.netguard import NetworkPolicy
@@ -33,6 +46,9 @@ from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists
 
 logger = logging.getLogger(__name__)
+
+# How long a stop waits for Scrapy to finish what it has in flight.
+STOP_GRACE = timedelta(seconds=3)
 
 
 @dataclass
@@ -52,6 +68,10 @@ class RunSummary:
     matches: int = 0
     alerts_enqueued: int = 0
     delivery: DispatchSummary | None = None
+    # Set when a signal stopped the run early: what was not finished waits in the
+    # database (frontier entries, pending alerts) for the next run.
+    interrupted_by: str | None = None
+    pages_left: int = 0
 
 
 class Service:
@@ -87,8 +107,13 @@ class Service:
             self.clock,
         )
         self.summary = RunSummary()
+        # This process's lease token on frontier entries, and the outage reporter.
+        self.token = str(uuid.uuid4())
+        self.outage = OutageLog()
         self._crawler: CrawlerHandle | None = None
-        self._in_flight: set[int] = set()
+        self._polls: set[int] = set()  # sources claimed and not yet recorded
+        self._pages: set[int] = set()  # frontier entries claimed and not yet stored
+        self._stopping = False  # a stop is under way: claim nothing more
         self._dispatching = False
         self._dispatch_again = False
         self._wake_on_alert = True
@@ -121,18 +146,80 @@ class Service:
         """Longer than any one poll can take (feed + article pages), so no double poll."""
         return self.settings.crawl.timeout * 6 + timedelta(seconds=30)
 
+    @property
+    def page_lease(self) -> timedelta:
+        """How long a claimed frontier entry stays this process's without renewal: ten
+        poll ticks (it is renewed at each), so an instance that died leaves its entries
+        to the others soon, and a busy one keeps them."""
+        return max(self.settings.crawl.poll_tick * 10, timedelta(seconds=10))
+
     # -- the crawler's sink -----------------------------------------------------
 
     def record_poll(self, source: DueSource, outcome: PollOutcome) -> None:
-        self._in_flight.discard(source.id)
-        source_state.record_poll(
-            self.db,
-            source,
-            outcome,
-            self.clock.now(),
-            policy=self.polling,
-            rng=self._rng,
-        )
+        self._polls.discard(source.id)
+        try:
+            source_state.record_poll(
+                self.db, source, outcome, self.clock.now(), policy=self.polling, rng=self._rng
+            )
+        except DatabaseUnavailable as exc:
+            # Not recorded: the source's claim runs out and it is polled again.
+            self.outage.failed(exc, f"recording a poll of {source.name}")
+            return
+        self.outage.succeeded()
+        self._note_poll(source, outcome)
+
+    def discover(
+        self,
+        source: DueSource,
+        entries: list[FeedEntry],
+        *,
+        feed_url: str,
+        outcome: PollOutcome | None = None,
+    ) -> list[PageWork]:
+        if outcome is not None:
+            self._polls.discard(source.id)
+        now = self.clock.now()
+        try:
+            with self.db.connection() as connection:
+                found = frontier.discover(
+                    connection,
+                    source,
+                    entries,
+                    feed_url=feed_url,
+                    now=now,
+                    token=None if self._stopping else self.token,
+                    lease=self.page_lease,
+                    limit=self.settings.crawl.max_new_entries,
+                )
+                if outcome is not None:
+                    outcome = replace(outcome, new_entries=len(found.work))
+                    source_state.record_success(
+                        connection,
+                        source,
+                        outcome,
+                        now,
+                        policy=self.polling,
+                        rng=self._rng,
+                        unusable=found.unusable,
+                        over_cap=found.over_cap,
+                    )
+                else:
+                    source_state.count_dropped(
+                        connection, source.id, unusable=found.unusable, over_cap=found.over_cap
+                    )
+        except DatabaseUnavailable as exc:
+            # Neither the poll nor its entries were recorded: the next poll finds them.
+            self.outage.failed(exc, f"recording a poll of {source.name}")
+            return []
+        self.outage.succeeded()
+        self._pages.update(work.frontier_id for work in found.work)
+        for warning in found.warnings:
+            logger.warning("source %s: %s: %s", source.name, feed_url, warning)
+        if outcome is not None:
+            self._note_poll(source, outcome)
+        return found.work
+
+    def _note_poll(self, source: DueSource, outcome: PollOutcome) -> None:
         self.summary.polled += 1
         if outcome.status == "error":
             self.summary.errors[source.name] = outcome.error or "error"
@@ -144,11 +231,47 @@ class Service:
             for warning in outcome.warnings:
                 logger.info("source %s: %s", source.name, warning)
 
-    def new_entries(self, source: DueSource, entries: list[FeedEntry]) -> list[FeedEntry]:
-        return self.ingestor.new_entries(source, entries)
+    def page_failed(self, work: PageWork, error: str, *, transient: bool) -> bool:
+        if self._stopping:
+            return False  # given back with the others: the next run fetches it
+        if not transient:
+            return True
+        try:
+            retry_at = frontier.retry_page_later(
+                self.db, work, token=self.token, now=self.clock.now(), error=error
+            )
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "recording a failed page")
+            self._pages.discard(work.frontier_id)  # its lease runs out: fetched again
+            return False
+        if retry_at is None:
+            return True
+        self._pages.discard(work.frontier_id)
+        logger.info(
+            "source %s: article page %s failed (%s); trying again at %s",
+            work.source.name,
+            work.entry.url,
+            error,
+            f"{retry_at:%H:%M:%S} UTC",
+        )
+        return False
 
     def ingest(self, item: ArticleItem) -> None:
-        result = self.ingestor.ingest(item)
+        try:
+            result = self.ingestor.ingest(item)
+        except DatabaseUnavailable as exc:
+            # Nothing of it was written; its frontier entry's lease runs out (no longer
+            # renewed) and the entry is claimed and fetched again.
+            self.outage.failed(exc, f"storing an article of {item.source_name}")
+            self._pages.discard(item.frontier_id or 0)
+            return
+        except Exception as exc:  # kept on its frontier entry: retried, then given up
+            logger.exception("storing %s failed", item.url or item.title[:80])
+            self._pages.discard(item.frontier_id or 0)
+            self._note_store_failure(item, exc)
+            return
+        self.outage.succeeded()
+        self._pages.discard(item.frontier_id or 0)
         if result.duplicate:
             self.summary.duplicates += 1
             return
@@ -156,47 +279,114 @@ class Service:
         self.summary.matches += result.matches
         self.summary.alerts_enqueued += result.alerts
 
+    def _note_store_failure(self, item: ArticleItem, error: Exception) -> None:
+        if item.frontier_id is None:
+            return
+        try:
+            frontier.record_failure(
+                self.db, item.frontier_id, token=self.token, error=f"storing failed: {error!r}"
+            )
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "recording a failed entry")
+
     # -- dispatch ---------------------------------------------------------------
 
     def wake_dispatcher(self) -> None:
         """Deliver new alerts now rather than at the next dispatch tick."""
-        if not self._wake_on_alert:
+        if self._wake_on_alert:
+            self._start_dispatch()
+
+    async def dispatch_tick(self) -> None:
+        """The scheduler's dispatch job: it returns at once, so a slow receiver never
+        makes the scheduler skip (and warn about) the ticks that come while a round is
+        still sending."""
+        self._start_dispatch()
+
+    def _start_dispatch(self) -> None:
+        """Start a dispatch round in the background, or ask the running one to go round
+        again when it is done."""
+        if self._dispatching:
+            self._dispatch_again = True
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self.dispatch_tick())
+        self._dispatching = True
+        task = loop.create_task(self._dispatch_rounds())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def dispatch_tick(self) -> None:
-        """One dispatch round; a wake-up during a round makes it go round again."""
-        if self._dispatching:
-            self._dispatch_again = True
-            return
-        self._dispatching = True
+    async def _dispatch_rounds(self) -> None:
         try:
             while True:
                 self._dispatch_again = False
-                await self.dispatcher.dispatch_due_async()
+                await self._dispatch_round()
                 if not self._dispatch_again:
                     break
         finally:
             self._dispatching = False
 
+    async def _dispatch_round(self, *, ignore_backoff: bool = False) -> DispatchSummary | None:
+        failure: DatabaseUnavailable | None = None
+        summary = None
+        try:
+            summary = await self.dispatcher.dispatch_due_async(ignore_backoff=ignore_backoff)
+        except* DatabaseUnavailable as group:
+            failure = _first(group)
+        if failure is not None:
+            # Alerts claimed in this round go out again when their leases run out.
+            self.outage.failed(failure, "delivering alerts")
+            return None
+        self.outage.succeeded()
+        return summary
+
     # -- polling ----------------------------------------------------------------
 
     async def poll_tick(self) -> int:
-        """Claim the sources due now and hand them to the spider; how many were claimed."""
+        """Renew the leases of pages in flight, fetch frontier entries nobody holds, and
+        claim the sources due now; returns how many sources were claimed."""
         assert self._crawler is not None
-        if self.watchlists.refresh():
-            logger.info("watchlists changed; index recompiled")
-        due = source_state.claim_due(self.db, self.clock.now(), lease=self.poll_lease)
+        now = self.clock.now()
+        try:
+            if self.watchlists.refresh():
+                logger.info("watchlists changed; index recompiled")
+            works = self._claim_pages(now)
+            due = source_state.claim_due(self.db, now, lease=self.poll_lease)
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "claiming due sources")
+            return 0
+        self.outage.succeeded()
+        if works:
+            self._crawler.fetch(works)
         if due:
-            self._in_flight.update(source.id for source in due)
+            self._polls.update(source.id for source in due)
             self._crawler.poll(due)
         return len(due)
+
+    def _claim_pages(self, now: datetime, limit: int | None = 200) -> list[PageWork]:
+        """Renew this process's page leases, then claim the entries nobody holds."""
+        if self._pages:
+            frontier.renew(self.db, self._pages, token=self.token, now=now, lease=self.page_lease)
+        claimed = frontier.claim(
+            self.db,
+            now,
+            token=self.token,
+            lease=self.page_lease,
+            max_attempts=self.settings.crawl.max_entry_attempts,
+            limit=limit,
+        )
+        # An entry whose lease ran out while still queued here is not fetched twice.
+        works = [work for work in claimed if work.frontier_id not in self._pages]
+        self._pages.update(work.frontier_id for work in works)
+        return works
+
+    def _release_pages(self) -> None:
+        """Give back the entries this process will not finish (a clean stop)."""
+        if self._pages:
+            frontier.release(self.db, self._pages, token=self.token)
+            self.summary.pages_left = len(self._pages)
+            self._pages.clear()
 
     async def start_crawler(self) -> CrawlerHandle:
         """Open the long-lived spider that poll ticks feed."""
@@ -206,44 +396,117 @@ class Service:
         return self._crawler
 
     def crawl_idle(self) -> bool:
-        """No poll claimed by this process is unfinished and the spider has nothing left to
-        fetch or process (every article of the polls so far is stored)."""
-        return not self._in_flight and (self._crawler is None or self._crawler.idle())
+        """No poll or page claimed by this process is unfinished and the spider has nothing
+        left to fetch or process (every article of the polls so far is stored)."""
+        return (
+            not self._polls and not self._pages and (self._crawler is None or self._crawler.idle())
+        )
 
     # -- the two ways to run ----------------------------------------------------
 
     async def run_once(self) -> RunSummary:
-        """Poll every enabled source now, ingest, then try every undelivered alert once."""
+        """Fetch what an earlier run left in the frontier, poll every enabled source now,
+        ingest, then try every undelivered alert once.
+
+        SIGINT or SIGTERM stops it early and cleanly: downloads are cancelled, claims
+        given back, and what was not finished (frontier entries, pending alerts) waits
+        in the database for the next run.
+        """
         self._load_stories()
         self._wake_on_alert = False
+        now = self.clock.now()
+        if self.db.is_sqlite:
+            frontier.release_stale(self.db)
+        works = self._claim_pages(now, limit=None)
         due = source_state.claim_due(
             self.db,
-            self.clock.now(),
+            now,
             lease=self.poll_lease,
             everything=True,
             ignore_leases=self.db.is_sqlite,
             limit=None,
         )
-        self._in_flight.update(source.id for source in due)
-        crawler = CrawlerHandle(self.settings, self, keep_alive=False, initial=due)
+        self._polls.update(source.id for source in due)
+        crawler = CrawlerHandle(
+            self.settings, self, keep_alive=False, initial=due, initial_work=works
+        )
+        self._crawler = crawler
+        renewing = asyncio.get_running_loop().create_task(self._renew_pages_until_done())
+        stop = asyncio.Event()
         try:
-            await crawler.start()
-            await crawler.finished()
+            with _on_stop_signals(lambda name: self._interrupt(stop, name)):
+                await crawler.start()
+                finished = asyncio.ensure_future(crawler.finished())
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if stop.is_set():
+                    await self._stop_crawler(crawler)
             counts = crawler.feed_counts()
             self.summary.answered_304 = counts.get("not_modified", 0)
             self.summary.same_body = counts.get("same_body", 0)
             self.summary.parsed = counts.get("parsed", 0)
         finally:
-            source_state.release_claims(self.db, sorted(self._in_flight))
-        self.summary.delivery = await self.dispatcher.dispatch_due_async(ignore_backoff=True)
+            renewing.cancel()
+            self._give_back()
+        if self.summary.interrupted_by is None:
+            self.summary.delivery = await self._dispatch_round(ignore_backoff=True)
         return self.summary
+
+    def _interrupt(self, stop: asyncio.Event, name: str) -> None:
+        if self.summary.interrupted_by is None:
+            logger.warning("%s: stopping; unfinished work waits for the next run", name)
+            self.summary.interrupted_by = name
+        stop.set()
+
+    async def _stop_crawler(self, crawler: CrawlerHandle) -> None:
+        """Stop claiming, give every claim back, then give Scrapy a short grace to end.
+
+        The database already holds everything a later run needs (the frontier, the
+        outbox), so downloads still running when the grace ends are simply abandoned
+        (Scrapy would otherwise wait for each to time out). A page that arrives during
+        the grace is still stored; one that fails is not replaced by the feed's text.
+        """
+        self._stopping = True
+        self._give_back()
+        stopping = asyncio.ensure_future(crawler.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE.total_seconds())
+        if not done:
+            logger.info(
+                "abandoning downloads still running after %d s; their entries wait in the frontier",
+                STOP_GRACE.total_seconds(),
+            )
+
+    def _give_back(self) -> None:
+        """Release this process's claims on pages and sources (a stop)."""
+        self._release_pages()
+        if self._polls:
+            source_state.release_claims(self.db, sorted(self._polls))
+            self._polls.clear()
+
+    async def _renew_pages_until_done(self) -> None:
+        """Keep this run's page leases alive while it lasts (``run --once`` has no ticks)."""
+        period = self.page_lease.total_seconds() / 4
+        while True:
+            await asyncio.sleep(period)
+            if not self._pages:
+                continue
+            try:
+                frontier.renew(
+                    self.db,
+                    self._pages,
+                    token=self.token,
+                    now=self.clock.now(),
+                    lease=self.page_lease,
+                )
+            except DatabaseUnavailable as exc:
+                self.outage.failed(exc, "renewing page leases")
 
     async def run_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly: no claim or alert is left hanging."""
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        if self.db.is_sqlite:
+            frontier.release_stale(self.db)
         self._crawler = await self.start_crawler()
         ticker = Ticker()
         ticker.every(self.settings.crawl.poll_tick, self.poll_tick, name="poll", now=True)
@@ -253,16 +516,33 @@ class Service:
             "rasid running: %d source(s), database %s", len(self.settings.sources), self.db.safe_url
         )
         try:
-            await stop.wait()
+            with _on_stop_signals(lambda _name: stop.set()):
+                await stop.wait()
         finally:
             logger.info("stopping")
             ticker.shutdown()
-            await self._crawler.stop()
+            await self._stop_crawler(self._crawler)
             await asyncio.gather(*self._background, return_exceptions=True)
-            source_state.release_claims(self.db, sorted(self._in_flight))
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
 
     def close(self) -> None:
         self.lock.release()
         self.db.dispose()
+
+
+@contextmanager
+def _on_stop_signals(handler: Callable[[str], None]) -> Iterator[None]:
+    """Call ``handler("SIGINT")`` or ``handler("SIGTERM")`` on those signals meanwhile."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, handler, signal.Signals(signum).name)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _first(group: BaseExceptionGroup[DatabaseUnavailable]) -> DatabaseUnavailable:
+    """The first database failure of a dispatch round's group of failures."""
+    first = group.exceptions[0]
+    return first if isinstance(first, DatabaseUnavailable) else _first(first)

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from crawler.sink import DueSource, PollOutcome
@@ -47,6 +47,8 @@ class SourceStatus:
     paused_reason: str | None = None
     extraction_fallbacks: int = 0
     mojibake_polls: int = 0
+    entries_unusable: int = 0
+    entries_over_cap: int = 0
 
 
 def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
@@ -156,22 +158,24 @@ def claim_due(
         sources = session.scalars(query.with_for_update(skip_locked=True)).all()
         for source in sources:
             source.claimed_until = now + lease
-        return [
-            DueSource(
-                id=source.id,
-                name=source.name,
-                url=source.url,
-                kind=source.kind,
-                links=source.links,
-                obey_robots=source.obey_robots,
-                interval_seconds=int(source.interval_now.total_seconds()),
-                interval_pinned=source.interval_pinned,
-                etag=source.etag,
-                last_modified=source.last_modified,
-                body_hash=source.body_hash,
-            )
-            for source in sources
-        ]
+        return [due_source(source) for source in sources]
+
+
+def due_source(source: Source) -> DueSource:
+    """What the crawler needs of a source row to poll it (or fetch its entries' pages)."""
+    return DueSource(
+        id=source.id,
+        name=source.name,
+        url=source.url,
+        kind=source.kind,
+        links=source.links,
+        obey_robots=source.obey_robots,
+        interval_seconds=int(source.interval_now.total_seconds()),
+        interval_pinned=source.interval_pinned,
+        etag=source.etag,
+        last_modified=source.last_modified,
+        body_hash=source.body_hash,
+    )
 
 
 def release_claims(db: Database, source_ids: list[int]) -> None:
@@ -201,6 +205,8 @@ _RECORD_SUCCESS = (
         body_hash=bindparam("body_hash"),
         entries_seen=_COLUMNS.entries_seen + bindparam("new_entries"),
         mojibake_polls=_COLUMNS.mojibake_polls + bindparam("mojibake"),
+        entries_unusable=_COLUMNS.entries_unusable + bindparam("unusable"),
+        entries_over_cap=_COLUMNS.entries_over_cap + bindparam("over_cap"),
         current_interval_seconds=bindparam("interval"),
         next_poll_at=bindparam("next_poll"),
     )
@@ -220,29 +226,64 @@ def record_poll(
     if outcome.status == "error":
         _record_error(db, source.id, outcome, now, policy)
         return
-    # The common case, thousands of times per cycle: one UPDATE, no read.
+    with db.connection() as connection:
+        record_success(connection, source, outcome, now, policy=policy, rng=rng)
+
+
+def record_success(
+    connection: Connection,
+    source: DueSource,
+    outcome: PollOutcome,
+    now: datetime,
+    *,
+    policy: PollingPolicy,
+    rng: random.Random,
+    unusable: int = 0,
+    over_cap: int = 0,
+) -> None:
+    """A poll that got an answer (parsed or unchanged), in the caller's transaction: the
+    common case, thousands of times per cycle, so one UPDATE and no read."""
     interval = policy.next_interval(
         timedelta(seconds=source.interval_seconds),
         outcome.new_entries,
         pinned=source.interval_pinned,
     )
     mojibake = any("mojibake" in warning for warning in outcome.warnings)
-    with db.connection() as connection:
+    connection.execute(
+        _RECORD_SUCCESS,
+        {
+            "source_id": source.id,
+            "now": now,
+            "status": outcome.status,
+            "warning": "; ".join(outcome.warnings)[:MAX_MESSAGE] or None,
+            "etag": outcome.etag,
+            "last_modified": outcome.last_modified,
+            "body_hash": outcome.body_hash,
+            "new_entries": outcome.new_entries,
+            "mojibake": int(mojibake),
+            "unusable": unusable,
+            "over_cap": over_cap,
+            "interval": int(interval.total_seconds()),
+            "next_poll": jittered(now, interval, rng),
+        },
+    )
+
+
+_COUNT_DROPPED = (
+    update(Source.__table__)
+    .where(_COLUMNS.id == bindparam("source_id"))
+    .values(
+        entries_unusable=_COLUMNS.entries_unusable + bindparam("unusable"),
+        entries_over_cap=_COLUMNS.entries_over_cap + bindparam("over_cap"),
+    )
+)
+
+
+def count_dropped(connection: Connection, source_id: int, *, unusable: int, over_cap: int) -> None:
+    """Entries of a document read outside a poll (a child sitemap) that were dropped."""
+    if unusable or over_cap:
         connection.execute(
-            _RECORD_SUCCESS,
-            {
-                "source_id": source.id,
-                "now": now,
-                "status": outcome.status,
-                "warning": "; ".join(outcome.warnings)[:MAX_MESSAGE] or None,
-                "etag": outcome.etag,
-                "last_modified": outcome.last_modified,
-                "body_hash": outcome.body_hash,
-                "new_entries": outcome.new_entries,
-                "mojibake": int(mojibake),
-                "interval": int(interval.total_seconds()),
-                "next_poll": jittered(now, interval, rng),
-            },
+            _COUNT_DROPPED, {"source_id": source_id, "unusable": unusable, "over_cap": over_cap}
         )
 
 
@@ -313,6 +354,8 @@ def list_sources(session: Session) -> list[SourceStatus]:
             paused_reason=source.paused_reason,
             extraction_fallbacks=source.extraction_fallbacks,
             mojibake_polls=source.mojibake_polls,
+            entries_unusable=source.entries_unusable,
+            entries_over_cap=source.entries_over_cap,
         )
         for source in session.scalars(select(Source).order_by(Source.name))
     ]

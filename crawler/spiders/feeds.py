@@ -1,35 +1,59 @@
 """The long-lived spider that polls feeds and fetches their new articles.
 
-One spider lives as long as the service; the poll tick feeds it requests through
-:meth:`SourceSpider.poll` and it stays open when idle. Per poll: a conditional GET
-(ETag / Last-Modified); a 304, or a body identical to the last one, ends the poll
-without parsing; otherwise feedparser parses the bytes, the sink says which entries are
-new, and only those articles' pages are fetched, extracted and handed to the pipeline.
-A failure is recorded on its source and never stops the others.
+One spider lives as long as the service; the poll tick feeds it polls through
+:meth:`SourceSpider.poll` and frontier entries through :meth:`SourceSpider.fetch`, and
+it stays open when idle. Per poll: a conditional GET (ETag / Last-Modified); a 304, or
+a body identical to the last one, ends the poll without parsing; otherwise the body is
+parsed in a worker thread (a huge feed must not stall the event loop), the sink writes
+the new entries to the frontier with the poll's outcome in one transaction, and only
+then are those articles' pages fetched, extracted and handed to the pipeline. A failure
+is recorded on its source and never stops the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DontCloseSpider,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import (
+    ConnectError,
+    ConnectionDone,
+    ConnectionLost,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
 from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseNeverReceived
 
 from crawler.charset import decode_html
 from crawler.dates import date_in_page
 from crawler.documents import parse_document
 from crawler.extract import extract_article
 from crawler.failures import describe_failure, retry_after
-from crawler.items import ArticleItem, ExtractedPage, FeedEntry
-from crawler.sink import CrawlSink, DueSource, PollOutcome
+from crawler.items import ArticleItem, ExtractedPage, ParsedFeed
+from crawler.sink import CrawlSink, DueSource, PageWork, PollOutcome
 from monitor.errors import NetworkGuardError, SourceError
 from monitor.netguard import NetworkPolicy
 
@@ -51,6 +75,7 @@ class SourceSpider(scrapy.Spider):
         sink: CrawlSink,
         policy: NetworkPolicy,
         initial: Iterable[DueSource] = (),
+        initial_work: Iterable[PageWork] = (),
         keep_alive: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -58,19 +83,30 @@ class SourceSpider(scrapy.Spider):
         self.sink = sink
         self.policy = policy
         self.initial = list(initial)
+        self.initial_work = list(initial_work)
         self.keep_alive = keep_alive
+        # One worker: parses never compete with each other, only leave the loop free.
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasid-parse")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider._on_closed, signal=signals.spider_closed)
         return spider
 
     def _on_idle(self) -> None:
         if self.keep_alive:
             raise DontCloseSpider
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
+    def _on_closed(self) -> None:
+        self._parser.shutdown(wait=False, cancel_futures=True)
+
+    async def start(self) -> AsyncIterator[scrapy.Request | ArticleItem]:
+        # Entries left by an earlier run first: they were found before anything polled now.
+        for work in self.initial_work:
+            for output in self.fetch_page(work):
+                yield output
         for source in self.initial:
             yield self.poll_request(source)
 
@@ -79,6 +115,16 @@ class SourceSpider(scrapy.Spider):
         assert self.crawler.engine is not None
         for source in sources:
             self.crawler.engine.crawl(self.poll_request(source))
+
+    def fetch(self, works: Iterable[PageWork]) -> None:
+        """Fetch the pages of entries claimed from the frontier (the service's tick)."""
+        assert self.crawler.engine is not None
+        for work in works:
+            for output in self.fetch_page(work):
+                if isinstance(output, ArticleItem):
+                    self.sink.ingest(output)  # no page to fetch: the feed's text is it
+                else:
+                    self.crawler.engine.crawl(output)
 
     def poll_request(self, source: DueSource) -> scrapy.Request:
         headers: dict[str, str] = {}
@@ -99,7 +145,7 @@ class SourceSpider(scrapy.Spider):
             },
         )
 
-    def parse_feed(self, response: Response) -> Iterator[scrapy.Request | ArticleItem]:
+    async def parse_feed(self, response: Response) -> AsyncIterator[scrapy.Request | ArticleItem]:
         source: DueSource = response.meta["source"]
         etag = _header(response, "ETag")
         last_modified = _header(response, "Last-Modified")
@@ -133,7 +179,7 @@ class SourceSpider(scrapy.Spider):
             return
         self._count("parsed")
         try:
-            feed = parse_document(
+            feed = await self._parse(
                 response.body,
                 url=response.url,
                 content_type=_header(response, "Content-Type"),
@@ -145,40 +191,42 @@ class SourceSpider(scrapy.Spider):
                 source, PollOutcome("error", http_status=response.status, error=str(exc))
             )
             return
-        new_entries = self.sink.new_entries(source, feed.entries)
-        warnings = list(feed.warnings)
-        requests: list[scrapy.Request | ArticleItem] = []
-        for entry in new_entries:
-            requests.extend(self._follow(source, entry, response.url, warnings))
-        for child in feed.children:
-            requests.extend(self._child_sitemap(source, child, warnings))
-        self.sink.record_poll(
-            source,
-            PollOutcome(
-                "ok",
-                http_status=response.status,
-                warnings=warnings,
-                etag=etag,
-                last_modified=last_modified,
-                body_hash=body_hash,
-                entries=len(feed.entries),
-                new_entries=len(new_entries),
-            ),
+        if feed.children:
+            # A sitemap index: its children change while it often does not, so it is read
+            # again at every poll (no validators kept), and its children with it.
+            etag = last_modified = body_hash = None
+        outcome = PollOutcome(
+            "ok",
+            http_status=response.status,
+            warnings=list(feed.warnings),
+            etag=etag,
+            last_modified=last_modified,
+            body_hash=body_hash,
+            entries=len(feed.entries),
         )
-        yield from requests
+        works = self.sink.discover(source, feed.entries, feed_url=response.url, outcome=outcome)
+        for work in works:
+            for output in self.fetch_page(work):
+                yield output
+        for child in feed.children:
+            for request in self._child_sitemap(source, child):
+                yield request
+
+    async def _parse(self, body: bytes, **options: Any) -> ParsedFeed:
+        """:func:`parse_document` in the parse worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._parser, partial(parse_document, body, **options))
 
     def _count(self, what: str) -> None:
         """Scrapy stats ``rasid/feeds/<what>``: how polls ended, so a parse is countable."""
         self.crawler.stats.inc_value(f"{FEED_STATS}{what}")
 
-    def _child_sitemap(
-        self, source: DueSource, url: str, warnings: list[str]
-    ) -> Iterator[scrapy.Request]:
+    def _child_sitemap(self, source: DueSource, url: str) -> Iterator[scrapy.Request]:
         """A sitemap listed by the source's sitemap index, read in the same poll."""
         try:
             self.policy.check_url(url)
         except NetworkGuardError as exc:
-            warnings.append(f"child sitemap not fetched: {exc}")
+            logger.warning("source %s: child sitemap not fetched: %s", source.name, exc)
             return
         yield scrapy.Request(
             url,
@@ -188,19 +236,19 @@ class SourceSpider(scrapy.Spider):
             meta={"source": source, "dont_obey_robotstxt": not source.obey_robots},
         )
 
-    def parse_child_sitemap(self, response: Response) -> Iterator[scrapy.Request | ArticleItem]:
+    async def parse_child_sitemap(
+        self, response: Response
+    ) -> AsyncIterator[scrapy.Request | ArticleItem]:
         source: DueSource = response.meta["source"]
         self._count("parsed")
         try:
-            sitemap = parse_document(response.body, url=response.url, kind="sitemap")
+            sitemap = await self._parse(response.body, url=response.url, kind="sitemap")
         except SourceError as exc:
             logger.warning("source %s: sitemap %s: %s", source.name, response.url, exc)
             return
-        warnings: list[str] = []
-        for entry in self.sink.new_entries(source, sitemap.entries):
-            yield from self._follow(source, entry, response.url, warnings)
-        for warning in warnings:
-            logger.warning("source %s: sitemap %s: %s", source.name, response.url, warning)
+        for work in self.sink.discover(source, sitemap.entries, feed_url=response.url):
+            for output in self.fetch_page(work):
+                yield output
 
     def child_sitemap_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -211,36 +259,33 @@ class SourceSpider(scrapy.Spider):
             describe_failure(failure),
         )
 
-    def _follow(
-        self, source: DueSource, entry: FeedEntry, feed_url: str, warnings: list[str]
-    ) -> Iterator[scrapy.Request | ArticleItem]:
-        if not entry.url:
-            warnings.append(f"entry {entry.title[:60]!r} has no usable link; skipped")
+    def fetch_page(self, work: PageWork) -> Iterator[scrapy.Request | ArticleItem]:
+        """The request for an entry's article page; or, when there is no page rasid may
+        fetch (no usable link, or one the network guard refuses), the article made of
+        what the feed said."""
+        link = work.entry.url
+        if not link:
+            yield _article(work, None, "")
             return
         try:
-            self.policy.check_url(entry.url)
+            self.policy.check_url(link)
         except NetworkGuardError as exc:
             # A hostile feed must not make rasid fetch internal addresses; keep the entry.
-            warnings.append(f"article page not fetched: {exc}")
-            yield _article(source, entry, feed_url, None, entry.url)
+            logger.warning("source %s: article page not fetched: %s", work.source.name, exc)
+            yield _article(work, None, link)
             return
         yield scrapy.Request(
-            entry.url,
+            link,
             callback=self.parse_article,
             errback=self.article_failed,
             dont_filter=True,
             priority=ARTICLE_PRIORITY,
-            meta={
-                "source": source,
-                "entry": entry,
-                "feed_url": feed_url,
-                "dont_obey_robotstxt": not source.obey_robots,
-            },
+            meta={"work": work, "dont_obey_robotstxt": not work.source.obey_robots},
         )
 
     def parse_article(self, response: Response) -> Iterator[ArticleItem]:
-        source: DueSource = response.meta["source"]
-        entry: FeedEntry = response.meta["entry"]
+        work: PageWork = response.meta["work"]
+        entry = work.entry
         page: ExtractedPage | None = None
         try:
             html, _encoding = decode_html(response.body, _header(response, "Content-Type"))
@@ -251,23 +296,33 @@ class SourceSpider(scrapy.Spider):
                 written = date_in_page(html)
                 if written is not None:
                     page = replace(page, published_at=written)
+        except SourceError as exc:
+            # A page rasid refuses to read (a hostile DOCTYPE): the feed's text stands in.
+            logger.warning(
+                "source %s: article page %s not used (%s); using the feed's summary",
+                work.source.name,
+                response.url,
+                exc,
+            )
         except Exception:
             # A page that breaks the extractor must not lose the article: the feed's own
             # text stands in, and the traceback goes to the log for a bug report.
             logger.exception("extraction failed for %s", response.url)
-        yield _article(source, entry, response.meta["feed_url"], page, response.url)
+        yield _article(work, page, response.url)
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
         request = failure.request  # type: ignore[attr-defined]
-        source: DueSource = request.meta["source"]
-        entry: FeedEntry = request.meta["entry"]
+        work: PageWork = request.meta["work"]
+        reason = describe_failure(failure)
+        if not self.sink.page_failed(work, reason, transient=_transient(failure)):
+            return  # the entry stays in the frontier: fetched again later
         logger.warning(
             "source %s: article page %s not fetched (%s); using the feed's summary",
-            source.name,
+            work.source.name,
             request.url,
-            describe_failure(failure),
+            reason,
         )
-        yield _article(source, entry, request.meta["feed_url"], None, entry.url or request.url)
+        yield _article(work, None, work.entry.url or request.url)
 
     def feed_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -285,15 +340,10 @@ class SourceSpider(scrapy.Spider):
         )
 
 
-def _article(
-    source: DueSource,
-    entry: FeedEntry,
-    feed_url: str,
-    page: ExtractedPage | None,
-    url: str,
-) -> ArticleItem:
+def _article(work: PageWork, page: ExtractedPage | None, url: str) -> ArticleItem:
     """Merge what the feed said with what the page said; feed dates win (page dates are
     guessed, and guessed wrong often enough)."""
+    source, entry = work.source, work.entry
     page_text = page.text.strip() if page else ""
     from_page = len(page_text) >= MIN_PAGE_TEXT
     return ArticleItem(
@@ -309,10 +359,41 @@ def _article(
         published_at=entry.published_at or (page.published_at if page else None),
         language=page.language if page else None,
         extraction="page" if from_page else "feed",
-        feed_url=feed_url,
+        feed_url=work.feed_url,
+        frontier_id=work.frontier_id,
     )
 
 
 def _header(response: Response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
+
+
+# Status codes of a page that may well answer next time.
+_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def _transient(failure: Failure) -> bool:
+    """Whether a failed page download may succeed if tried again later: a timeout, a
+    connection that failed or was lost, a 5xx or 429. Refusals (robots.txt, the network
+    guard, a size cap) and other 4xx answers will not change."""
+    error = failure.value
+    if isinstance(error, HttpError):
+        return error.response.status in _TRANSIENT_STATUSES
+    if isinstance(error, IgnoreRequest | DownloadCancelledError):
+        return False
+    return isinstance(
+        error,
+        TimeoutError
+        | DownloadTimeoutError
+        | TCPTimedOutError
+        | ConnectError
+        | ConnectionLost
+        | ConnectionDone
+        | DownloadConnectionRefusedError
+        | DownloadFailedError
+        | ResponseDataLossError
+        | ResponseNeverReceived
+        | CannotResolveHostError
+        | DNSLookupError,
+    )

@@ -103,6 +103,10 @@ class Source(Base):
     # text looked like mojibake: both shown by `rasid status`.
     extraction_fallbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     mojibake_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Feed entries with no link, title or summary (nothing to store), and new entries
+    # beyond ``crawl.max_new_entries`` in one poll: both dropped, counted, shown.
+    entries_unusable: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    entries_over_cap: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Adaptive polling (monitor/polling.py): the interval now in force, unless pinned.
     current_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     interval_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -165,6 +169,42 @@ class DedupKey(Base):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), index=True
     )
+
+
+class FrontierEntry(Base):
+    """A new feed entry whose article is not stored yet (monitor/frontier.py).
+
+    Written in the transaction that records the poll that found it, deleted in the
+    transaction that stores its article: between the two, a crash loses nothing. A
+    process owns an entry while ``claimed_until`` is in the future; ``attempts`` counts
+    the claims, and an entry claimed too often without being stored is ``failed``.
+    """
+
+    __tablename__ = "frontier"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    # The entry's first dedup key (monitor.dedup.entry_keys): unique, so two polls (or
+    # two instances) that find one entry write one row.
+    entry_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The entry's link; None when it has none (its article is stored from the feed).
+    url: Mapped[str | None] = mapped_column(Text)
+    guid: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    # The document the entry was found in (a child sitemap is not the source's URL).
+    feed_url: Mapped[str] = mapped_column(Text)
+    discovered_at: Mapped[datetime]
+    # "pending" until stored (the row is then deleted), or "failed" when given up.
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_frontier_due", "state", "claimed_until"),)
 
 
 class Watchlist(Base):

@@ -5,6 +5,13 @@ reader never blocks the writer), a busy timeout, ``synchronous=NORMAL`` (survive
 and ``BEGIN IMMEDIATE`` for every transaction. pysqlite's default deferred BEGIN takes the
 write lock only at the first write, and a transaction that read first then gets
 SQLITE_BUSY at once, ignoring the busy timeout.
+
+A database that cannot be reached or written (a full disk, a read-only or vanished file,
+PostgreSQL restarting) makes a transaction raise
+:class:`~monitor.errors.DatabaseUnavailable` with a short reason (monitor/db/faults.py);
+constraint violations and programming errors pass through unchanged. A SQLite file
+deleted under a running service is noticed before the next transaction: SQLite would
+otherwise go on writing to the deleted file, and lose it all at exit.
 """
 
 from __future__ import annotations
@@ -20,10 +27,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.errors import ConfigError, InstanceLockedError, RasidError
+from monitor.db.faults import describe
+from monitor.errors import ConfigError, DatabaseUnavailable, InstanceLockedError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -35,6 +50,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        database = self.engine.url.database or ""
+        file_backed = self.is_sqlite and database and not database.startswith(":")
+        self._file = Path(database) if file_backed else None
+        self._identity: tuple[int, int] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -43,24 +62,56 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        with self._sessions.begin() as session:
-            yield session
+        self._check_file()
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            if not _is_fault(exc):
+                raise
+            raise DatabaseUnavailable(describe(exc)) from exc
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A Core connection inside one transaction, for hot paths that need no ORM."""
-        with self.engine.begin() as connection:
-            yield connection
+        self._check_file()
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except DBAPIError as exc:
+            if not _is_fault(exc):
+                raise
+            raise DatabaseUnavailable(describe(exc)) from exc
+
+    def _check_file(self) -> None:
+        """Refuse to go on with a SQLite file that was deleted since it was opened; adopt
+        one put back in its place (a restored backup) with fresh connections."""
+        if self._file is None:
+            return
+        try:
+            found = self._file.stat()
+        except FileNotFoundError:
+            if self._identity is None:
+                return  # not created yet: the first connection creates it
+            self.engine.dispose()
+            raise DatabaseUnavailable(
+                f"the database file {self._file} was deleted while rasid was running; "
+                "put it back (or restart rasid to begin a new one)"
+            ) from None
+        identity = (found.st_dev, found.st_ino)
+        if self._identity is not None and identity != self._identity:
+            self.engine.dispose()  # pooled connections still write to the old file
+        self._identity = identity
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""
         try:
-            with self.engine.begin() as connection:
+            with self.connection() as connection:
                 config = alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise RasidError(f"cannot open the database {self.safe_url}: {exc.orig}") from None
+        except DatabaseUnavailable as exc:
+            raise DatabaseUnavailable(f"cannot open the database {self.safe_url}: {exc}") from None
 
     @property
     def safe_url(self) -> str:
@@ -68,6 +119,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _is_fault(error: DBAPIError) -> bool:
+    """A fault of the database itself, not of the caller (a constraint, bad SQL)."""
+    return not isinstance(error, IntegrityError | ProgrammingError | DataError | NotSupportedError)
 
 
 def alembic_config() -> Config:
@@ -137,6 +193,9 @@ class InstanceLock:
         path = self._database.engine.url.database
         if not path or path.startswith(":"):
             return
+        # The real file, so a symlink (or another spelling of the path) to the same
+        # database meets the same lock.
+        path = str(Path(path).resolve())
         lock_path = Path(path + ".lock")
         handle = lock_path.open("a+")
         try:

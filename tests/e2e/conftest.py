@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.http import LocalServer, Recorded, Reply
 from tests.support.site import Story, article_page, rss, seed_story
@@ -55,6 +59,69 @@ class Rasid:
 
     def source_status(self, name: str) -> dict:
         return next(s for s in self.status()["sources"] if s["name"] == name)
+
+
+def start_service(rasid: Rasid) -> subprocess.Popen[str]:
+    """``rasid run`` in the background, as a user or systemd starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(rasid.config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        cwd=rasid.config.parent,
+    )
+
+
+def stop_service(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, then the exit code and what it logged."""
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+def kill_service(process: subprocess.Popen[str]) -> None:
+    """kill -9: no handler runs, nothing is flushed or released."""
+    process.kill()
+    process.communicate(timeout=30)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def count_rows(database_url: str, table: str, where: str = "") -> int:
+    """Rows of a table, read the way an operator would, beside the running service."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+            return connection.execute(text(query)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+class Gate:
+    """Holds requests until opened: pages that are still downloading when a test kills
+    the process."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+
+    def hold(self, reply: Reply) -> Callable[[Recorded], Reply]:
+        def held(_request: Recorded) -> Reply:
+            self._open.wait(timeout=60)
+            return reply
+
+        return held
+
+    def open(self) -> None:
+        self._open.set()
 
 
 def clean_env() -> dict[str, str]:

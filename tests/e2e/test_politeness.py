@@ -11,8 +11,7 @@ from importlib.metadata import version
 
 import pytest
 
-from tests.e2e.conftest import accepting, posted_json
-from tests.e2e.test_service import _start, _stop, _wait_for
+from tests.e2e.conftest import accepting, posted_json, start_service, stop_service, wait_for
 from tests.support.http import Reply
 
 DENY_FEEDS = Reply(body="User-agent: *\nDisallow: /feeds/\n", content_type="text/plain")
@@ -116,13 +115,13 @@ def test_a_running_service_reads_robots_txt_again_when_it_expires(
         crawl={"poll_tick": "200ms", "robots_cache": "1s"},
         interval="1s",
     )
-    process = _start(rasid)
+    process = start_service(rasid)
     try:
-        assert _wait_for(lambda: news_site.server.requests_to("/robots.txt"), 30)
+        assert wait_for(lambda: news_site.server.requests_to("/robots.txt"), 30)
         news_site.server.route("/robots.txt", Reply(body="User-agent: *\nDisallow:\n"))
-        assert _wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
     finally:
-        code, err = _stop(process)
+        code, err = stop_service(process)
     assert code == 0, err
     assert len(news_site.server.requests_to("/robots.txt")) >= 2
 

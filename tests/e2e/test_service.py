@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-
-from tests.e2e.conftest import Rasid, accepting, clean_env, posted_json, recent, settings_text
+from tests.e2e.conftest import (
+    Rasid,
+    accepting,
+    posted_json,
+    recent,
+    settings_text,
+    start_service,
+    stop_service,
+    wait_for,
+)
 from tests.support.http import LocalServer
 from tests.support.site import Story
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
-def _start(rasid: Rasid) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(rasid.config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-        cwd=rasid.config.parent,
-    )
-
-
-def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    process.send_signal(signal.SIGTERM)
-    _out, err = process.communicate(timeout=30)
-    return process.returncode, err
 
 
 def test_service_alerts_on_new_stories_and_stops_cleanly_on_sigterm(
@@ -48,9 +25,9 @@ def test_service_alerts_on_new_stories_and_stops_cleanly_on_sigterm(
         crawl={"poll_tick": "200ms"},
         interval="1s",
     )
-    process = _start(rasid)
+    process = start_service(rasid)
     try:
-        assert _wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
         news_site.publish(
             Story(
                 "new-drone",
@@ -59,9 +36,9 @@ def test_service_alerts_on_new_stories_and_stops_cleanly_on_sigterm(
                 recent(0),
             )
         )
-        assert _wait_for(lambda: len(receiver.requests_to("/hook")) >= 3, 30)
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 3, 30)
     finally:
-        code, err = _stop(process)
+        code, err = stop_service(process)
     assert code == 0, err
     assert "Traceback" not in err
     watchlists = sorted(a["watchlist"] for a in posted_json(receiver.requests_to("/hook")))
@@ -79,12 +56,12 @@ def test_second_instance_on_one_sqlite_file_is_refused(news_site, receiver, tmp_
         encoding="utf-8",
     )
     rasid = Rasid(config)
-    process = _start(rasid)
+    process = start_service(rasid)
     try:
-        assert _wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
         second = rasid.run("run", "--once")
     finally:
-        code, err = _stop(process)
+        code, err = stop_service(process)
     assert second.returncode == 1
     assert "another rasid run is already using" in second.stderr
     assert code == 0, err

@@ -75,3 +75,42 @@ def rss(title: str, base_url: str, stories: list[Story], *, encoding: str = "utf
 <rss version="2.0"><channel><title>{html.escape(title)}</title><link>{base_url}/</link>
 <description>أخبار</description>{items}</channel></rss>"""
     return document.encode(encoding)
+
+
+def _fixture_sentences() -> list[str]:
+    """Sentences of the real fixture articles, for stories that share no wording."""
+    texts = [
+        path.read_text(encoding="utf-8")
+        for path in sorted((FIXTURES / "real").glob("*.txt"))
+        + [FIXTURES / "seed" / "ain-al-asad-drones.txt"]
+    ]
+    sentences = []
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("<"):
+                continue
+            for part in line.split("."):
+                if len(part.split()) >= 8:
+                    sentences.append(part.strip() + ".")
+    return sentences
+
+
+def distinct_drone_stories(count: int, published: datetime) -> list[Story]:
+    """``count`` stories that each match "طائرة مسيرة" and are distinct stories (no two
+    share enough wording to be grouped), so each alerts on its own."""
+    sentences = _fixture_sentences()
+    if len(sentences) < count * 3:
+        raise ValueError(f"the fixtures hold {len(sentences)} sentences, {count * 3} needed")
+    return [
+        Story(
+            slug=f"drone-{number}",
+            title=f"إسقاط طائرة مسيرة في الحادثة رقم {number}",
+            paragraphs=[
+                f"أعلنت السلطات إسقاط طائرة مسيرة في الحادثة رقم {number} هذا الأسبوع.",
+                *sentences[number * 3 : number * 3 + 3],
+            ],
+            published=published,
+            summary=f"الحادثة رقم {number}",
+        )
+        for number in range(count)
+    ]
