@@ -29,6 +29,8 @@ ELLIPSIS = "…"
 # Characters kept as they are when an article URL is put inside a Slack link; anything
 # else (space, "|", "<", ">", quotes) is percent-encoded so it cannot end the link early.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+# Shown instead of a link for an entry its feed gave no usable link (stored from the feed).
+NO_LINK = "بلا رابط (no link in the feed)"
 
 
 def event_payload(
@@ -120,7 +122,9 @@ def _context(texts: list[str]) -> dict[str, Any]:
 def _title_line(title: str, url: object) -> str:
     text = _cut_escaped(title, TITLE_LIMIT)
     link = _slack_url(url)
-    return f"*<{link}|{text}>*" if link else f"*{text}*"
+    if link:
+        return f"*<{link}|{text}>*"
+    return f"*{text}*" + ("" if url else f" _{slack_escape(NO_LINK)}_")
 
 
 def _slack_url(url: object) -> str | None:
@@ -229,7 +233,7 @@ def console_text(payload: dict[str, Any]) -> str:
     hits = [str(hit.get("text") or "") for hit in payload.get("highlights") or []]
     lines = [f"[{_printable(str(payload.get('watchlist') or ''))}] {title}"]
     lines.append("  " + " · ".join(part for part in (source, published) if part))
-    lines.append("  " + _printable(str(article.get("url") or "")))
+    lines.append("  " + _printable(str(article.get("url") or NO_LINK)))
     if snippet:
         lines.append("  " + _marked(snippet, hits))
     queries = dict.fromkeys(

@@ -119,7 +119,6 @@ def discover(
             fresh.append((entry, keys[0]))
     # Newest first (undated entries after dated ones, in feed order): when a poll brings
     # more than the limit, the ones someone is waiting for are the ones kept.
-    fresh.sort(key=lambda pair: pair[0].published_at is None)
     fresh.sort(key=lambda pair: pair[0].published_at or _OLDEST, reverse=True)
     over_cap = max(0, len(fresh) - limit)
     queued = fresh[:limit]
@@ -144,13 +143,15 @@ def discover(
             "feed_url": feed_url,
             "discovered_at": now,
             "state": PENDING,
-            "attempts": 1,
-            "claimed_until": now + lease,
+            "attempts": 1 if token else 0,
+            "claimed_until": now + lease if token else None,
             "lease_token": token,
         }
         for entry, key in queued
     ]
     ids = _insert_new(connection, rows)
+    if token is None:
+        return Discovery([], over_cap, unusable, warnings)
     work = [PageWork(ids[key], source, entry, feed_url) for entry, key in queued if key in ids]
     return Discovery(work, over_cap, unusable, warnings)
 
