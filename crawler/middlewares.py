@@ -41,8 +41,13 @@ class NetworkGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
-        allow = crawler.settings.getbool("RASID_ALLOW_PRIVATE_NETWORKS")
-        return cls(NetworkPolicy(allow_private_networks=allow))
+        settings = crawler.settings
+        return cls(
+            NetworkPolicy.from_settings(
+                allow_private_networks=settings.getbool("RASID_ALLOW_PRIVATE_NETWORKS"),
+                allowed_networks=settings.getlist("RASID_ALLOWED_NETWORKS"),
+            )
+        )
 
     async def process_request(self, request: Request) -> None:
         try:

@@ -22,7 +22,6 @@ from crawler.settings import TWISTED_REACTOR, scrapy_settings
 from crawler.sink import CrawlSink, DueSource, PageWork
 from crawler.spiders.feeds import FEED_STATS, SourceSpider
 from monitor.config import Settings
-from monitor.netguard import NetworkPolicy
 
 T = TypeVar("T")
 
@@ -71,7 +70,7 @@ class CrawlerHandle:
         self._keep_alive = keep_alive
         self._initial = list(initial)
         self._initial_work = list(initial_work)
-        self._policy = NetworkPolicy(allow_private_networks=settings.crawl.allow_private_networks)
+        self._policy = settings.crawl.network_policy
         self._runner: AsyncCrawlerRunner | None = None
         self._crawler: Crawler | None = None
         self._task: asyncio.Task[None] | None = None

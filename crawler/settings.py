@@ -86,6 +86,7 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         CONCURRENT_REQUESTS=crawl.concurrent_requests,
         CONCURRENT_REQUESTS_PER_DOMAIN=crawl.concurrent_requests_per_domain,
         RASID_ALLOW_PRIVATE_NETWORKS=crawl.allow_private_networks,
+        RASID_ALLOWED_NETWORKS=list(crawl.allowed_networks),
     )
     if settings.log_level == "DEBUG":
         values["LOG_LEVEL"] = "DEBUG"

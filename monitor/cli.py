@@ -388,11 +388,10 @@ def _discovered(ctx: Context, url: str, pick: int | None) -> str:
     """The URL to add: ``url`` if it is a feed, else the feed the user picks on it."""
     from crawler.discovery import Fetcher, discover
     from monitor.errors import NetworkGuardError, ResolutionError, SourceError
-    from monitor.netguard import NetworkPolicy
 
     crawl = ctx.settings.crawl
     fetcher = Fetcher(
-        NetworkPolicy(allow_private_networks=crawl.allow_private_networks),
+        crawl.network_policy,
         timeout=crawl.timeout.total_seconds(),
         max_bytes=crawl.max_response_size,
         user_agent=crawl.agent,

@@ -9,6 +9,7 @@ reported as a :class:`ConfigError` naming the file, the key and what was expecte
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -28,6 +29,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
+from monitor.netguard import NetworkPolicy, parse_network
 
 CONFIG_ENV_VAR = "RASID_CONFIG"
 
@@ -44,6 +46,22 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SHOWN_MAX = 120
+
+
+def _shown(value: object) -> str:
+    """A value as it would be written in TOML (strings in double quotes), cut if long."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_shown(item) for item in value) + "]"
+    elif isinstance(value, dict):
+        text = "{ " + ", ".join(f"{key} = {_shown(item)}" for key, item in value.items()) + " }"
+    else:
+        text = str(value)
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
 
 
 def parse_duration(value: object) -> timedelta:
@@ -83,6 +101,15 @@ def parse_size(value: object) -> int:
     raise ValueError(f'expected a size such as "10MB" or "15MiB", got {value!r}')
 
 
+def _address_ranges(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(
+            'expected a list of address ranges such as ["10.20.0.0/16", "fd12::/16"], '
+            f"got {_shown(value)}"
+        )
+    return tuple(str(parse_network(text)) for text in value)
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
@@ -104,6 +131,8 @@ class DatabaseSettings(_Section):
 
 class CrawlSettings(_Section):
     allow_private_networks: bool = False
+    # Ranges allowed besides global addresses ("10.20.0.0/16"), kept as written, normalized.
+    allowed_networks: Annotated[tuple[str, ...], BeforeValidator(_address_ranges)] = ()
     user_agent: str = "rasid/0.1 (+https://github.com/rasid-news/rasid; Arabic news monitor)"
     default_interval: Duration = timedelta(minutes=10)
     poll_tick: Duration = timedelta(seconds=5)
@@ -133,6 +162,14 @@ class CrawlSettings(_Section):
         if self.min_interval > self.max_interval:
             raise ValueError("min_interval must not be longer than max_interval")
         return self
+
+    @property
+    def network_policy(self) -> NetworkPolicy:
+        """The network guard's policy: what every fetch and every alert POST may reach."""
+        return NetworkPolicy.from_settings(
+            allow_private_networks=self.allow_private_networks,
+            allowed_networks=self.allowed_networks,
+        )
 
     @property
     def agent(self) -> str:

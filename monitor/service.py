@@ -40,7 +40,6 @@ from monitor.db.session import Database, InstanceLock
 from monitor.errors import DatabaseUnavailable
 from monitor.ingest import Ingestor
 from monitor.matching import Synonyms
-from monitor.netguard import NetworkPolicy
 from monitor.polling import PollingPolicy
 from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists
@@ -99,7 +98,7 @@ class Service:
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
         )
-        policy = NetworkPolicy(allow_private_networks=settings.crawl.allow_private_networks)
+        policy = settings.crawl.network_policy
         self.dispatcher = Dispatcher(
             self.db,
             build_channels(settings, policy, self.clock, stream=alert_stream),

@@ -21,7 +21,6 @@ from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
 from monitor.errors import NetworkGuardError, RasidError
-from monitor.netguard import NetworkPolicy
 from monitor.polling import MAX_RETRY_AFTER, PollingPolicy, jittered
 
 MAX_MESSAGE = 2000
@@ -113,7 +112,7 @@ def add_source(
     now: datetime,
 ) -> Source:
     """Add a source from the CLI (or later the web page); the URL is checked by the guard."""
-    policy = NetworkPolicy(allow_private_networks=settings.crawl.allow_private_networks)
+    policy = settings.crawl.network_policy
     try:
         policy.check_url(url)
     except NetworkGuardError as exc:

@@ -7,6 +7,7 @@ import pytest
 
 from monitor.config import load_settings, parse_duration, parse_size
 from monitor.errors import ConfigError
+from monitor.netguard import NetworkPolicy, parse_network
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,3 +136,54 @@ def test_sizes():
     assert parse_size("1MB") == 1_000_000
     with pytest.raises(ValueError, match="expected a size"):
         parse_size("big")
+
+
+# -- one located line per bad value, never a traceback -------------------------------
+
+PRIVATE = (
+    "is a private, loopback or reserved address (add its range to crawl.allowed_networks, "
+    "or set crawl.allow_private_networks = true, to allow it)"
+)
+
+
+def _problem(tmp_path: Path, text: str) -> str:
+    """The one problem line of the ConfigError for ``text``, after checking its header."""
+    message = _error(tmp_path, text)
+    header, *problems = message.split("\n")
+    assert header == f"{tmp_path / 'settings.toml'}: invalid settings"
+    assert len(problems) == 1, message
+    return problems[0].strip()
+
+
+def test_an_invalid_address_range_is_located(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\nallowed_networks = ["10.20.0.0/33"]\n')
+
+    assert problem == (
+        'crawl.allowed_networks: expected an address range such as "10.20.0.0/16" or '
+        '"fd12::/16", got "10.20.0.0/33"'
+    )
+
+
+def test_an_address_range_with_bits_after_its_prefix_suggests_the_network(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\nallowed_networks = ["10.20.1.0/16"]\n')
+
+    assert problem.endswith(
+        'got "10.20.1.0/16": bits are set after the prefix (did you mean 10.20.0.0/16?)'
+    )
+
+
+def test_a_single_range_where_a_list_belongs_is_located(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\nallowed_networks = "10.0.0.0/8"\n')
+
+    assert problem == (
+        "crawl.allowed_networks: expected a list of address ranges such as "
+        '["10.20.0.0/16", "fd12::/16"], got "10.0.0.0/8"'
+    )
+
+
+def test_the_crawl_table_builds_the_network_policy(tmp_path):
+    text = '[crawl]\nallow_private_networks = true\nallowed_networks = ["169.254.169.254"]\n'
+
+    policy = load_settings(_write(tmp_path, text), env={}).crawl.network_policy
+
+    assert policy == NetworkPolicy(True, (parse_network("169.254.169.254/32"),))
