@@ -4,6 +4,10 @@ Settings are read once, at start, into :class:`Settings`; nothing deeper in the 
 the environment. ``${VAR}`` in a string value is replaced by that environment variable
 (``${VAR:-default}`` gives a default), so secrets stay out of the file. Every problem is
 reported as a :class:`ConfigError` naming the file, the key and what was expected.
+
+Source and channel URLs pass the same network guard as ``rasid sources add``
+(:meth:`monitor.netguard.NetworkPolicy.url_problem`) under the file's own ``[crawl]``
+policy; host names are resolved only when connecting.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -47,6 +52,11 @@ _SIZE_UNITS = {
 }
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SHOWN_MAX = 120
+# The validation context key under which settings_from_mapping passes the file's policy.
+_POLICY = "network_policy"
+# Models built in code have no [crawl] table to read: their URLs are checked by form
+# (and metadata addresses refused); every address is checked again at connect time.
+_FORM_ONLY = NetworkPolicy(allow_private_networks=True)
 
 
 def _shown(value: object) -> str:
@@ -118,11 +128,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _http_url(value: str) -> str:
-    value = value.strip()
-    if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-    return value
+def _checked_url(value: object, info: ValidationInfo) -> str | None:
+    """A URL refused at load for what ``rasid sources add`` refuses; None when empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(
+            f'expected a URL such as "https://example.com/feed.xml", got {_shown(value)}'
+        )
+    url = value.strip()
+    if not url:
+        return None
+    policy = (info.context or {}).get(_POLICY) or _FORM_ONLY
+    problem = policy.url_problem(url)
+    if problem is not None:
+        raise ValueError(f"refused: {problem}")
+    return url
+
+
+def _required_url(value: object, info: ValidationInfo) -> str:
+    url = _checked_url(value, info)
+    if url is None:
+        raise ValueError('expected a URL such as "https://example.com/feed.xml", got ""')
+    return url
 
 
 class DatabaseSettings(_Section):
@@ -197,7 +225,7 @@ class AlertSettings(_Section):
 
 class SourceSettings(_Section):
     name: str = Field(min_length=1)
-    url: Annotated[str, BeforeValidator(_http_url)]
+    url: Annotated[str, BeforeValidator(_required_url)]
     kind: Literal["auto", "feed", "sitemap", "html"] = "auto"
     links: str | None = None
     interval: Duration | None = None
@@ -227,17 +255,10 @@ class SourceSettings(_Section):
 class ChannelSettings(_Section):
     name: str = Field(min_length=1)
     kind: Literal["webhook", "slack", "console"]
-    url: str | None = None
+    # Empty (an unset ${VAR:-}) switches a webhook or Slack channel off.
+    url: Annotated[str | None, BeforeValidator(_checked_url)] = None
     secret: str | None = None
     enabled: bool = True
-
-    @model_validator(mode="after")
-    def _check_target(self) -> ChannelSettings:
-        if self.kind == "console":
-            return self
-        if self.url:
-            _http_url(self.url)
-        return self
 
     @field_validator("secret")
     @classmethod
@@ -386,10 +407,20 @@ def settings_from_mapping(
         base_dir = Path.cwd()
     data["config_path"] = config_path
     data["base_dir"] = base_dir
+    context = {_POLICY: _policy_of(data.get("crawl", {}))}
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc, raw, config_path)) from None
+
+
+def _policy_of(crawl: object) -> NetworkPolicy | None:
+    """The policy of a ``[crawl]`` table, to check the file's URLs by; None when that
+    table is itself invalid (its errors are reported with the rest)."""
+    try:
+        return CrawlSettings.model_validate(crawl).network_policy
+    except ValidationError:
+        return None
 
 
 def _bundled_outside_cwd(config_path: Path) -> Path | None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings, parse_duration, parse_size
+from monitor.config import load_settings, parse_duration, parse_size, settings_from_mapping
 from monitor.errors import ConfigError
 from monitor.netguard import NetworkPolicy, parse_network
 
@@ -109,12 +111,6 @@ def test_watchlist_naming_an_undefined_channel_is_refused(tmp_path):
     assert "channel 'nope'" in message
 
 
-def test_non_http_source_url_is_refused(tmp_path):
-    message = _error(tmp_path, '[[sources]]\nname = "a"\nurl = "file:///etc/passwd"\n')
-
-    assert "expected an http:// or https:// URL" in message
-
-
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [
@@ -155,6 +151,143 @@ def _problem(tmp_path: Path, text: str) -> str:
     return problems[0].strip()
 
 
+def _source(url: str, crawl: str = "") -> str:
+    return f'[crawl]\n{crawl}\n[[sources]]\nname = "a"\nurl = {url}\n'
+
+
+def _webhook(url: str, crawl: str = "") -> str:
+    return f'[crawl]\n{crawl}\n[[channels]]\nname = "ops"\nkind = "webhook"\nurl = {url}\n'
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+
+
+def test_a_list_where_a_source_url_belongs_is_named(tmp_path):
+    problem = _problem(tmp_path, _source('["http://a"]'))
+
+    assert problem == (
+        'sources[0] ("a").url: expected a URL such as "https://example.com/feed.xml", '
+        'got ["http://a"]'
+    )
+
+
+def test_a_list_where_a_webhook_url_belongs_is_named(tmp_path):
+    problem = _problem(tmp_path, _webhook('["http://a"]'))
+
+    assert problem == (
+        'channels[0] ("ops").url: expected a URL such as "https://example.com/feed.xml", '
+        'got ["http://a"]'
+    )
+
+
+def test_a_number_where_a_url_belongs_is_named_through_a_mapping():
+    raw = {"sources": [{"name": "a", "url": 5}]}
+
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(raw, Path("settings.toml"), {})
+
+    assert str(caught.value) == (
+        "settings.toml: invalid settings\n"
+        '  sources[0] ("a").url: expected a URL such as "https://example.com/feed.xml", got 5'
+    )
+
+
+def test_an_empty_source_url_is_refused(tmp_path):
+    problem = _problem(tmp_path, _source('"${FEED_URL:-}"'))
+
+    assert problem == (
+        'sources[0] ("a").url: expected a URL such as "https://example.com/feed.xml", got ""'
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("file:///etc/passwd", "scheme 'file' is not http or https"),
+        ("ftp://news.example/feed", "scheme 'ftp' is not http or https"),
+        ("data:text/xml,<rss/>", "scheme 'data' is not http or https"),
+        ("s3://bucket/feed.xml", "scheme 's3' is not http or https"),
+        ("javascript:alert(1)", "scheme 'javascript' is not http or https"),
+        ("http://[::ffff:127.0.0.1]/feed", f"::ffff:7f00:1 {PRIVATE}"),
+        ("http://2130706433/feed", f"127.0.0.1 {PRIVATE}"),
+        ("http://0x7f.1/feed", f"127.0.0.1 {PRIVATE}"),
+        ("http://127.1/feed", f"127.0.0.1 {PRIVATE}"),
+        ("http://[::127.0.0.1]/feed", f"::7f00:1 {PRIVATE}"),
+        ("http://a@127.0.0.1/feed", "credentials in URLs are not allowed"),
+        ("https://user:pw@news.example/feed", "credentials in URLs are not allowed"),
+        ("http://169.254.169.254:8888\\@news.example/", "backslashes are not allowed"),
+        ("http://news.example:0/feed", "port 0"),
+    ],
+)
+def test_a_source_url_the_guard_refuses_is_refused_at_load(tmp_path, url, reason):
+    quoted = url.replace("\\", "\\\\")
+
+    problem = _problem(tmp_path, _source(f'"{quoted}"'))
+
+    assert problem == f'sources[0] ("a").url: refused: {reason}'
+
+
+def test_a_metadata_source_is_refused_even_with_private_networks_allowed(tmp_path):
+    """Scenario 45."""
+    text = _source('"http://169.254.169.254/latest/meta-data/"', "allow_private_networks = true")
+
+    assert _problem(tmp_path, text) == (
+        'sources[0] ("a").url: refused: 169.254.169.254 is a cloud metadata address '
+        "(list 169.254.169.254 itself in crawl.allowed_networks to allow it)"
+    )
+
+
+def test_a_metadata_source_listed_by_itself_is_allowed(tmp_path):
+    text = _source(
+        '"http://169.254.169.254/latest/meta-data/"', 'allowed_networks = ["169.254.169.254"]'
+    )
+
+    settings = load_settings(_write(tmp_path, text), env={})
+
+    assert settings.sources[0].url == "http://169.254.169.254/latest/meta-data/"
+
+
+def test_a_loopback_webhook_is_refused_at_load_without_showing_its_path(tmp_path):
+    """Scenario 7: the path of a webhook URL is a credential."""
+    problem = _problem(tmp_path, _webhook('"http://127.0.0.1:9000/hooks/T0KEN"'))
+
+    assert problem == f'channels[0] ("ops").url: refused: 127.0.0.1 {PRIVATE}'
+
+
+def test_an_unset_optional_webhook_url_switches_the_channel_off(tmp_path):
+    settings = load_settings(_write(tmp_path, _webhook('"${HOOK_URL:-}"')), env={})
+
+    assert [channel.active for channel in settings.channels] == [False]
+
+
+def test_private_networks_allowed_let_a_loopback_source_load(tmp_path):
+    text = _source('"http://127.0.0.1:8080/feed"', "allow_private_networks = true")
+
+    assert load_settings(_write(tmp_path, text), env={}).sources[0].url.startswith("http://127")
+
+
+def test_allowed_networks_let_only_their_ranges_load(tmp_path):
+    crawl = 'allowed_networks = ["10.20.0.0/16", "fd12::/16"]'
+    load_settings(_write(tmp_path, _source('"http://10.20.3.4/feed"', crawl)), env={})
+
+    problem = _problem(tmp_path, _source('"http://10.21.3.4/feed"', crawl))
+
+    assert problem == f'sources[0] ("a").url: refused: 10.21.3.4 {PRIVATE}'
+
+
+def test_host_names_are_not_resolved_at_load(tmp_path):
+    text = _source('"https://feeds.rasid-test.invalid/rss"')
+
+    assert load_settings(_write(tmp_path, text), env={}).sources[0].url.endswith("/rss")
+
+
 def test_an_invalid_address_range_is_located(tmp_path):
     problem = _problem(tmp_path, '[crawl]\nallowed_networks = ["10.20.0.0/33"]\n')
 
@@ -187,3 +320,17 @@ def test_the_crawl_table_builds_the_network_policy(tmp_path):
     policy = load_settings(_write(tmp_path, text), env={}).crawl.network_policy
 
     assert policy == NetworkPolicy(True, (parse_network("169.254.169.254/32"),))
+
+
+def test_the_cli_shows_a_bad_url_value_on_stderr_and_exits_2(tmp_path):
+    config = _write(tmp_path, _source('["http://a"]'))
+
+    result = _cli(config, "status")
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {config}: invalid settings",
+        '  sources[0] ("a").url: expected a URL such as "https://example.com/feed.xml", '
+        'got ["http://a"]',
+    ]
