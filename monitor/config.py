@@ -5,7 +5,9 @@ the environment. ``${VAR}`` in a string value is replaced by that environment va
 (``${VAR:-default}`` gives a default), so secrets stay out of the file. Every problem is
 reported as a :class:`ConfigError` naming the file, the key and what was expected.
 
-Source and channel URLs pass the same network guard as ``rasid sources add``
+Values must have their TOML type: booleans are ``true``/``false`` without quotes, and the
+durations a process runs by (ticks, timeouts, intervals) must be longer than zero. Source
+and channel URLs pass the same network guard as ``rasid sources add``
 (:meth:`monitor.netguard.NetworkPolicy.url_problem`) under the file's own ``[crawl]``
 policy; host names are resolved only when connecting.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import tomllib
@@ -78,37 +81,63 @@ def parse_duration(value: object) -> timedelta:
     """Read "90s", "10m", "2h", "1d", "1h30m", "500ms" or a number of seconds."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(_duration_expectation(value))
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        text = value.strip().lower()
+        pos, total = 0, 0.0
+        for part in _DURATION_PART.finditer(text):
+            if text[pos : part.start()].strip():
+                break
+            total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+            pos = part.end()
+        if pos == 0 or text[pos:].strip():
+            raise ValueError(_duration_expectation(value))
+    else:
+        total = value
+    if math.isnan(total):
         raise ValueError(_duration_expectation(value))
-    text = value.strip().lower()
-    pos, total = 0, 0.0
-    for part in _DURATION_PART.finditer(text):
-        if text[pos : part.start()].strip():
-            break
-        total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
-        pos = part.end()
-    if pos == 0 or text[pos:].strip():
-        raise ValueError(_duration_expectation(value))
-    return timedelta(seconds=total)
+    if total < 0:
+        raise ValueError(f"a duration cannot be negative, got {_shown(value)}")
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:
+        raise ValueError(f"a duration this long cannot be used, got {_shown(value)}") from None
+
+
+def parse_positive_duration(value: object) -> timedelta:
+    """A duration longer than zero: how often something runs, or how long it may take."""
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(
+            f'expected a duration longer than 0, such as "30s", "10m" or "2h", got {_shown(value)}'
+        )
+    return duration
 
 
 def _duration_expectation(value: object) -> str:
-    return f'expected a duration such as "30s", "10m", "2h" or "1d", got {value!r}'
+    return f'expected a duration such as "30s", "10m", "2h" or "1d", got {_shown(value)}'
 
 
 def parse_size(value: object) -> int:
-    """Read a byte size: 1048576, "10MB", "15MiB", "512kb"."""
+    """Read a byte size of at least one byte: 1048576, "10MB", "15MiB", "512kb"."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     if isinstance(value, str) and (m := _SIZE.match(value)):
-        return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
-    raise ValueError(f'expected a size such as "10MB" or "15MiB", got {value!r}')
+        size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+        if 1 <= size < math.inf:
+            return int(size)
+    raise ValueError(f'expected a size such as "10MB" or "15MiB", got {_shown(value)}')
+
+
+def _strict_bool(value: object) -> object:
+    # pydantic alone reads "yes", "off", 0 or "f" as booleans, so "no" and "on", one typo
+    # apart, would both pass and mean opposite things. TOML has booleans: ask for them.
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(
+        f"expected true or false (a TOML boolean, without quotes), got {_shown(value)}"
+    )
 
 
 def _address_ranges(value: object) -> tuple[str, ...]:
@@ -121,7 +150,9 @@ def _address_ranges(value: object) -> tuple[str, ...]:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_positive_duration)]
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
 class _Section(BaseModel):
@@ -158,31 +189,31 @@ class DatabaseSettings(_Section):
 
 
 class CrawlSettings(_Section):
-    allow_private_networks: bool = False
+    allow_private_networks: StrictBool = False
     # Ranges allowed besides global addresses ("10.20.0.0/16"), kept as written, normalized.
     allowed_networks: Annotated[tuple[str, ...], BeforeValidator(_address_ranges)] = ()
     user_agent: str = "rasid/0.1 (+https://github.com/rasid-news/rasid; Arabic news monitor)"
-    default_interval: Duration = timedelta(minutes=10)
-    poll_tick: Duration = timedelta(seconds=5)
-    timeout: Duration = timedelta(seconds=20)
+    default_interval: PositiveDuration = timedelta(minutes=10)
+    poll_tick: PositiveDuration = timedelta(seconds=5)
+    timeout: PositiveDuration = timedelta(seconds=20)
     max_response_size: ByteSize = 10 * 1024 * 1024
     max_redirects: int = Field(default=5, ge=0, le=10)
     concurrent_requests: int = Field(default=32, ge=1)
     concurrent_requests_per_domain: int = Field(default=4, ge=1)
-    error_backoff_max: Duration = timedelta(hours=6)
+    error_backoff_max: PositiveDuration = timedelta(hours=6)
     # Adaptive polling: a source without its own interval moves between these.
-    min_interval: Duration = timedelta(minutes=2)
-    max_interval: Duration = timedelta(hours=1)
+    min_interval: PositiveDuration = timedelta(minutes=2)
+    max_interval: PositiveDuration = timedelta(hours=1)
     pause_after_failures: int = Field(default=10, ge=0)  # 0: never pause
     # The frontier (monitor/frontier.py): new entries per poll, and page fetches started
     # per entry before it is given up.
     max_new_entries: int = Field(default=300, ge=1)
     max_entry_attempts: int = Field(default=5, ge=1)
     # Politeness: robots.txt, a per-domain delay, AutoThrottle, a contact in the UA.
-    obey_robots: bool = True
-    robots_cache: Duration = timedelta(hours=24)  # RFC 9309: at most a day
+    obey_robots: StrictBool = True
+    robots_cache: PositiveDuration = timedelta(hours=24)  # RFC 9309: at most a day
     download_delay: Duration = timedelta(0)
-    autothrottle: bool = True
+    autothrottle: StrictBool = True
     contact: str | None = None
 
     @model_validator(mode="after")
@@ -212,13 +243,13 @@ class StorySettings(_Section):
     # story (monitor/stories.py; chosen on real articles, see docs/stories.md).
     threshold: float = Field(default=0.3, gt=0.1, le=1.0)
     # How far back a new article is compared (the in-memory index holds this window).
-    window: Duration = timedelta(days=7)
+    window: PositiveDuration = timedelta(days=7)
 
 
 class AlertSettings(_Section):
-    max_article_age: Duration = timedelta(hours=48)
-    dispatch_interval: Duration = timedelta(seconds=5)
-    timeout: Duration = timedelta(seconds=15)
+    max_article_age: PositiveDuration = timedelta(hours=48)
+    dispatch_interval: PositiveDuration = timedelta(seconds=5)
+    timeout: PositiveDuration = timedelta(seconds=15)
     max_attempts: int = Field(default=15, ge=1)
     snippet_length: int = Field(default=280, ge=40)
 
@@ -228,9 +259,9 @@ class SourceSettings(_Section):
     url: Annotated[str, BeforeValidator(_required_url)]
     kind: Literal["auto", "feed", "sitemap", "html"] = "auto"
     links: str | None = None
-    interval: Duration | None = None
-    enabled: bool = True
-    robots: bool | None = None  # obey robots.txt; default: [crawl] obey_robots
+    interval: PositiveDuration | None = None
+    enabled: StrictBool = True
+    robots: StrictBool | None = None  # obey robots.txt; default: [crawl] obey_robots
 
     @field_validator("links")
     @classmethod
@@ -258,7 +289,7 @@ class ChannelSettings(_Section):
     # Empty (an unset ${VAR:-}) switches a webhook or Slack channel off.
     url: Annotated[str | None, BeforeValidator(_checked_url)] = None
     secret: str | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("secret")
     @classmethod
@@ -279,7 +310,7 @@ class WatchlistSettings(_Section):
     name: str = Field(min_length=1)
     queries: list[str] = Field(min_length=1)
     channels: list[str] = Field(default_factory=list)
-    enabled: bool = True
+    enabled: StrictBool = True
     slop: int = Field(default=1, ge=0, le=10)
 
     @field_validator("queries")
@@ -493,8 +524,13 @@ def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "expected a table of keys"
     if kind not in ("value_error", "assertion_error") and "input" in error:
-        message += f", got {error['input']!r}"
+        # Some of pydantic's messages already say what they got ("a number with a ...").
+        message += f"{': ' if ', got ' in message else ', got '}{_shown(error['input'])}"
+        if kind == "list_type" and isinstance(error["input"], dict) and len(loc) == 1:
+            message += f" (write [[{loc[0]}]], with double brackets, before each entry)"
     return message
 
 

@@ -322,6 +322,111 @@ def test_the_crawl_table_builds_the_network_policy(tmp_path):
     assert policy == NetworkPolicy(True, (parse_network("169.254.169.254/32"),))
 
 
+def test_a_quoted_boolean_is_refused(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\nallow_private_networks = "yes"\n')
+
+    assert problem == (
+        "crawl.allow_private_networks: expected true or false (a TOML boolean, without "
+        'quotes), got "yes"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[crawl]\nobey_robots = 0\n", "crawl.obey_robots"),
+        ('[crawl]\nautothrottle = "off"\n', "crawl.autothrottle"),
+        (_source('"https://news.example/rss"') + "enabled = 1\n", 'sources[0] ("a").enabled'),
+        (_source('"https://news.example/rss"') + 'robots = "no"\n', 'sources[0] ("a").robots'),
+        ('[[channels]]\nname = "c"\nkind = "console"\nenabled = "false"\n', "channels[0]"),
+        ('[[watchlists]]\nname = "w"\nqueries = ["x"]\nenabled = "true"\n', "watchlists[0]"),
+    ],
+)
+def test_every_boolean_setting_wants_a_toml_boolean(tmp_path, text, key):
+    problem = _problem(tmp_path, text)
+
+    assert problem.startswith(key)
+    assert "expected true or false (a TOML boolean, without quotes), got " in problem
+
+
+def test_a_zero_poll_tick_is_refused(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\npoll_tick = "0s"\n')
+
+    assert problem == (
+        'crawl.poll_tick: expected a duration longer than 0, such as "30s", "10m" or "2h", got "0s"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[crawl]\ntimeout = 0\n", "crawl.timeout"),
+        ('[crawl]\ndefault_interval = "0m"\n', "crawl.default_interval"),
+        ('[crawl]\nmin_interval = "0s"\n', "crawl.min_interval"),
+        ('[crawl]\nmax_interval = "0s"\n', "crawl.max_interval"),
+        ('[crawl]\nerror_backoff_max = "0h"\n', "crawl.error_backoff_max"),
+        ('[crawl]\nrobots_cache = "0s"\n', "crawl.robots_cache"),
+        ('[alerts]\ntimeout = "0s"\n', "alerts.timeout"),
+        ('[alerts]\ndispatch_interval = "0ms"\n', "alerts.dispatch_interval"),
+        ('[alerts]\nmax_article_age = "0h"\n', "alerts.max_article_age"),
+        ('[stories]\nwindow = "0d"\n', "stories.window"),
+        (_source('"https://news.example/rss"') + 'interval = "0s"\n', 'sources[0] ("a").interval'),
+    ],
+)
+def test_a_zero_duration_is_refused_where_a_positive_one_is_needed(tmp_path, text, key):
+    problem = _problem(tmp_path, text)
+
+    assert problem.startswith(f"{key}: expected a duration longer than 0")
+
+
+def test_a_zero_download_delay_means_no_delay(tmp_path):
+    settings = load_settings(_write(tmp_path, '[crawl]\ndownload_delay = "0s"\n'), env={})
+
+    assert settings.crawl.download_delay == timedelta(0)
+
+
+def test_a_negative_duration_is_refused(tmp_path):
+    problem = _problem(tmp_path, "[crawl]\npoll_tick = -5\n")
+
+    assert problem == "crawl.poll_tick: a duration cannot be negative, got -5"
+
+
+def test_a_duration_too_long_to_use_is_refused(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\ntimeout = "99999999999999d"\n')
+
+    assert problem == 'crawl.timeout: a duration this long cannot be used, got "99999999999999d"'
+
+
+def test_a_zero_response_size_is_refused(tmp_path):
+    problem = _problem(tmp_path, '[crawl]\nmax_response_size = "0MB"\n')
+
+    assert problem == (
+        'crawl.max_response_size: expected a size such as "10MB" or "15MiB", got "0MB"'
+    )
+
+
+def test_a_table_where_the_sources_list_belongs_says_how_to_write_it(tmp_path):
+    problem = _problem(tmp_path, '[sources]\nname = "a"\n')
+
+    assert problem == (
+        'sources: Input should be a valid list, got { name = "a" } '
+        "(write [[sources]], with double brackets, before each entry)"
+    )
+
+
+def test_a_string_where_a_table_belongs_is_located(tmp_path):
+    assert _problem(tmp_path, 'crawl = "fast"\n') == 'crawl: expected a table of keys, got "fast"'
+
+
+def test_a_fraction_where_a_whole_number_belongs_is_located(tmp_path):
+    problem = _problem(tmp_path, "[crawl]\nmax_redirects = 2.5\n")
+
+    assert problem == (
+        "crawl.max_redirects: Input should be a valid integer, got a number with a "
+        "fractional part: 2.5"
+    )
+
+
 def test_the_cli_shows_a_bad_url_value_on_stderr_and_exits_2(tmp_path):
     config = _write(tmp_path, _source('["http://a"]'))
 
@@ -334,3 +439,19 @@ def test_the_cli_shows_a_bad_url_value_on_stderr_and_exits_2(tmp_path):
         '  sources[0] ("a").url: expected a URL such as "https://example.com/feed.xml", '
         'got ["http://a"]',
     ]
+
+
+def test_the_cli_names_a_database_folder_it_cannot_create(tmp_path):
+    """Scenario 44: a file stands where the database's folder should be."""
+    (tmp_path / "blocker").write_text("", encoding="utf-8")
+    config = _write(tmp_path, '[database]\nurl = "sqlite:///blocker/data/rasid.db"\n')
+
+    result = _cli(config, "status")
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    folder = tmp_path.resolve() / "blocker" / "data"
+    assert result.stderr.strip() == (
+        f"error: database.url: cannot create the folder '{folder}' for the SQLite database "
+        "(Not a directory)"
+    )
