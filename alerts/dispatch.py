@@ -12,6 +12,10 @@ Alerts of a channel this process has not configured (or that is switched off) st
 pending, untouched except for a note in ``last_error``; no attempt is counted, and they
 go out once a process with that channel runs. They are counted as ``skipped``.
 
+An alert is leased for its channel's deadline plus :data:`LEASE_MARGIN`, so however slow
+a channel's receiver, no second dispatcher takes over an alert while its send may still
+succeed.
+
 The async round never blocks the event loop on HTTP: sends run in worker threads
 (``asyncio.to_thread``), channels concurrently, each channel one alert at a time; the
 short outbox transactions run on the loop thread.
@@ -82,11 +86,10 @@ class Dispatcher:
         self._rng = rng or Random()
         self._batch_size = batch_size
 
-    @property
-    def lease(self) -> timedelta:
-        """How long one send may own its alert: the whole HTTP deadline plus a margin,
-        so a slow receiver never sees a second sender for the same alert."""
-        return self._settings.timeout + LEASE_MARGIN
+    def lease_for(self, channel: str) -> timedelta:
+        """How long one send to ``channel`` may own its alert: that channel's whole
+        deadline plus a margin, so a slow receiver never sees a second sender."""
+        return self._channels[channel].deadline + LEASE_MARGIN
 
     def dispatch_due(self, *, ignore_backoff: bool = False) -> DispatchSummary:
         """One round, in this thread: every due alert of every channel, channel by channel."""
@@ -138,13 +141,13 @@ class Dispatcher:
             self._db,
             now=self._clock.now(),
             limit=self._batch_size,
-            lease=self.lease,
+            lease=self.lease_for(name),
             ignore_backoff=ignore_backoff,
             channels=[name],
         )
 
     def _renew(self, alert: ClaimedAlert, summary: DispatchSummary) -> bool:
-        if outbox.renew(self._db, alert, self._clock.now(), self.lease):
+        if outbox.renew(self._db, alert, self._clock.now(), self.lease_for(alert.channel)):
             return True
         logger.warning("alert %s: lease lost before sending; left to its new owner", alert.id)
         summary.lease_lost += 1

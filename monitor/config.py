@@ -290,6 +290,8 @@ class ChannelSettings(_Section):
     url: Annotated[str | None, BeforeValidator(_checked_url)] = None
     secret: str | None = None
     enabled: StrictBool = True
+    # This channel's delivery deadline, instead of [alerts] timeout.
+    timeout: PositiveDuration | None = None
 
     @field_validator("secret")
     @classmethod

@@ -1,13 +1,16 @@
 """Delivery channels: where an alert goes (a signed webhook, Slack, the console).
 
-A channel is anything with a ``name`` and ``send(alert)`` that returns on delivery and
-raises :class:`~monitor.errors.DeliveryError` otherwise (``permanent`` when retrying
-cannot help). Channels keep no delivery state: retries, order and dead letters belong to
-the outbox and the dispatcher.
+A channel is anything with a ``name``, a ``deadline`` and ``send(alert)`` that returns on
+delivery and raises :class:`~monitor.errors.DeliveryError` otherwise (``permanent`` when
+retrying cannot help). The deadline bounds one send: ``[[channels]] timeout``, else
+``[alerts] timeout``; the dispatcher leases each alert for longer than it. Channels keep
+no delivery state: retries, order and dead letters belong to the outbox and the
+dispatcher.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol, TextIO
 
 from alerts.channels.console import ConsoleChannel
@@ -22,6 +25,7 @@ from monitor.netguard import NetworkPolicy
 
 class Channel(Protocol):
     name: str
+    deadline: timedelta
 
     def send(self, alert: ClaimedAlert) -> None:
         """Deliver one alert or raise DeliveryError."""
@@ -50,15 +54,16 @@ def build_channel(
     clock: Clock,
     stream: TextIO | None = None,
 ) -> Channel:
+    deadline = entry.timeout or settings.alerts.timeout
     if entry.kind == "console":
-        return ConsoleChannel(entry.name, stream)
+        return ConsoleChannel(entry.name, stream, deadline=deadline)
     assert entry.url is not None  # an active webhook or Slack channel has a URL
-    poster = AlertPoster(
-        policy, clock, timeout=settings.alerts.timeout, user_agent=settings.crawl.user_agent
-    )
+    poster = AlertPoster(policy, clock, timeout=deadline, user_agent=settings.crawl.user_agent)
     if entry.kind == "slack":
-        return SlackChannel(entry.name, entry.url, poster)
-    return WebhookChannel(entry.name, entry.url, poster, clock, secret=entry.secret)
+        return SlackChannel(entry.name, entry.url, poster, deadline=deadline)
+    return WebhookChannel(
+        entry.name, entry.url, poster, clock, secret=entry.secret, deadline=deadline
+    )
 
 
 __all__ = [

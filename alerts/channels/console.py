@@ -7,6 +7,7 @@ went away) is reported as a transient DeliveryError so the alert is kept, not lo
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import TextIO
 
 from alerts.outbox import ClaimedAlert
@@ -15,8 +16,9 @@ from monitor.errors import DeliveryError
 
 
 class ConsoleChannel:
-    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+    def __init__(self, name: str, stream: TextIO | None = None, *, deadline: timedelta) -> None:
         self.name = name
+        self.deadline = deadline  # not enforced: a console write does not wait on others
         self._stream = stream
 
     def send(self, alert: ClaimedAlert) -> None:

@@ -10,6 +10,7 @@ no idempotency key, so a retry after a lost answer shows the message twice.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from alerts.http import AlertPoster
 from alerts.outbox import ClaimedAlert
@@ -17,8 +18,9 @@ from alerts.render import slack_message
 
 
 class SlackChannel:
-    def __init__(self, name: str, url: str, poster: AlertPoster) -> None:
+    def __init__(self, name: str, url: str, poster: AlertPoster, *, deadline: timedelta) -> None:
         self.name = name
+        self.deadline = deadline  # the poster's total deadline
         self._url = url
         self._poster = poster
 

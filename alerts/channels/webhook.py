@@ -8,6 +8,7 @@ rejected as a stale replay; ``webhook-signature`` is sent when the channel has a
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from alerts.http import AlertPoster
 from alerts.outbox import ClaimedAlert
@@ -29,8 +30,10 @@ class WebhookChannel:
         clock: Clock,
         *,
         secret: str | None = None,
+        deadline: timedelta,
     ) -> None:
         self.name = name
+        self.deadline = deadline  # the poster's total deadline
         self._url = url
         self._poster = poster
         self._clock = clock

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from alerts import outbox
-from alerts.dispatch import Dispatcher, DispatchSummary
+from alerts.dispatch import LEASE_MARGIN, Dispatcher, DispatchSummary
 from alerts.outbox import BACKOFF_CEILINGS, ClaimedAlert
 from monitor.clock import FakeClock
 from monitor.config import AlertSettings, ChannelSettings
@@ -38,8 +39,11 @@ def _rows(db: Database) -> list[OutboxAlert]:
         return list(session.scalars(select(OutboxAlert).order_by(OutboxAlert.id)))
 
 
-def _webhook(url: str, secret: str | None = SECRET, name: str = "hook") -> ChannelSettings:
-    return ChannelSettings(name=name, kind="webhook", url=url, secret=secret)
+def _webhook(
+    url: str, secret: str | None = SECRET, name: str = "hook", timeout: float | None = None
+) -> ChannelSettings:
+    deadline = None if timeout is None else timedelta(seconds=timeout)
+    return ChannelSettings(name=name, kind="webhook", url=url, secret=secret, timeout=deadline)
 
 
 def _slack(url: str) -> ChannelSettings:
@@ -255,7 +259,7 @@ def test_a_second_dispatcher_does_not_send_an_alert_in_flight(
     add_alert()
     first = make_dispatcher(db, clock, settings)
 
-    assert first.lease > settings.alerts.timeout
+    assert first.lease_for("hook") > settings.alerts.timeout
     assert first.dispatch_due() == DispatchSummary(sent=1)
     assert during == [DispatchSummary()]
     assert len(receiver.requests_to("/hook")) == 1
@@ -313,6 +317,7 @@ class _Broken:
     """A channel with a bug in it (the only hand-made channel in these tests)."""
 
     name = "broken"
+    deadline = timedelta(seconds=15)
 
     def send(self, alert: ClaimedAlert) -> None:
         raise RuntimeError("renderer bug")
@@ -345,3 +350,69 @@ def test_ignoring_backoff_tries_each_failing_alert_once_per_round(
     assert dispatcher.dispatch_due(ignore_backoff=True) == DispatchSummary(failed=1, skipped=1)
     assert len(receiver.requests_to("/hook")) == 2
     assert [row.attempts for row in _rows(db)] == [2, 0]
+
+
+def test_each_channel_is_leased_for_its_own_deadline(
+    db: Database, clock: FakeClock, receiver: LocalServer
+) -> None:
+    settings = make_settings(
+        _webhook(receiver.url("/slow"), name="slow", timeout=60),
+        _webhook(receiver.url("/plain"), name="plain"),
+        timeout=2,
+    )
+    dispatcher = make_dispatcher(db, clock, settings)
+
+    assert dispatcher.lease_for("slow") == timedelta(seconds=60) + LEASE_MARGIN
+    assert dispatcher.lease_for("plain") == timedelta(seconds=2) + LEASE_MARGIN
+
+
+def test_a_slow_channel_never_gets_a_second_sender_within_its_own_deadline(
+    db: Database, clock: FakeClock, receiver: LocalServer, add_alert: AddAlert
+) -> None:
+    """Scenario 27 for a channel whose deadline is longer than [alerts] timeout."""
+    settings = make_settings(_webhook(receiver.url("/hook"), timeout=90), timeout=2)
+    second = make_dispatcher(db, clock, settings)
+    during: list[DispatchSummary] = []
+
+    def slow_receiver(_request: Recorded) -> Reply:
+        if not during:
+            clock.advance(timedelta(seconds=90))  # the channel's whole deadline goes by
+            during.append(second.dispatch_due())
+        return Reply(200)
+
+    receiver.route("/hook", slow_receiver)
+    add_alert()
+
+    assert make_dispatcher(db, clock, settings).dispatch_due() == DispatchSummary(sent=1)
+    assert during == [DispatchSummary()]
+    assert len(receiver.requests_to("/hook")) == 1
+
+
+def test_an_answer_after_the_channel_deadline_is_a_failure_retried_with_the_same_id(
+    db: Database, clock: FakeClock, receiver: LocalServer, add_alert: AddAlert
+) -> None:
+    """The receiver's late 200 is never read: the alert comes again, as docs/webhooks.md
+    tells receivers, with the same webhook-id."""
+    late_answer_given = threading.Event()
+
+    def late_then_prompt(_request: Recorded) -> Reply:
+        if len(receiver.requests_to("/hook")) == 1:
+            time.sleep(0.8)  # well past the channel's 0.3 s deadline
+            late_answer_given.set()
+        return Reply(200)
+
+    receiver.route("/hook", late_then_prompt)
+    settings = make_settings(_webhook(receiver.url("/hook"), timeout=0.3), timeout=5)
+    dispatcher = make_dispatcher(db, clock, settings)
+    [row] = add_alert()
+
+    assert dispatcher.dispatch_due() == DispatchSummary(failed=1)
+    [stored] = _rows(db)
+    assert (stored.status, stored.attempts) == ("pending", 1)
+    assert "no answer within the 0.3 s deadline" in (stored.last_error or "")
+    assert late_answer_given.wait(5)
+
+    clock.advance(BACKOFF_CEILINGS[0])
+    assert dispatcher.dispatch_due() == DispatchSummary(sent=1)
+    ids = [request.headers["webhook-id"] for request in receiver.requests_to("/hook")]
+    assert ids == [row.alert_id, row.alert_id]

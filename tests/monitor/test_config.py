@@ -371,6 +371,7 @@ def test_a_zero_poll_tick_is_refused(tmp_path):
         ('[alerts]\nmax_article_age = "0h"\n', "alerts.max_article_age"),
         ('[stories]\nwindow = "0d"\n', "stories.window"),
         (_source('"https://news.example/rss"') + 'interval = "0s"\n', 'sources[0] ("a").interval'),
+        (_webhook('"https://hooks.example/x"') + 'timeout = "0s"\n', 'channels[0] ("ops").timeout'),
     ],
 )
 def test_a_zero_duration_is_refused_where_a_positive_one_is_needed(tmp_path, text, key):
@@ -425,6 +426,14 @@ def test_a_fraction_where_a_whole_number_belongs_is_located(tmp_path):
         "crawl.max_redirects: Input should be a valid integer, got a number with a "
         "fractional part: 2.5"
     )
+
+
+def test_a_channel_timeout_is_read_as_a_duration(tmp_path):
+    text = _webhook('"https://hooks.example/x"') + 'timeout = "30s"\n'
+
+    settings = load_settings(_write(tmp_path, text), env={})
+
+    assert settings.channels[0].timeout == timedelta(seconds=30)
 
 
 def test_the_cli_shows_a_bad_url_value_on_stderr_and_exits_2(tmp_path):
