@@ -190,3 +190,43 @@ def test_undeclared_windows_1256_feed_and_page_alert_with_correct_arabic(
     [alert] = posted_json(receiver.requests_to("/hook"))
     assert alert["article"]["title"] == "إسقاط طائرة مسيرة قرب أربيل"
     assert alert["highlights"][0]["text"] == "طائرة مسيرة"
+
+
+def test_an_item_without_a_link_is_stored_from_the_feed_and_alerted_once(
+    news_site, receiver, rasid_factory
+):
+    server = news_site.server
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>موجز</title>'
+        "<item><title>عاجل: إسقاط طائرة مسيرة فوق أربيل</title>"
+        "<description>أعلنت السلطات إسقاط طائرة مسيرة مفخخة.</description></item>"
+        "<item><title></title><description></description><guid isPermaLink='false'>empty-1</guid>"
+        "</item>"
+        "</channel></rss>"
+    )
+    server.route("/bulletin.xml", Reply(body=feed, content_type="application/rss+xml"))
+    rasid = rasid_factory(
+        sources={"bulletin": server.url("/bulletin.xml")}, webhook_url=accepting(receiver)
+    )
+
+    first = rasid.run("run", "--once")
+    # The feed changes (a new item): the linkless item is known, not stored twice.
+    server.route(
+        "/bulletin.xml",
+        Reply(
+            body=feed.replace("<item>", "<item><title>أسعار النفط</title></item><item>", 1),
+            content_type="application/rss+xml",
+        ),
+    )
+    second = rasid.run("run", "--once")
+
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    [alert] = posted_json(receiver.requests_to("/hook"))
+    assert alert["article"]["url"] is None
+    assert alert["article"]["title"] == "عاجل: إسقاط طائرة مسيرة فوق أربيل"
+    assert alert["highlights"][0]["text"] == "طائرة مسيرة"
+    assert "2 document(s) parsed" not in second.stdout and "1 new article(s)" in second.stdout
+    status = rasid.source_status("bulletin")
+    assert status["articles_stored"] == 2
+    assert status["entries_unusable"] == 2
+    assert rasid.status()["frontier"] == {"pending": 0, "failed": 0}
