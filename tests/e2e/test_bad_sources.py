@@ -93,11 +93,27 @@ def test_a_failing_source_backs_off_and_counts_failures(broken_site, receiver, r
     assert status["last_status"] == "error"
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_private_addresses_are_refused_unless_allowed(news_site, receiver, rasid_factory, host):
+def test_a_private_address_in_settings_is_refused_at_load(news_site, receiver, rasid_factory):
     rasid = rasid_factory(
-        sources={"site": news_site.feed_url.replace("127.0.0.1", host)},
-        webhook_url=accepting(receiver),
+        sources={"site": news_site.feed_url},
+        webhook_url=accepting(receiver).replace("127.0.0.1", "localhost"),
+        crawl={"allow_private_networks": False},
+    )
+
+    result = rasid.run("run", "--once")
+
+    assert result.returncode == 2
+    assert 'sources[0] ("site").url: refused: 127.0.0.1 is a private' in result.stderr
+    assert "Traceback" not in result.stderr
+    assert news_site.server.requests == []
+
+
+def test_a_host_name_resolving_to_a_private_address_is_refused_at_fetch(
+    news_site, receiver, rasid_factory
+):
+    rasid = rasid_factory(
+        sources={"site": news_site.feed_url.replace("127.0.0.1", "localhost")},
+        webhook_url=accepting(receiver).replace("127.0.0.1", "localhost"),
         crawl={"allow_private_networks": False},
     )
 

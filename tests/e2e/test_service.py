@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.e2e.conftest import (
     Rasid,
     accepting,
@@ -12,7 +14,7 @@ from tests.e2e.conftest import (
     stop_service,
     wait_for,
 )
-from tests.support.http import LocalServer
+from tests.support.http import LocalServer, Recorded, Reply
 from tests.support.site import Story
 
 
@@ -65,3 +67,65 @@ def test_second_instance_on_one_sqlite_file_is_refused(news_site, receiver, tmp_
     assert second.returncode == 1
     assert "another rasid run is already using" in second.stderr
     assert code == 0, err
+
+
+def test_a_symlink_to_the_sqlite_file_does_not_let_a_second_instance_in(
+    news_site, receiver, tmp_path
+):
+    one, link = tmp_path / "data" / "one.db", tmp_path / "link.db"
+    one.parent.mkdir()
+    configs = []
+    for name, path in (("first", one), ("second", link)):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(
+            settings_text(
+                database_url=f"sqlite:///{path}",
+                sources={"site": news_site.feed_url},
+                webhook_url=accepting(receiver),
+            ),
+            encoding="utf-8",
+        )
+        configs.append(Rasid(config))
+    process = start_service(configs[0])
+    try:
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
+        link.symlink_to(one)
+        second = configs[1].run("run", "--once")
+    finally:
+        code, err = stop_service(process)
+    assert second.returncode == 1
+    assert "another rasid run is already using" in second.stderr
+    assert code == 0, err
+
+
+def test_a_slow_receiver_does_not_make_the_scheduler_warn_every_tick(
+    news_site, receiver, rasid_factory
+):
+    slow = [False]
+
+    def hook(_request: Recorded) -> Reply:
+        if not slow[0]:
+            return Reply(503, "busy", content_type="text/plain")
+        time.sleep(2)
+        return Reply(200, "ok", content_type="text/plain")
+
+    receiver.route("/hook", hook)
+    rasid = rasid_factory(
+        sources={"site": news_site.feed_url},
+        webhook_url=receiver.url("/hook"),
+        crawl={"poll_tick": "200ms"},
+        alerts={"dispatch_interval": "200ms"},
+    )
+    assert rasid.run("run", "--once").returncode == 0  # two alerts left pending
+    slow[0] = True
+    process = start_service(rasid)
+    try:
+        # Sent by a dispatch tick, two seconds each: a dozen ticks fall meanwhile.
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 3, 60)
+        time.sleep(2.5)
+    finally:
+        code, err = stop_service(process)
+    assert code == 0, err
+    assert "maximum number of running instances" not in err
+    assert "skipped" not in err
+    assert rasid.status()["alerts"]["sent"] == 2
