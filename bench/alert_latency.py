@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -38,6 +39,14 @@ class Site:
         self.first_served: dict[int, float] = {}
         self.received: dict[int, float] = {}
         self.lock = threading.Lock()
+        self.words = sorted(
+            {
+                word
+                for path in (ROOT / "tests" / "fixtures" / "real").glob("*.txt")
+                for word in path.read_text(encoding="utf-8").split()
+                if word.isalpha()
+            }
+        )
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,15 +56,20 @@ class Site:
                 if self.path == "/feed.xml":
                     body = site.feed(self.server.server_address[1])
                     kind = "application/rss+xml; charset=utf-8"
+                elif not self.path.startswith("/news/"):
+                    # robots.txt among others: a 404 lets rasid in (RFC 9309); a crash here
+                    # would make robots.txt unreachable and keep rasid off the site.
+                    self._reply(b"not found", "text/plain", status=404)
+                    return
                 else:
                     number = int(self.path.rsplit("/", 1)[1])
+                    paragraphs = "".join(f"<p>{text}</p>" for text in site.paragraphs(number))
                     body = (
                         '<html lang="ar"><head><meta charset="utf-8"><title>خبر</title></head>'
                         f"<body><article><h1>إسقاط طائرة مسيرة رقم {number}</h1>"
-                        + "<p>أعلنت الدفاعات الجوية إسقاط طائرة مسيرة مفخخة قرب قاعدة عسكرية "
+                        "<p>أعلنت الدفاعات الجوية إسقاط طائرة مسيرة مفخخة قرب قاعدة عسكرية "
                         f"في الأنبار، في الهجوم رقم {number} خلال هذا الأسبوع.</p>"
-                        * 3
-                        + "</article></body></html>"
+                        f"{paragraphs}</article></body></html>"
                     ).encode()
                     kind = "text/html; charset=utf-8"
                 self._reply(body, kind)
@@ -69,8 +83,8 @@ class Site:
                     site.received.setdefault(number, arrived)
                 self._reply(b"ok", "text/plain")
 
-            def _reply(self, body: bytes, kind: str) -> None:
-                self.send_response(200)
+            def _reply(self, body: bytes, kind: str, status: int = 200) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -82,6 +96,12 @@ class Site:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def paragraphs(self, number: int) -> list[str]:
+        """Text of its own for each story: stories that read alike would be grouped into
+        one story, which alerts once (monitor/stories.py), and the rest never arrive."""
+        rng = random.Random(number)
+        return [" ".join(rng.choices(self.words, k=40)) for _ in range(3)]
 
     @property
     def port(self) -> int:
