@@ -8,6 +8,9 @@ when the fast path finds no article, which keeps the common case near 10 ms per 
 
 Dates are htmldate's reading of the page's *markup* only (no free-text search): even
 so it guesses wrong on some pages, which is why the spider prefers the feed's date.
+
+A page whose DOCTYPE declares entities is refused before any parser reads it
+(:mod:`crawler.doctype`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from urllib.parse import urlsplit
 from trafilatura import bare_extraction, extract_metadata
 
 from crawler.charset import ARABIC_LETTER
+from crawler.doctype import refuse_entity_declarations
 from crawler.items import ExtractedPage
 
 # Below this, the fast path is taken to have missed the article and the backup
@@ -59,12 +63,14 @@ def extract_article(html: str, *, url: str, metadata: bool = True) -> ExtractedP
 
     Never raises for a page it cannot read: an empty or article-less page gives an
     :class:`ExtractedPage` with empty ``text`` (and whatever metadata was found), so the
-    caller falls back to the feed's summary.
+    caller falls back to the feed's summary. A page it refuses to read, one whose
+    DOCTYPE declares entities, raises :class:`~crawler.doctype.EntityDeclarationError`.
 
     ``metadata=False`` skips author and date (about half the time per page: trafilatura's
     author search is slow) for callers whose feed already gave them; the title then
     comes from ``<title>``.
     """
+    refuse_entity_declarations(html)
     if not html.strip():
         return ExtractedPage(title=None, text="")
     document = _extract(html, url, fast=True, metadata=metadata)

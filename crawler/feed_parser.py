@@ -7,7 +7,8 @@ absolute http(s) or None, dates aware UTC. feedparser's ``bozo`` is not fatal: w
 recovered from broken XML is kept, the error becomes a warning. Charsets are checked
 after parsing, because feedparser reads undeclared windows-1256 as windows-1252 and
 trusts a wrong declaration (``Euro â‚¬``); then :mod:`crawler.charset` decodes the
-bytes and feedparser parses the repaired text.
+bytes and feedparser parses the repaired text. A feed whose DOCTYPE declares entities
+never reaches feedparser (:mod:`crawler.doctype`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from crawler.charset import (
     normalize_encoding,
     xml_declared_encoding,
 )
+from crawler.doctype import refuse_entity_declarations
 from crawler.extract import html_to_text
 from crawler.items import FeedEntry, ParsedFeed
 from monitor.errors import SourceError
@@ -60,7 +62,10 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     """Parse a fetched feed body; ``url`` (after redirects) resolves relative links.
 
     feedparser never fetches anything here: it gets the bytes and the response headers.
+    Raises :class:`~crawler.doctype.EntityDeclarationError` for a DOCTYPE that declares
+    entities (feedparser honours the header's charset too, so the check reads it).
     """
+    refuse_entity_declarations(body, charset=charset_from_content_type(content_type))
     head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         raise FeedParseError("empty response: the body holds no feed")
@@ -116,6 +121,8 @@ def _parse_xml(
     decoded = decode_document(body, content_type, markup="xml")
     declared = f"declared {decoded.declared}" if decoded.declared else "not declared"
     if decoded.encoding != used:
+        # Read in another encoding, the bytes are another document: checked again.
+        refuse_entity_declarations(decoded.text)
         text = _XML_ENCODING_ATTRIBUTE.sub(r"\1\2utf-8\2", decoded.text.lstrip("\ufeff"), count=1)
         result = _feedparser(text.encode("utf-8"), url, "application/xml; charset=utf-8")
     if decoded.overridden:

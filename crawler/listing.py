@@ -4,7 +4,8 @@ Some outlets publish no feed and no sitemap; their section page ("آخر الأ�
 list. ``links`` in settings.toml selects the article links on it: a CSS selector
 (``"h3.title a"``) or, when it starts with ``/`` or ``(``, an XPath expression
 (``"//div[@class='news']//a"``). The anchor's text becomes the entry's title; the
-article page is then fetched and extracted like any feed entry's.
+article page is then fetched and extracted like any feed entry's. A page whose DOCTYPE
+declares entities is refused before it is parsed (:mod:`crawler.doctype`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 
 from crawler.charset import decode_html
+from crawler.doctype import refuse_entity_declarations
 from crawler.items import FeedEntry, ParsedFeed
 from monitor.errors import SourceError
 
@@ -47,6 +49,8 @@ def check_selector(selector: str) -> None:
 def parse_listing(body: bytes, *, url: str, content_type: str | None, selector: str) -> ParsedFeed:
     """The article links the selector picks on the page, in page order, each once."""
     text, encoding = decode_html(body, content_type)
+    # The decoded text, not the bytes: it is exactly what the HTML parser is given.
+    refuse_entity_declarations(text)
     page = Selector(text=text, base_url=url)
     nodes = page.xpath(selector) if is_xpath(selector) else page.css(selector)
     entries: list[FeedEntry] = []

@@ -6,7 +6,8 @@ machine-readable list an Arabic outlet publishes. A plain sitemap gives URLs and
 ``lastmod``. A ``<sitemapindex>`` lists sitemaps: the newest few are polled as children.
 
 Parsing is lxml with entity expansion, DTD loading and network access off (a sitemap
-is untrusted input), and gzip bodies are inflated up to a cap.
+is untrusted input), after :mod:`crawler.doctype` has refused any DOCTYPE declaring
+entities; gzip bodies are inflated up to a cap.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from crawler.doctype import refuse_entity_declarations
 from crawler.items import FeedEntry, ParsedFeed
 from monitor.errors import SourceError
 
@@ -56,7 +58,12 @@ def inflate(body: bytes) -> bytes:
 
 
 def root_name(body: bytes) -> str | None:
-    """The local name of the XML root element, or None if the body is not XML."""
+    """The local name of the XML root element, or None if the body is not XML.
+
+    Raises :class:`~crawler.doctype.EntityDeclarationError` for a DOCTYPE declaring
+    entities, as :func:`parse_sitemap` does.
+    """
+    refuse_entity_declarations(body)
     try:
         for _event, element in etree.iterparse(
             io.BytesIO(body[:65536]), events=("start",), **_PARSER_OPTIONS
@@ -69,6 +76,7 @@ def root_name(body: bytes) -> str | None:
 
 def parse_sitemap(body: bytes, *, url: str) -> ParsedFeed:
     """Entries of a urlset, or the child sitemaps of an index (``children``)."""
+    refuse_entity_declarations(body)
     try:
         root = etree.fromstring(body, etree.XMLParser(**_PARSER_OPTIONS))
     except etree.XMLSyntaxError as exc:
