@@ -13,6 +13,10 @@ wrong charset altogether. One decision procedure serves HTML pages and feeds:
 4. then detection (charset-normalizer), preferring windows-1256 whenever the text is
    Arabic — detectors hesitate between the Arabic code pages and 1256 is what Arabic
    sites actually use.
+
+Decoded text still carries the source's invisible controls: every parser removes the
+bidi embeddings, overrides and isolates from what it keeps with
+:func:`remove_bidi_controls`.
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ _UTF8_AS_LATIN = re.compile(
 _LEGACY_AS_LATIN = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]{3,}")
 # Arabic-script letters (Persian and Urdu ones too); crawler/extract.py counts them as well.
 ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff\u0750-\u077f\ufb50-\ufefc]")
+# Bidi embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): text
+# from a source holding them can reorder what an alert shows around it, as in a
+# "Trojan Source" attack. The plain marks U+200E and U+200F only give neutral
+# characters a direction, and Arabic text uses them legitimately: they are kept.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,12 @@ def looks_like_mojibake(text: str) -> bool:
 
 def _non_ascii(text: str) -> int:
     return len(text) - len(text.encode("ascii", "ignore"))
+
+
+def remove_bidi_controls(text: str) -> str:
+    """``text`` without bidi embedding, override and isolate controls, wherever they
+    are: a feed's title must not be able to reorder the alert it is shown in."""
+    return _BIDI_CONTROLS.sub("", text)
 
 
 def arabic_share(text: str) -> float:

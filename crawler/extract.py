@@ -10,7 +10,7 @@ Dates are htmldate's reading of the page's *markup* only (no free-text search): 
 so it guesses wrong on some pages, which is why the spider prefers the feed's date.
 
 A page whose DOCTYPE declares entities is refused before any parser reads it
-(:mod:`crawler.doctype`).
+(:mod:`crawler.doctype`); titles, authors and text keep no bidi controls.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from trafilatura import bare_extraction, extract_metadata
 
-from crawler.charset import ARABIC_LETTER
+from crawler.charset import ARABIC_LETTER, remove_bidi_controls
 from crawler.doctype import refuse_entity_declarations
 from crawler.items import ExtractedPage
 
@@ -51,7 +51,7 @@ _TRAFILATURA_TITLE_SPLIT = re.compile(r"^(.+)?\s+[–•·—|⁄*⋆~‹«<›�
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—•·»«/]{1,2}|::)\s+")
 _DOMAIN_LIKE = re.compile(r"\.(?:com|net|org|info|news|tv|fm|[a-z]{2})\b", re.I)
 _GENERIC_HOST_LABELS = {"www", "m", "ar", "en", "fr", "news", "com", "net", "org", "co", "gov"}
-_EDGE_FORMAT_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+_EDGE_FORMAT_CHARS = "\u200e\u200f\ufeff"
 # Letters of Persian and Urdu, not of Arabic: Arabic script alone does not mean Arabic.
 _NON_ARABIC_LETTER = re.compile(
     "[\u067e\u0686\u0698\u06a9\u06af\u06cc\u0679\u0688\u0691\u06ba\u06d2\u06be]"
@@ -145,6 +145,7 @@ def _extract(html: str, url: str, *, fast: bool, metadata: bool):
 
 def _clean_text(text: str) -> str:
     text = _LEFTOVER_NCR.sub(lambda match: html_entities.unescape(match.group()), text)
+    text = remove_bidi_controls(text)
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
@@ -153,6 +154,7 @@ def _clean_line(value: str | None) -> str:
     if not value:
         return ""
     value = _LEFTOVER_NCR.sub(lambda match: html_entities.unescape(match.group()), value)
+    value = remove_bidi_controls(value)
     return " ".join(value.split()).strip(_EDGE_FORMAT_CHARS + " ")
 
 

@@ -8,7 +8,8 @@ recovered from broken XML is kept, the error becomes a warning. Charsets are che
 after parsing, because feedparser reads undeclared windows-1256 as windows-1252 and
 trusts a wrong declaration (``Euro â‚¬``); then :mod:`crawler.charset` decodes the
 bytes and feedparser parses the repaired text. A feed whose DOCTYPE declares entities
-never reaches feedparser (:mod:`crawler.doctype`).
+never reaches feedparser (:mod:`crawler.doctype`), and no text keeps a bidi control
+that could reorder an alert.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from crawler.charset import (
     decode_html,
     looks_like_mojibake,
     normalize_encoding,
+    remove_bidi_controls,
     xml_declared_encoding,
 )
 from crawler.doctype import refuse_entity_declarations
@@ -50,7 +52,7 @@ _ATTRIBUTE = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]
 _EMAIL_THEN_NAME = re.compile(r"^\s*[^\s()@]+@[^\s()]+\s*\((?P<name>[^()]+)\)\s*$")
 _NAME_THEN_EMAIL = re.compile(r"^\s*(?P<name>[^()]+?)\s*\([^\s()@]+@[^\s()]+\)\s*$")
 _FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json"}
-_EDGE_FORMAT_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+_EDGE_FORMAT_CHARS = "\u200e\u200f\ufeff"
 _MOJIBAKE_SAMPLE = 20
 
 
@@ -221,9 +223,11 @@ def _text(detail: Any) -> str:
 
 def _plain_text(value: str, *, html: bool) -> str:
     """Markup to text for HTML; plain text is kept verbatim unless it holds tag-shaped
-    markup, which RSS publishers routinely send in titles typed as plain text."""
+    markup, which RSS publishers routinely send in titles typed as plain text. Bidi
+    controls go wherever they are; direction marks only at the edges."""
     if html or _TAG_SHAPED.search(value):
         value = html_to_text(value)
+    value = remove_bidi_controls(value)
     return " ".join(value.split()).strip(_EDGE_FORMAT_CHARS + " ")
 
 

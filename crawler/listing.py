@@ -17,7 +17,7 @@ from lxml.etree import XPathError
 from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 
-from crawler.charset import decode_html
+from crawler.charset import decode_html, remove_bidi_controls
 from crawler.doctype import refuse_entity_declarations
 from crawler.items import FeedEntry, ParsedFeed
 from monitor.errors import SourceError
@@ -65,7 +65,7 @@ def parse_listing(body: bytes, *, url: str, content_type: str | None, selector: 
         if not link.startswith(("http://", "https://")) or link in seen:
             continue
         seen.add(link)
-        title = " ".join(" ".join(node.xpath(".//text()").getall()).split())
+        title = " ".join(remove_bidi_controls(" ".join(node.xpath(".//text()").getall())).split())
         entries.append(FeedEntry(url=link, guid=None, title=title, summary=""))
         if len(entries) >= MAX_LINKS:
             break
@@ -74,4 +74,9 @@ def parse_listing(body: bytes, *, url: str, content_type: str | None, selector: 
             f"the links selector {selector!r} matched no article links on this page; "
             "check it against the page's HTML"
         )
-    return ParsedFeed(title=page.css("title::text").get(), entries=entries, encoding=encoding)
+    page_title = page.css("title::text").get()
+    return ParsedFeed(
+        title=remove_bidi_controls(page_title) if page_title else None,
+        entries=entries,
+        encoding=encoding,
+    )

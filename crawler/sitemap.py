@@ -7,7 +7,7 @@ machine-readable list an Arabic outlet publishes. A plain sitemap gives URLs and
 
 Parsing is lxml with entity expansion, DTD loading and network access off (a sitemap
 is untrusted input), after :mod:`crawler.doctype` has refused any DOCTYPE declaring
-entities; gzip bodies are inflated up to a cap.
+entities; gzip bodies are inflated up to a cap. Titles keep no bidi controls.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from crawler.charset import remove_bidi_controls
 from crawler.doctype import refuse_entity_declarations
 from crawler.items import FeedEntry, ParsedFeed
 from monitor.errors import SourceError
@@ -108,13 +109,13 @@ def parse_sitemap(body: bytes, *, url: str) -> ParsedFeed:
         if not link.startswith(("http://", "https://")):
             continue
         news = node.find(f"{_NEWS}news")
-        title = (news.findtext(f"{_NEWS}title") or "").strip() if news is not None else ""
+        title = (news.findtext(f"{_NEWS}title") or "") if news is not None else ""
         published = news.findtext(f"{_NEWS}publication_date") if news is not None else None
         entries.append(
             FeedEntry(
                 url=link,
                 guid=None,
-                title=title,
+                title=remove_bidi_controls(title).strip(),
                 summary="",
                 published_at=_date(published or _text(node, "lastmod")),
             )

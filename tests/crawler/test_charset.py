@@ -9,6 +9,7 @@ from crawler.charset import (
     decode_html,
     looks_like_mojibake,
     normalize_encoding,
+    remove_bidi_controls,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -159,3 +160,12 @@ def test_clean_text_is_not_mojibake(text):
 )
 def test_charset_labels_are_normalized(label, expected):
     assert normalize_encoding(label) == expected
+
+
+@pytest.mark.parametrize("control", list("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+def test_every_bidi_embedding_override_and_isolate_is_removed(control):
+    assert remove_bidi_controls(f"{control}عين{control} الأسد{control}") == "عين الأسد"
+
+
+def test_plain_direction_marks_are_kept():
+    assert remove_bidi_controls("عين\u200f الأسد\u200e 2026") == "عين\u200f الأسد\u200e 2026"

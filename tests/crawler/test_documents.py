@@ -71,6 +71,28 @@ def test_a_sitemap_reading_a_local_file_through_an_entity_is_refused():
         parse_document(hostile, url=URL)
 
 
+def test_bidi_controls_are_removed_from_sitemap_titles():
+    sitemap = NEWS_SITEMAP.replace(
+        "<news:title>طائرة مسيرة</news:title>".encode(),
+        "<news:title>\u2067طائرة\u202e مسيرة\u2069\u200f</news:title>".encode(),
+    )
+
+    titles = [entry.title for entry in parse_document(sitemap, url=URL).entries]
+
+    assert "طائرة مسيرة\u200f" in titles
+
+
+def test_bidi_controls_are_removed_from_listing_titles():
+    page = """<html><head><title>\u202bآخر الأخبار\u202c</title></head><body>
+    <h3><a href="/a/1">\u202eقصف\u202c \u2066قاعدة\u2069 عين\u200f الأسد</a></h3>
+    </body></html>""".encode()
+
+    listing = parse_document(page, url=URL, kind="html", links="h3 a")
+
+    assert listing.title == "آخر الأخبار"
+    assert [entry.title for entry in listing.entries] == ["قصف قاعدة عين\u200f الأسد"]
+
+
 def test_kind_sitemap_on_a_feed_says_what_it_found():
     with pytest.raises(SitemapError, match="expected <urlset> or <sitemapindex>, found <rss>"):
         parse_document(b'<rss version="2.0"><channel></channel></rss>', url=URL, kind="sitemap")

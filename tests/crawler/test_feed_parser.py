@@ -305,3 +305,18 @@ def test_a_nul_in_the_header_charset_is_ignored():
     )
 
     assert feed.entries[0].title == TITLE
+
+
+def test_bidi_controls_are_removed_from_titles_summaries_and_authors():
+    items = (
+        "<item><title>\u202eعاجل\u202c: قصف \u2067قاعدة\u2069 عين\u200f الأسد</title>"
+        "<link>/news/1</link><description>&lt;p&gt;\u202bنص\u202c &amp;#8237;الخبر"
+        "&lt;/p&gt;</description><author>desk@news.example (\u2066مكتب\u2069 دمشق)</author>"
+        "</item>"
+    )
+
+    entry = parse_feed(arabic_rss(items=items).encode(), url=FEED_URL).entries[0]
+
+    assert entry.title == "عاجل: قصف قاعدة عين\u200f الأسد"
+    assert entry.summary == "نص الخبر"
+    assert entry.author == "مكتب دمشق"

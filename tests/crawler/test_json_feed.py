@@ -65,3 +65,16 @@ def test_bad_json_is_a_feed_parse_error(body, message):
         body = b"{" + body
     with pytest.raises(FeedParseError, match=message):
         parse_feed(body, url=FEED_URL)
+
+
+def test_bidi_controls_are_removed_from_json_feed_items():
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "\u202bأخبار\u202c",
+        "items": [{"id": 1, "title": f"\u202e{TITLE}\u202c", "content_text": f"\u2068{SUMMARY}"}],
+    }
+
+    feed = parse_feed(json.dumps(document).encode(), url=FEED_URL)
+
+    assert feed.title == "أخبار"
+    assert (feed.entries[0].title, feed.entries[0].summary) == (TITLE, SUMMARY)
