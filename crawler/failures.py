@@ -1,4 +1,9 @@
-"""Turning a failed download into one sentence a user can act on in ``rasid status``."""
+"""Turning a failed download into one sentence a user can act on in ``rasid status``.
+
+The sentence is rasid's own, in plain words: never Scrapy's wording for its own
+internals, nor a Twisted ``Failure`` repr. Each case is tested against the exception a
+real download raises (tests/crawler/test_fetch_failures.py).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +22,20 @@ from scrapy.exceptions import (
 )
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
+    ConnectionDone,
+    ConnectionLost,
     ConnectionRefusedError,
     DNSLookupError,
     TCPTimedOutError,
     TimeoutError,
 )
 from twisted.python.failure import Failure
+from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from crawler.middlewares import AddressChangedError
 from monitor.errors import RasidError
+
+MIB = 1024 * 1024
 
 
 def describe_failure(failure: Failure, *, max_size: int | None = None) -> str:
@@ -37,6 +48,12 @@ def describe_failure(failure: Failure, *, max_size: int | None = None) -> str:
     if isinstance(error, RasidError):
         return str(error)
     if isinstance(error, IgnoreRequest):
+        limit = _decompression_limit(error)
+        if limit is not None:
+            return (
+                f"response too large (limit {_mebibytes(limit)}): its compressed body "
+                "inflates past the limit (a compression bomb?)"
+            )
         text = str(error)
         # Only Scrapy's own message: the guard's names the hop it refused "(redirected from
         # ...)", which is not a loop.
@@ -46,18 +63,61 @@ def describe_failure(failure: Failure, *, max_size: int | None = None) -> str:
     if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):
         return f"timed out: {error}"
     if isinstance(error, DownloadCancelledError):
-        cap = f" (limit {max_size // (1024 * 1024)} MiB)" if max_size else ""
+        cap = f" (limit {_mebibytes(max_size)})" if max_size else ""
         return f"response too large{cap}: {error}"
     if isinstance(error, CannotResolveHostError | DNSLookupError):
-        cause = str(error)
-        return f"cannot resolve host: {cause}"
+        # Scrapy wraps the resolver's DNSLookupError, keeping it as the cause.
+        cause = error if isinstance(error, DNSLookupError) else error.__cause__
+        if isinstance(cause, AddressChangedError):
+            return cause.sentence
+        return f"cannot resolve host: {error}"
     if isinstance(error, DownloadConnectionRefusedError | ConnectionRefusedError):
         return f"connection refused: {error}"
     if isinstance(error, ResponseDataLossError):
-        return f"connection closed before the whole response arrived: {error}"
-    if isinstance(error, DownloadFailedError):
-        return f"download failed: {error}"
+        return (
+            "the server closed the connection before the whole response arrived "
+            "(the body was cut short)"
+        )
+    if isinstance(error, DownloadFailedError | ResponseFailed | ResponseNeverReceived):
+        return _connection_failure(error)
     return f"{type(error).__name__}: {error}"
+
+
+def _connection_failure(error: Exception) -> str:
+    """What became of the connection, from the Twisted failures Scrapy's error wraps
+    (its own message is their repr)."""
+    cause = error.__cause__ if isinstance(error, DownloadFailedError) else error
+    reasons = [
+        reason.value
+        for reason in getattr(cause, "reasons", None) or []
+        if isinstance(reason, Failure)
+    ]
+    closed = [reason for reason in reasons if isinstance(reason, ConnectionDone)]
+    lost = [reason for reason in reasons if isinstance(reason, ConnectionLost)]
+    if isinstance(cause, ResponseNeverReceived):
+        if lost:
+            return "the connection was lost before the server answered"
+        if closed:
+            return "the server closed the connection without answering"
+    elif isinstance(cause, ResponseFailed) and (lost or closed):
+        return "the server closed the connection before its answer was complete"
+    described = "; ".join(f"{type(reason).__name__}: {reason}" for reason in reasons)
+    return f"download failed: {described or error}"
+
+
+def _decompression_limit(error: IgnoreRequest) -> int | None:
+    """The size cap a compressed body inflated past, when that is why Scrapy's
+    HttpCompressionMiddleware refused the response (its private exception is the
+    cause, carrying the cap as ``max_size``)."""
+    cause = error.__cause__
+    limit = getattr(cause, "max_size", None)
+    if isinstance(limit, int) and hasattr(cause, "decompressed_size"):
+        return limit
+    return None
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / MIB:.3g} MiB"
 
 
 def _http_reason(status: int) -> str:

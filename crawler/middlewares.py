@@ -4,34 +4,57 @@ Two halves of one gate (monitor.netguard). The downloader middleware checks each
 request before any connection: its form (scheme, credentials, IP literals such as
 169.254.169.254) and where its host resolves, giving the user a precise reason. The
 resolver checks again at the moment Twisted connects, so a name that changes its
-answer between the two (DNS rebinding) is still refused. Redirected requests pass
-through the middleware again, hop by hop.
+answer between the two (DNS rebinding) is still refused; Twisted reports only "no
+results" for a name its resolver refused, so the middleware asks the resolver why and
+says so. Redirected requests pass through the middleware again, hop by hop, and a
+redirect Scrapy would not follow (``file:``, ``gopher:``) is refused by the middleware
+too: every refused hop is named with the URL it came from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 from twisted.internet.threads import deferToThreadPool
+from w3lib.url import safe_url_string
 from zope.interface import implementer
 
-from monitor.errors import NetworkGuardError
+from monitor.errors import NetworkGuardError, ResolutionError
 from monitor.netguard import NetworkPolicy
 
+if TYPE_CHECKING:
+    from scrapy.http import Response
+
 DNS_CACHE_SECONDS = 60.0
+# The statuses Scrapy's RedirectMiddleware follows.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 class GuardRefused(IgnoreRequest):
     """A request refused by the network guard; the message says which hop and why."""
+
+
+class AddressChangedError(DNSLookupError):
+    """A host refused when connecting, after it passed the middleware's check: its
+    address changed in between. A DNSLookupError, as the failure it stands for (and
+    retried like one); ``sentence`` is what to show."""
+
+    def __init__(self, host: str, refusal: str) -> None:
+        detail = refusal.removeprefix(f"refused host {host!r}: ")
+        self.sentence = (
+            f"refused host {host!r} when connecting: its address changed after the "
+            f"network guard's check (DNS rebinding?), and now {detail}"
+        )
+        super().__init__(self.sentence)
 
 
 class NetworkGuardMiddleware:
@@ -61,6 +84,48 @@ class NetworkGuardMiddleware:
             where = f" (redirected from {hop[-1]})" if hop else ""
             raise GuardRefused(f"{problem}{where}")
 
+    def process_response(self, request: Request, response: Response) -> Response:
+        """Refuse a redirect the guard would refuse, naming the hop.
+
+        Scrapy's RedirectMiddleware does not follow a redirect to a scheme other than
+        http(s): it hands back the 3xx, which would read as a bare "HTTP 302" with no
+        word of ``file:///etc/passwd``. Followed redirects reach :meth:`process_request`.
+        """
+        location = response.headers.get(b"Location")
+        if (
+            location is None
+            or response.status not in REDIRECT_STATUSES
+            or request.meta.get("dont_redirect")
+            or request.meta.get("handle_httpstatus_all")
+            or response.status in request.meta.get("handle_httpstatus_list", ())
+        ):
+            return response
+        # Resolved as RedirectMiddleware resolves it, so the URL judged is the one it
+        # would request.
+        target = urljoin(request.url, safe_url_string(location.decode("latin-1")))
+        try:
+            self.policy.check_url(target)
+        except NetworkGuardError as exc:
+            raise GuardRefused(f"{exc} (redirected from {request.url})") from None
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        """Replace the "no results for hostname lookup" of a host the resolver refused
+        by why it refused it."""
+        if not isinstance(exception, CannotResolveHostError | DNSLookupError):
+            return
+        # Imported when used: importing it before Scrapy has installed the asyncio
+        # reactor would install Twisted's default one.
+        from twisted.internet import reactor
+
+        resolver = getattr(reactor, "resolver", None)
+        if not isinstance(resolver, GuardedResolver):
+            return
+        host = urlsplit(request.url).hostname or ""
+        refusal = resolver.refusal(host)
+        if refusal is not None:
+            raise AddressChangedError(host, refusal) from exception
+
     async def _resolution_problem(self, host: str) -> str | None:
         """Why ``host`` may not be fetched (unresolvable or refused), or None; cached."""
         cached = self._verdicts.get(host)
@@ -83,6 +148,8 @@ class GuardedResolver:
         self.reactor = reactor
         self.policy = policy
         self._cache: dict[str, tuple[float, str]] = {}
+        # Why a name was refused lately; Twisted passes on only "no results".
+        self._refusals: dict[str, tuple[float, str]] = {}
 
     def install_on_reactor(self) -> None:
         self.reactor.installResolver(self)
@@ -94,13 +161,23 @@ class GuardedResolver:
         deferred = deferToThreadPool(
             self.reactor, self.reactor.getThreadPool(), self.policy.resolve, name
         )
-        deferred.addCallbacks(self._remember, self._refuse, callbackArgs=(name,))
+        deferred.addCallbacks(
+            self._remember, self._refuse, callbackArgs=(name,), errbackArgs=(name,)
+        )
         return deferred
 
-    @staticmethod
-    def _refuse(failure: Any) -> Any:
+    def refusal(self, name: str) -> str | None:
+        """Why ``name`` was last refused, if that was within :data:`DNS_CACHE_SECONDS`
+        and it has not resolved to allowed addresses since."""
+        refused = self._refusals.get(name.lower())
+        return refused[1] if refused and refused[0] > time.monotonic() else None
+
+    def _refuse(self, failure: Any, name: str) -> Any:
         # Twisted logs any other failure type with a traceback; this one it expects.
         if failure.check(NetworkGuardError):
+            if not failure.check(ResolutionError):
+                refusal = str(failure.value)
+                self._refusals[name.lower()] = (time.monotonic() + DNS_CACHE_SECONDS, refusal)
             raise DNSLookupError(str(failure.value))
         return failure
 
@@ -108,4 +185,5 @@ class GuardedResolver:
         # Prefer IPv4: loopback test servers and most news sites listen there.
         chosen = next((a for a in addresses if ":" not in a), addresses[0])
         self._cache[name] = (time.monotonic() + DNS_CACHE_SECONDS, chosen)
+        self._refusals.pop(name.lower(), None)
         return chosen
