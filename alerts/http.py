@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import http.client
 import socket
 import threading
 import time
@@ -335,8 +336,9 @@ def _without_url(message: str, url: str, origin: str) -> str:
 
 
 def describe_failure(exc: BaseException, url: str) -> str:
-    """The innermost cause of a requests/urllib3 failure, without the URL's path (which
-    may hold a token) or query."""
+    """The innermost cause of a requests/urllib3 failure in plain words, without the
+    URL's path (which may hold a token) or query; never the repr of a wrapped error such
+    as ``('Connection aborted.', RemoteDisconnected(...))``."""
     current: BaseException = exc
     seen: set[int] = set()
     while id(current) not in seen:
@@ -348,9 +350,19 @@ def describe_failure(exc: BaseException, url: str) -> str:
         current = inner
     if isinstance(current, TimeoutError):
         return "connection timed out"
+    # RemoteDisconnected is a ConnectionResetError too: the more precise reading first.
+    if isinstance(current, http.client.RemoteDisconnected):
+        return "the receiver closed the connection without answering"
+    if isinstance(current, ConnectionResetError):
+        return "the receiver reset the connection without answering"
+    if isinstance(current, BrokenPipeError):
+        return "the receiver closed the connection while the alert was being sent"
+    if isinstance(current, http.client.BadStatusLine):
+        line = " ".join(str(current.line).split())[:60]
+        return f"the receiver's answer is not HTTP (it began {line!r})"
     if isinstance(current, OSError) and current.strerror:
         return f"connection failed: {current.strerror}"
-    text = str(current)
+    text = "; ".join(str(arg) for arg in current.args if isinstance(arg, str)) or str(current)
     parts = urlsplit(url)
     for secret in (parts.path, parts.query):
         if len(secret) > 1:

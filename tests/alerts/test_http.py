@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import socket
 import ssl
+import struct
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +18,9 @@ from monitor.errors import DeliveryError, NetworkGuardError
 from monitor.netguard import NetworkPolicy
 from tests.alerts.conftest import LOCAL, TLS_HOST, drip_server, elapsed, free_port
 from tests.support.http import LocalServer, Reply
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 GUARDED = NetworkPolicy(allow_private_networks=False)
 
@@ -25,6 +33,31 @@ class PinnedDNS(NetworkPolicy):
         if not self.address_allowed("127.0.0.1"):
             raise NetworkGuardError(f"refused host {host!r}: it resolves to 127.0.0.1")
         return ["127.0.0.1"]
+
+
+@contextmanager
+def resetting_server() -> Iterator[str]:
+    """A receiver that reads one request, then resets the connection (a zero linger
+    time makes close() send a reset)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(65536)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    finally:
+        thread.join(timeout=5)
+        listener.close()
 
 
 def _poster(policy: NetworkPolicy = LOCAL, timeout: float = 2.0, **kw: object) -> AlertPoster:
@@ -189,3 +222,32 @@ def test_https_drip_is_cut_at_the_total_deadline(tls_files: tuple[str, str]) -> 
         with pytest.raises(DeliveryError, match="deadline"):
             poster.post(url.replace("127.0.0.1", TLS_HOST), b"{}", {})
         assert elapsed(start) < 2.0
+
+
+def test_a_receiver_closing_without_answering_is_said_in_plain_words() -> None:
+    with (
+        drip_server(b"", b"", drip_head=False, interval=0) as url,
+        pytest.raises(DeliveryError) as failure,
+    ):
+        _poster().post(url, b"{}", {})
+    origin = url.removesuffix("/hook")
+    assert str(failure.value) == f"{origin}: the receiver closed the connection without answering"
+    assert not failure.value.permanent
+
+
+def test_a_receiver_resetting_without_answering_is_said_in_plain_words() -> None:
+    with resetting_server() as url, pytest.raises(DeliveryError) as failure:
+        _poster().post(url, b"{}", {})
+    # Whether the reset or the end of the stream is read first is the kernel's choice.
+    assert str(failure.value).endswith("connection without answering")
+    assert "aborted" not in str(failure.value)
+
+
+def test_a_receiver_answering_in_another_protocol_is_said_in_plain_words() -> None:
+    with (
+        drip_server(b"SSH-2.0-OpenSSH_9.6\r\n\r\n", b"", drip_head=False, interval=0) as url,
+        pytest.raises(DeliveryError) as failure,
+    ):
+        _poster().post(url, b"{}", {})
+    expected = "the receiver's answer is not HTTP (it began 'SSH-2.0-OpenSSH_9.6')"
+    assert str(failure.value).endswith(expected)
