@@ -130,14 +130,15 @@ class Ingestor:
         }
         # What the feed called it (its link, or for a linkless entry its text), so the
         # next poll knows the entry without fetching anything.
-        for kind, key in entry_keys(
-            url=item.link,
-            guid=item.guid,
-            title=item.title,
-            summary=item.summary,
-            feed_url=item.feed_url,
-        ):
-            keys.setdefault(key, kind)
+        if item.link or not url:
+            for kind, key in entry_keys(
+                url=item.link,
+                guid=item.guid,
+                title=item.title,
+                summary=item.summary,
+                feed_url=item.feed_url,
+            ):
+                keys.setdefault(key, kind)
         row = {
             "source_id": item.source_id,
             "url": url,
