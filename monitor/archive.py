@@ -7,6 +7,13 @@ satisfy (each phrase needs all its words; OR needs one branch; NOT is left to th
 verifier), so a backtest reads only candidate articles and runs the real matcher on them.
 The same expression works on SQLite FTS5 and PostgreSQL tsquery.
 
+An article's terms are written in its own transaction, but to a plain queue
+(``pending_terms``); :func:`index_pending` moves them into the index in batches.
+Inserting into SQLite's FTS5 index article by article made it flush a new segment per
+transaction, the largest single cost of storing an article (docs/benchmarks.md); in
+batches of hundreds that cost all but vanishes. A backtest first empties the queue, so
+it sees every stored article.
+
 The SQLite table is contentless (it stores no text, only which article has which term),
 so it cannot forget one article: terms of a deleted article stay behind. That only adds
 candidates; the matcher, reading the articles themselves, never reports them.
@@ -18,12 +25,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, delete, insert, select, text
 
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import text_keys
 from monitor.arabic.tokenize import WORD
-from monitor.db.models import Article, Source
+from monitor.db.models import Article, PendingTerms, Source
 from monitor.db.session import Database
 from monitor.matching import CompiledQuery, Hit
 from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
@@ -31,6 +38,9 @@ from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 BATCH = 500
 
 Progress = Callable[[int, int], None]
+
+_PENDING = PendingTerms.__table__
+_QUEUE = insert(_PENDING)
 
 
 @dataclass(frozen=True)
@@ -61,26 +71,62 @@ def search_terms(*texts: str) -> str:
 
 
 def store_terms(connection: Connection, article_id: int, terms: str) -> None:
-    """Index one article (inside the transaction that stores it)."""
+    """Queue one article's terms for the index, in the transaction that stores it."""
+    connection.execute(_QUEUE, {"article_id": article_id, "terms": terms})
+
+
+def index_pending(db: Database, limit: int = BATCH) -> int:
+    """Move up to ``limit`` queued articles' terms into the index (one transaction);
+    returns how many. Instances sharing a PostgreSQL each take rows the others do not."""
+    with db.connection() as connection:
+        rows = connection.execute(
+            select(_PENDING.c.article_id, _PENDING.c.terms)
+            .order_by(_PENDING.c.article_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return 0
+        _write_index(connection, [(article_id, terms) for article_id, terms in rows])
+        connection.execute(
+            delete(_PENDING).where(_PENDING.c.article_id.in_([row[0] for row in rows]))
+        )
+    return len(rows)
+
+
+def _write_index(connection: Connection, rows: list[tuple[int, str]]) -> None:
     if connection.dialect.name == "sqlite":
         statement = "INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)"
     else:
         statement = (
             "INSERT INTO article_terms (article_id, terms) "
-            "VALUES (:id, strip(to_tsvector('simple', :terms)))"
+            "VALUES (:id, strip(to_tsvector('simple', :terms))) ON CONFLICT DO NOTHING"
         )
-    connection.execute(text(statement), {"id": article_id, "terms": terms})
+    connection.execute(text(statement), [{"id": key, "terms": terms} for key, terms in rows])
+
+
+def catch_up(db: Database, progress: Progress | None = None) -> int:
+    """Index everything stored: the queue, then articles stored before the index existed;
+    returns how many articles were indexed."""
+    indexed = 0
+    while moved := index_pending(db):
+        indexed += moved
+    return indexed + index_missing(db, progress)
 
 
 def index_missing(db: Database, progress: Progress | None = None) -> int:
     """Index stored articles that have no terms yet (stored before the index existed)."""
     with db.connection() as connection:
         if connection.dialect.name == "sqlite":
-            missing = "SELECT id FROM articles WHERE id NOT IN (SELECT rowid FROM article_terms)"
+            missing = (
+                "SELECT id FROM articles WHERE id NOT IN (SELECT rowid FROM article_terms) "
+                "AND id NOT IN (SELECT article_id FROM pending_terms)"
+            )
         else:
             missing = (
                 "SELECT id FROM articles a WHERE NOT EXISTS "
-                "(SELECT 1 FROM article_terms t WHERE t.article_id = a.id)"
+                "(SELECT 1 FROM article_terms t WHERE t.article_id = a.id) AND NOT EXISTS "
+                "(SELECT 1 FROM pending_terms p WHERE p.article_id = a.id)"
             )
         ids = [row[0] for row in connection.execute(text(missing))]
     for done in range(0, len(ids), BATCH):
@@ -89,8 +135,10 @@ def index_missing(db: Database, progress: Progress | None = None) -> int:
             rows = connection.execute(
                 select(Article.id, Article.title, Article.body).where(Article.id.in_(batch))
             )
-            for article_id, title, body in rows.all():
-                store_terms(connection, article_id, search_terms(title, body))
+            _write_index(
+                connection,
+                [(article_id, search_terms(title, body)) for article_id, title, body in rows],
+            )
         if progress:
             progress(min(done + BATCH, len(ids)), len(ids))
     return len(ids)
@@ -148,6 +196,8 @@ def backtest(
     progress: Progress | None = None,
 ) -> Iterator[ArchiveMatch]:
     """Stored articles (fetched since ``since``) the query matches, newest first."""
+    while index_pending(db):
+        pass
     with db.connection() as connection:
         dialect = connection.dialect.name
         expression = candidate_expression(query.tree, dialect)

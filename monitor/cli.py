@@ -564,14 +564,14 @@ def watch_test(
 def _backtest(ctx: Context, compiled: Any, window: Any, as_json: bool) -> int:
     from rich.progress import Progress
 
-    from monitor.archive import backtest, index_missing
+    from monitor.archive import backtest, catch_up
 
     found = 0
     since = _now() - window if window else None
     table = Table("published", "source", "title", "highlights", "url")
     with ctx.service() as service, Progress(console=errors, transient=True) as progress:
         indexing = progress.add_task("indexing older articles", total=None)
-        index_missing(
+        catch_up(
             service.db,
             lambda done, total: progress.update(indexing, completed=done, total=total),
         )

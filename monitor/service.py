@@ -31,7 +31,7 @@ from alerts.dispatch import Dispatcher, DispatchSummary
 from crawler.items import ArticleItem, FeedEntry
 from crawler.runner import CrawlerHandle
 from crawler.sink import DueSource, PageWork, PollOutcome
-from monitor import frontier
+from monitor import archive, frontier
 from monitor import sources as source_state
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 # How long a stop waits for Scrapy to finish what it has in flight.
 STOP_GRACE = timedelta(seconds=3)
+# How often stored articles' terms move into the archive's index (in batches).
+ARCHIVE_INTERVAL = timedelta(seconds=30)
 
 
 @dataclass
@@ -340,6 +342,23 @@ class Service:
         self.outage.succeeded()
         return summary
 
+    # -- the archive ------------------------------------------------------------
+
+    async def archive_tick(self) -> None:
+        """Move the terms of newly stored articles into the full-text index, in batches
+        (monitor.archive), in a worker thread: a batch holds the write lock a moment,
+        and the loop goes on meanwhile."""
+        try:
+            await asyncio.to_thread(self._index_pending)
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "indexing stored articles")
+
+    def _index_pending(self) -> int:
+        indexed = 0
+        while moved := archive.index_pending(self.db):
+            indexed += moved
+        return indexed
+
     # -- polling ----------------------------------------------------------------
 
     async def poll_tick(self) -> int:
@@ -450,6 +469,7 @@ class Service:
             self._give_back()
         if self.summary.interrupted_by is None:
             self.summary.delivery = await self._dispatch_round(ignore_backoff=True)
+        await self.archive_tick()
         return self.summary
 
     def _interrupt(self, stop: asyncio.Event, name: str) -> None:
@@ -510,6 +530,7 @@ class Service:
         ticker = Ticker()
         ticker.every(self.settings.crawl.poll_tick, self.poll_tick, name="poll", now=True)
         ticker.every(self.settings.alerts.dispatch_interval, self.dispatch_tick, name="dispatch")
+        ticker.every(ARCHIVE_INTERVAL, self.archive_tick, name="archive")
         ticker.start()
         logger.info(
             "rasid running: %d source(s), database %s", len(self.settings.sources), self.db.safe_url

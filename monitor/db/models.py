@@ -155,6 +155,21 @@ class Article(Base):
     source: Mapped[Source | None] = relationship()
 
 
+class PendingTerms(Base):
+    """An article's archive terms waiting to enter the full-text index (monitor.archive).
+
+    Written in the article's own transaction, moved into ``article_terms`` in batches:
+    a full-text insert per article costs SQLite FTS5 a segment flush per transaction.
+    """
+
+    __tablename__ = "pending_terms"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    terms: Mapped[str] = mapped_column(Text)
+
+
 class DedupKey(Base):
     """Every identity an article is known by: canonical URL, feed GUID, content hash.
 

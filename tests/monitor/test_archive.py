@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from crawler.items import ArticleItem
-from monitor.archive import backtest, candidate_expression, index_missing
+from monitor.archive import backtest, candidate_expression, index_missing, index_pending
 from monitor.cli import cli
 from monitor.config import Settings, SourceSettings
 from monitor.ingest import Ingestor
@@ -100,6 +100,7 @@ def test_since_limits_the_window(db, store, clock):
 
 def test_articles_stored_before_the_index_are_indexed_on_demand(db, store):
     store("النفط", UNRELATED, "oil")
+    assert index_pending(db) == 1
     with db.connection() as connection:
         if connection.dialect.name == "sqlite":  # contentless FTS5 forgets all at once
             connection.execute(
@@ -113,6 +114,25 @@ def test_articles_stored_before_the_index_are_indexed_on_demand(db, store):
 
     assert [m.title for m in run(db, "النفط")] == ["النفط"]
     assert index_missing(db) == 0
+
+
+def test_terms_wait_in_a_queue_until_indexed_in_a_batch(db, store):
+    for number in range(3):
+        store("النفط", f"{UNRELATED} {number}", f"oil-{number}")
+    with db.connection() as connection:
+        queued = connection.execute(text("SELECT count(*) FROM pending_terms")).scalar_one()
+
+    assert queued == 3
+    assert index_pending(db, limit=2) == 2
+    assert index_pending(db) == 1
+    assert index_pending(db) == 0
+    assert len(run(db, "النفط")) == 3
+
+
+def test_a_backtest_sees_articles_whose_terms_are_still_queued(db, store):
+    store("النفط", UNRELATED, "oil")
+
+    assert [m.title for m in run(db, "النفط")] == ["النفط"]
 
 
 def test_progress_is_reported(db, store):
