@@ -22,6 +22,7 @@ from scrapy.exceptions import (
 )
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
+    ConnectError,
     ConnectionDone,
     ConnectionLost,
     ConnectionRefusedError,
@@ -32,7 +33,7 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
-from crawler.middlewares import AddressChangedError
+from crawler.middlewares import AddressChangedError, HostUnresolved
 from monitor.errors import RasidError
 
 MIB = 1024 * 1024
@@ -146,3 +147,36 @@ def retry_after(failure: Failure, now: datetime | None = None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+# Status codes of a page that may well answer next time.
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def is_transient(failure: Failure) -> bool:
+    """Whether a failed download may succeed if tried again later: a timeout, a DNS
+    failure, a connection that failed or was lost, a 5xx or 429. Refusals (robots.txt,
+    the network guard, a size cap) and other 4xx answers will not change by waiting."""
+    error = failure.value
+    if isinstance(error, HttpError):
+        return error.response.status in TRANSIENT_STATUSES
+    if isinstance(error, HostUnresolved):
+        return True
+    if isinstance(error, IgnoreRequest | DownloadCancelledError):
+        return False
+    return isinstance(
+        error,
+        TimeoutError
+        | DownloadTimeoutError
+        | TCPTimedOutError
+        | ConnectError
+        | ConnectionLost
+        | ConnectionDone
+        | DownloadConnectionRefusedError
+        | DownloadFailedError
+        | ResponseDataLossError
+        | ResponseNeverReceived
+        | ResponseFailed
+        | CannotResolveHostError
+        | DNSLookupError,
+    )

@@ -43,6 +43,10 @@ class GuardRefused(IgnoreRequest):
     """A request refused by the network guard; the message says which hop and why."""
 
 
+class HostUnresolved(GuardRefused):
+    """A host name that does not resolve now (a DNS failure that may pass)."""
+
+
 class AddressChangedError(DNSLookupError):
     """A host refused when connecting, after it passed the middleware's check: its
     address changed in between. A DNSLookupError, as the failure it stands for (and
@@ -60,7 +64,7 @@ class AddressChangedError(DNSLookupError):
 class NetworkGuardMiddleware:
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
-        self._verdicts: dict[str, tuple[float, str | None]] = {}
+        self._verdicts: dict[str, tuple[float, NetworkGuardError | None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
@@ -78,11 +82,12 @@ class NetworkGuardMiddleware:
             host = urlsplit(request.url).hostname or ""
             problem = await self._resolution_problem(host)
         except NetworkGuardError as exc:
-            problem = str(exc)
+            problem = exc
         if problem is not None:
             hop = request.meta.get("redirect_urls")
             where = f" (redirected from {hop[-1]})" if hop else ""
-            raise GuardRefused(f"{problem}{where}")
+            refused = HostUnresolved if isinstance(problem, ResolutionError) else GuardRefused
+            raise refused(f"{problem}{where}")
 
     def process_response(self, request: Request, response: Response) -> Response:
         """Refuse a redirect the guard would refuse, naming the hop.
@@ -126,7 +131,7 @@ class NetworkGuardMiddleware:
         if refusal is not None:
             raise AddressChangedError(host, refusal) from exception
 
-    async def _resolution_problem(self, host: str) -> str | None:
+    async def _resolution_problem(self, host: str) -> NetworkGuardError | None:
         """Why ``host`` may not be fetched (unresolvable or refused), or None; cached."""
         cached = self._verdicts.get(host)
         if cached and cached[0] > time.monotonic():
@@ -135,7 +140,7 @@ class NetworkGuardMiddleware:
             await asyncio.to_thread(self.policy.resolve, host)
             problem = None
         except NetworkGuardError as exc:
-            problem = str(exc)
+            problem = exc
         self._verdicts[host] = (time.monotonic() + DNS_CACHE_SECONDS, problem)
         return problem
 

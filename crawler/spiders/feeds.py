@@ -25,33 +25,16 @@ import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import (
-    CannotResolveHostError,
     DontCloseSpider,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
-    IgnoreRequest,
-    ResponseDataLossError,
 )
 from scrapy.http import Response
-from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import (
-    ConnectError,
-    ConnectionDone,
-    ConnectionLost,
-    DNSLookupError,
-    TCPTimedOutError,
-    TimeoutError,
-)
 from twisted.python.failure import Failure
-from twisted.web._newclient import ResponseNeverReceived
 
 from crawler.charset import decode_html
 from crawler.dates import date_in_page
 from crawler.documents import parse_document
 from crawler.extract import extract_article
-from crawler.failures import describe_failure, retry_after
+from crawler.failures import describe_failure, is_transient, retry_after
 from crawler.items import ArticleItem, ExtractedPage, ParsedFeed
 from crawler.sink import CrawlSink, DueSource, PageWork, PollOutcome
 from monitor.errors import NetworkGuardError, SourceError
@@ -314,7 +297,7 @@ class SourceSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         work: PageWork = request.meta["work"]
         reason = describe_failure(failure)
-        if not self.sink.page_failed(work, reason, transient=_transient(failure)):
+        if not self.sink.page_failed(work, reason, transient=is_transient(failure)):
             return  # the entry stays in the frontier: fetched again later
         logger.warning(
             "source %s: article page %s not fetched (%s); using the feed's summary",
@@ -367,33 +350,3 @@ def _article(work: PageWork, page: ExtractedPage | None, url: str) -> ArticleIte
 def _header(response: Response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-# Status codes of a page that may well answer next time.
-_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def _transient(failure: Failure) -> bool:
-    """Whether a failed page download may succeed if tried again later: a timeout, a
-    connection that failed or was lost, a 5xx or 429. Refusals (robots.txt, the network
-    guard, a size cap) and other 4xx answers will not change."""
-    error = failure.value
-    if isinstance(error, HttpError):
-        return error.response.status in _TRANSIENT_STATUSES
-    if isinstance(error, IgnoreRequest | DownloadCancelledError):
-        return False
-    return isinstance(
-        error,
-        TimeoutError
-        | DownloadTimeoutError
-        | TCPTimedOutError
-        | ConnectError
-        | ConnectionLost
-        | ConnectionDone
-        | DownloadConnectionRefusedError
-        | DownloadFailedError
-        | ResponseDataLossError
-        | ResponseNeverReceived
-        | CannotResolveHostError
-        | DNSLookupError,
-    )
