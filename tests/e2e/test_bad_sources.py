@@ -122,3 +122,44 @@ def test_a_host_name_resolving_to_a_private_address_is_refused_at_fetch(
     assert result.returncode == 0, result.stderr
     assert news_site.server.requests_to("/feeds/main.xml") == []
     assert "private" in rasid.source_status("site")["last_error"]
+
+
+BOMB = (
+    '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(f'<!ENTITY {chr(98 + n)} "{("&" + chr(97 + n) + ";") * 10}">' for n in range(8))
+    + ']><rss version="2.0"><channel><title>&i;</title></channel></rss>'
+)
+
+
+def test_a_one_line_entity_bomb_is_refused_and_the_other_sources_go_on(
+    news_site, receiver, rasid_factory
+):
+    server = news_site.server
+    server.route("/bomb.xml", Reply(200, BOMB, content_type="application/rss+xml"))
+    rasid = rasid_factory(
+        sources={"bomb": server.url("/bomb.xml"), "site": news_site.feed_url},
+        webhook_url=accepting(receiver),
+    )
+
+    result = rasid.run("run", "--once")
+
+    assert result.returncode == 0, result.stderr
+    assert "declares XML entities" in rasid.source_status("bomb")["last_error"]
+    assert rasid.source_status("site")["last_status"] == "ok"
+    assert len(receiver.requests_to("/hook")) == 2
+
+
+def test_an_article_page_carrying_an_entity_bomb_is_replaced_by_the_feed_text(
+    news_site, receiver, rasid_factory
+):
+    seed = "/news/ain-al-asad-drones"
+    page = news_site.server.routes[seed].body
+    hostile = page.replace("<!DOCTYPE html>", '<!DOCTYPE html [<!ENTITY lol "lol">]>', 1)
+    news_site.server.route(seed, Reply(body=hostile))
+    rasid = rasid_factory(sources={"site": news_site.feed_url}, webhook_url=accepting(receiver))
+
+    result = rasid.run("run", "--once")
+
+    assert result.returncode == 0, result.stderr
+    assert rasid.source_status("site")["extraction_fallbacks"] == 1
+    assert "declares XML entities" in result.stderr

@@ -1,0 +1,32 @@
+"""The source spider's own decisions, without a crawl."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from crawler.items import ParsedFeed
+from crawler.spiders import feeds
+from crawler.spiders.feeds import SourceSpider
+from monitor.netguard import NetworkPolicy
+
+
+def test_feed_bodies_are_parsed_off_the_event_loop_thread(monkeypatch):
+    parsed_in: list[threading.Thread] = []
+
+    def parse_document(body: bytes, **_options: object) -> ParsedFeed:
+        parsed_in.append(threading.current_thread())
+        return ParsedFeed(title=None, entries=[])
+
+    monkeypatch.setattr(feeds, "parse_document", parse_document)
+    spider = SourceSpider(sink=None, policy=NetworkPolicy())  # type: ignore[arg-type]
+
+    async def parse() -> threading.Thread:
+        await spider._parse(b"<rss/>", url="https://news.example/rss.xml")
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(parse())
+    spider._on_closed()
+
+    assert len(parsed_in) == 1
+    assert parsed_in[0] is not loop_thread
