@@ -47,6 +47,26 @@ def test_bad_settings_exit_2_with_one_clear_message_and_no_traceback(tmp_path):
     assert "expected a duration" in result.stderr
 
 
+def test_an_unreachable_database_is_one_line_and_exit_1(tmp_path):
+    # Port 9 on 127.0.0.1 (discard): nothing listens, the connection is refused.
+    config = _config(tmp_path, "postgresql+psycopg://rasid@127.0.0.1:9/rasid")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "status"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "error: cannot open the database postgresql+psycopg://rasid@127.0.0.1:9/rasid" in (
+        result.stderr
+    )
+    assert "PostgreSQL refuses connections" in result.stderr
+
+
 def test_missing_settings_file_exit_2(tmp_path):
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.toml"), "status"])
 
