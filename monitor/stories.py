@@ -19,9 +19,11 @@ lost one).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
@@ -60,67 +62,183 @@ def from_bytes(data: bytes) -> MinHash:
     return LeanMinHash(seed=1, hashvalues=np.frombuffer(data, dtype="<u8"))
 
 
+# A bucket keeps its rows in a list up to this many, then in an array (_Bucket).
+_LIST_MAX = 16
+# The rows of a bucket's own story scored before its others (the latest ones).
+_LATEST = 4
+# Candidate rows beyond this many are deduplicated before they are scored.
+_DEDUPLICATE_OVER = 256
+# Candidates up to this many are scored one by one (numpy's fixed costs outweigh).
+_FEW = 4
+
+
 class StoryIndex:
-    """Recent articles' fingerprints; says which story a new article belongs to."""
+    """Recent articles' fingerprints; says which story a new article belongs to.
+
+    A *band* is ``rows`` consecutive hash values of a signature; a *bucket* holds the
+    articles whose values in one band are equal, and the articles of a new article's
+    buckets are its candidates. Of the candidates whose share of equal hash values reaches
+    the threshold, the most similar one's story is the answer; among equally similar ones,
+    the latest article's (highest id), so the answer depends on which articles were added,
+    never on the order they were added in (``load`` after a restart answers the same).
+
+    A big story (a wire story many outlets carry) puts its members in the same buckets.
+    A bucket too big for a list keeps the articles of its own story (the most common one
+    when it outgrew the list) apart from the others. Of its own, only the latest are
+    scored at first; the rest only when they could change the answer: when the best
+    candidate so far is of another story or short of the threshold, and the rest could
+    reach it. (An article not scored yet shares bands with the new one only through such
+    buckets of its story, and differs in at least one value of every band it does not
+    share.) A lookup near a story of 2,000 members thus costs about what it costs near a
+    story of two (docs/benchmarks.md).
+    """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
         # datasketch chooses the bands (b) and rows per band (r) that best fit the
         # threshold; the band tables themselves are kept here, leaner than its storage
-        # (a set per band per article: ~7.5 KB an article; these are ~2.5 KB).
+        # (a set per band per article: ~7.5 KB an article; these are ~1.8 KB).
         chosen = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
         self._bands, self._rows = chosen.b, chosen.r
-        self._tables: list[dict[int, int | list[int]]] = [{} for _ in range(self._bands)]
-        # Only the hash values are kept (512 bytes an article), not MinHash objects,
-        # which carry their permutation tables along.
-        self._signatures: dict[int, np.ndarray] = {}
-        self._story_of: dict[int, int] = {}
+        # The fewest equal hash values whose share reaches the threshold.
+        self._enough = next(
+            (equal for equal in range(NUM_PERM + 1) if equal / NUM_PERM >= threshold),
+            NUM_PERM + 1,
+        )
+        self._tables: list[dict[int, int | list[int] | _Bucket]] = [{} for _ in range(self._bands)]
+        # Articles are rows of these arrays, in the order added; the arrays grow by
+        # doubling. Only the hash values are kept (256 bytes an article: MinHash values
+        # fit 32 bits), not MinHash objects, which carry their permutation tables along.
+        self._values = np.empty((0, NUM_PERM), dtype=np.uint32)
+        self._ids = np.empty(0, dtype=np.int64)
+        self._stories = np.empty(0, dtype=np.int64)
+        self._added: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._signatures)
+        return len(self._added)
 
     def story_for(self, signature: MinHash | None) -> int | None:
         """The story (its founding article's id) of the most similar recent article."""
-        if signature is None:
+        if signature is None or not self._added:
             return None
-        best, best_score = None, self.threshold
-        values = np.asarray(signature.hashvalues, dtype=np.uint64)
-        candidates: set[int] = set()
-        for table, band in zip(self._tables, self._band_keys(values), strict=True):
-            found = table.get(band)
+        values = _hash_values(signature)
+        loose: set[int] = set()
+        parts: list[np.ndarray] = []
+        held: list[_Bucket] = []  # buckets whose own story is scored by its latest rows so far
+        for found in map(dict.get, self._tables, self._band_keys(values)):
             if found is None:
                 continue
-            if isinstance(found, list):
-                candidates.update(found)
+            if type(found) is int:
+                loose.add(found)
+            elif type(found) is list:
+                loose.update(found)
             else:
-                candidates.add(found)
-        for key in candidates:
-            score = float(np.count_nonzero(values == self._signatures[key])) / NUM_PERM
-            if score >= best_score:
-                best, best_score = key, score
-        return None if best is None else self._story_of[best]
+                latest = max(0, found.size - _LATEST)
+                parts.append(found.rows[latest : found.size])
+                if latest:
+                    held.append(found)
+                loose.update(found.others)
+        if not parts and len(loose) <= _FEW:
+            if not loose:
+                return None
+            best = max(map(self._scored, loose, repeat(values)))
+        else:
+            if loose:
+                parts.append(np.fromiter(loose, dtype=np.intp, count=len(loose)))
+            best = self._best(values, parts)
+        if held:
+            best = self._rest_scored(values, best, held)
+        score, _, story = best
+        return story if score >= self._enough else None
+
+    def _scored(self, row: int, values: np.ndarray) -> tuple[int, int, int]:
+        """(equal hash values, article id, story) of one row."""
+        equal = int(np.count_nonzero(self._values[row] == values))
+        return equal, int(self._ids[row]), int(self._stories[row])
+
+    def _rest_scored(
+        self, values: np.ndarray, best: tuple[int, int, int], held: list[_Bucket]
+    ) -> tuple[int, int, int]:
+        """The best candidate, once the rest of the held buckets is scored as far as it
+        could change the answer."""
+        # An article not scored yet shares bands with the new one only through these.
+        shared = Counter(bucket.story for bucket in held)
+        while held:
+            score, _, story = best
+            # What is left of the best candidate's own story cannot change the answer.
+            rest = [b for b in held if score < self._enough or b.story != story]
+            needed = [b for b in rest if self._ceiling(shared[b.story]) >= max(score, self._enough)]
+            if needed:
+                parts = [b.rows[: b.size - _LATEST] for b in needed]
+                best = max(best, self._best(values, parts))
+            elif not rest:
+                break
+            held = [b for b in held if b not in rest]
+        return best
+
+    def _ceiling(self, shared: int) -> int:
+        """The most equal hash values an article sharing this many bands can have: it
+        differs in at least one value of each other band."""
+        return NUM_PERM - (self._bands - shared)
+
+    def _best(self, values: np.ndarray, parts: list[np.ndarray]) -> tuple[int, int, int]:
+        """(equal hash values, article id, story) of the best of these rows; the same as
+        the best ``_scored`` of each."""
+        rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if len(rows) > _DEDUPLICATE_OVER:
+            rows = np.unique(rows)
+        scores = np.add.reduce(self._values[rows] == values, axis=1)
+        top = int(scores.max())
+        tied = rows[scores == top]
+        return max(zip(repeat(top), self._ids[tied].tolist(), self._stories[tied].tolist()))
 
     def add(self, article_id: int, story_id: int | None, signature: MinHash | None) -> None:
         """Remember a stored article (call after its transaction committed)."""
-        if signature is None or article_id in self._signatures:
+        if signature is None or article_id in self._added:
             return
-        values = np.asarray(signature.hashvalues, dtype=np.uint64)
+        values = _hash_values(signature)
+        row = len(self._added)
+        if row == len(self._ids):
+            self._grow()
+        story = story_id if story_id is not None else article_id
+        self._values[row] = values
+        self._ids[row] = article_id
+        self._stories[row] = story
+        self._added.add(article_id)
         for table, band in zip(self._tables, self._band_keys(values), strict=True):
             found = table.get(band)
             if found is None:
-                table[band] = article_id
-            elif isinstance(found, list):
-                found.append(article_id)
+                table[band] = row
+            elif type(found) is int:
+                table[band] = [found, row]
+            elif type(found) is list:
+                found.append(row)
+                if len(found) > _LIST_MAX:
+                    stories = [int(self._stories[member]) for member in found]
+                    own = max(set(stories), key=stories.count)
+                    table[band] = _Bucket(
+                        [member for member, of in zip(found, stories, strict=True) if of == own],
+                        own,
+                        [member for member, of in zip(found, stories, strict=True) if of != own],
+                    )
             else:
-                table[band] = [found, article_id]
-        self._signatures[article_id] = values
-        self._story_of[article_id] = story_id if story_id is not None else article_id
+                found.append(row, story)
+
+    def _grow(self) -> None:
+        capacity = max(1024, 2 * len(self._ids))
+        count = len(self._added)
+        values = np.empty((capacity, NUM_PERM), dtype=np.uint32)
+        values[:count] = self._values[:count]
+        ids = np.empty(capacity, dtype=np.int64)
+        ids[:count] = self._ids[:count]
+        stories = np.empty(capacity, dtype=np.int64)
+        stories[:count] = self._stories[:count]
+        self._values, self._ids, self._stories = values, ids, stories
 
     def _band_keys(self, values: np.ndarray) -> list[int]:
-        rows = self._rows
-        return [
-            hash(values[band * rows : (band + 1) * rows].tobytes()) for band in range(self._bands)
-        ]
+        data = values.tobytes()
+        width = self._rows * values.itemsize
+        return [hash(data[band * width : (band + 1) * width]) for band in range(self._bands)]
 
     def load(self, connection: Connection, since: datetime) -> int:
         """Fill the index with articles stored since ``since``; how many were loaded."""
@@ -134,6 +252,36 @@ class StoryIndex:
             self.add(article_id, story_id, from_bytes(data))
             count += 1
         return count
+
+
+class _Bucket:
+    """A bucket too big for a list: the rows of its own story, and the others."""
+
+    __slots__ = ("others", "rows", "size", "story")
+
+    def __init__(self, rows: list[int], story: int, others: list[int]) -> None:
+        self.rows = np.empty(2 * len(rows), dtype=np.intp)
+        self.rows[: len(rows)] = rows
+        self.size = len(rows)
+        self.story = story
+        self.others = others
+
+    def append(self, row: int, story: int) -> None:
+        if story != self.story:
+            self.others.append(row)
+            return
+        if self.size == len(self.rows):
+            self.rows = np.concatenate([self.rows, np.empty_like(self.rows)])
+        self.rows[self.size] = row
+        self.size += 1
+
+
+def _hash_values(signature: MinHash) -> np.ndarray:
+    values = np.asarray(signature.hashvalues)
+    # datasketch keeps every MinHash value below 2**32 (its _max_hash mask).
+    if values.shape != (NUM_PERM,) or values.max() > 0xFFFFFFFF:
+        raise ValueError(f"not a {NUM_PERM}-value MinHash signature")
+    return values.astype(np.uint32)
 
 
 def outlets(connection: Connection, story_ids: Iterable[int]) -> dict[int, list[int]]:
