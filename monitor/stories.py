@@ -42,13 +42,18 @@ DEFAULT_THRESHOLD = 0.3
 MIN_SHINGLES = 8
 
 
+# datasketch draws a MinHash's permutations from its seed each time one is made (a third
+# of a fingerprint's cost): the same table every time for seed 1, so drawn once here.
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM).permutations
+
+
 def fingerprint(title: str, body: str) -> MinHash | None:
     """The article's MinHash, or None when it is too short to compare."""
     words = [norm for word in WORD.findall(f"{title}\n{body}") if (norm := normalize_word(word))]
     shingles = {" ".join(words[at : at + SHINGLE]) for at in range(len(words) - SHINGLE + 1)}
     if len(shingles) < MIN_SHINGLES:
         return None
-    signature = MinHash(num_perm=NUM_PERM)
+    signature = MinHash(num_perm=NUM_PERM, permutations=_PERMUTATIONS)
     signature.update_batch([shingle.encode("utf-8") for shingle in shingles])
     return signature
 

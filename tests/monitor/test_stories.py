@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from monitor.arabic.normalize import normalize_word
+from monitor.arabic.tokenize import WORD
 from monitor.stories import (
     DEFAULT_THRESHOLD,
     NUM_PERM,
@@ -323,3 +325,13 @@ def test_a_big_story_that_can_tie_the_best_candidate_is_compared(closest):
         stored = [(1, _sharing(2, 2) | {NUM_PERM - 1})]
         stored += [(2, close if at == standing else _sharing(0, 0)) for at in range(30)]
         assert _both_answer(stored, new, rng) == (2 if closest == 44 else 1)
+
+
+def test_a_fingerprint_equals_one_made_with_datasketchs_own_permutations():
+    text = (FIXTURES / "seed" / "ain-al-asad-drones.txt").read_text(encoding="utf-8")
+    words = [w for w in (normalize_word(word) for word in WORD.findall(f"عنوان\n{text}")) if w]
+    shingles = {" ".join(words[at : at + 3]) for at in range(len(words) - 2)}
+    plain = MinHash(num_perm=NUM_PERM)
+    plain.update_batch([shingle.encode("utf-8") for shingle in shingles])
+
+    assert (fingerprint("عنوان", text).hashvalues == plain.hashvalues).all()
