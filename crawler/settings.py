@@ -25,10 +25,23 @@ HTTPPROXY_ENABLED = False
 TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.NetworkGuardMiddleware": 50,
+    # Each layer costs every request and response a pass; these do nothing for rasid:
+    # no allowed_domains to keep to, no HTTP auth, no byte counts read.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
     # Scrapy's reads robots.txt once per process and allows all when it cannot; rasid's
     # re-reads it and refuses a site whose robots.txt is unreachable (crawler.robots).
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.RobotsMiddleware": 100,
+}
+# Likewise every item and request a callback yields passes each spider middleware: rasid
+# sends no Referer (an article page need not learn which feed listed it), keeps no
+# depth, and copies no meta from responses.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 300}
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
