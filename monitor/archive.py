@@ -27,9 +27,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, text
 
-from monitor.arabic.normalize import normalize_word
 from monitor.arabic.stem import text_keys
-from monitor.arabic.tokenize import WORD
+from monitor.arabic.tokenize import normalized_words
 from monitor.db.models import Article, PendingTerms, Source
 from monitor.db.session import Database
 from monitor.matching import CompiledQuery, Hit
@@ -56,17 +55,14 @@ class ArchiveMatch:
 
 def search_terms(*texts: str) -> str:
     """The space-separated terms an article is indexed under."""
-    terms: set[str] = set()
-    seen: set[str] = set()
-    for value in texts:
-        for word in WORD.findall(value or ""):
-            if word in seen:
-                continue
-            seen.add(word)
-            norm = normalize_word(word)
-            if norm:
-                terms.add(norm)
-                terms.update(text_keys(norm))
+    return terms_of(normalized_words(*texts))
+
+
+def terms_of(words: list[str]) -> str:
+    """:func:`search_terms` of an article's normalized words: each word and its stems."""
+    terms = set(words)
+    for norm in set(words):
+        terms.update(text_keys(norm))
     return " ".join(sorted(terms))
 
 

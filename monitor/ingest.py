@@ -26,15 +26,15 @@ from alerts import outbox
 from alerts.render import event_payload
 from crawler.items import ArticleItem
 from monitor import frontier
-from monitor.archive import search_terms, store_terms
+from monitor.arabic.tokenize import normalized_words
+from monitor.archive import store_terms, terms_of
 from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.db.models import Article, DedupKey, Match, Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url, content_hash, dedup_keys, entry_keys
 from monitor.matching import Hit, snippet
-from monitor.stories import StoryIndex, to_bytes
-from monitor.stories import fingerprint as story_fingerprint
+from monitor.stories import StoryIndex, fingerprint_words, to_bytes
 from monitor.watchlists import WatchlistBook, WatchlistInfo
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class Ingestor:
         """Everything about an article that needs no database: identity, matches, alerts."""
         now = self._clock.now()
         url = canonical_url(item.url)
+        # Tokenized once for the story fingerprint and the archive's terms.
+        words = normalized_words(item.title, item.body)
         fingerprint = content_hash(item.title, item.body)
         keys = {
             key: kind
@@ -158,8 +160,8 @@ class Ingestor:
             keys,
             self._prepare_matches(item, url, now),
             now,
-            search_terms(item.title, item.body),
-            story_fingerprint(item.title, item.body),
+            terms_of(words),
+            fingerprint_words(words),
             item.frontier_id,
         )
 

@@ -29,8 +29,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from sqlalchemy import Connection, func, select
 
-from monitor.arabic.normalize import normalize_word
-from monitor.arabic.tokenize import WORD
+from monitor.arabic.tokenize import normalized_words
 from monitor.db.models import Article, Source
 
 logger = logging.getLogger(__name__)
@@ -49,7 +48,11 @@ _PERMUTATIONS = MinHash(num_perm=NUM_PERM).permutations
 
 def fingerprint(title: str, body: str) -> MinHash | None:
     """The article's MinHash, or None when it is too short to compare."""
-    words = [norm for word in WORD.findall(f"{title}\n{body}") if (norm := normalize_word(word))]
+    return fingerprint_words(normalized_words(title, body))
+
+
+def fingerprint_words(words: list[str]) -> MinHash | None:
+    """:func:`fingerprint` of an article's normalized words (title, then body)."""
     shingles = {" ".join(words[at : at + SHINGLE]) for at in range(len(words) - SHINGLE + 1)}
     if len(shingles) < MIN_SHINGLES:
         return None

@@ -80,6 +80,12 @@ def segment_breaks(text: str) -> list[int]:
     return [match.start() for match in SEGMENT_BREAK.finditer(text)]
 
 
+def normalized_words(*texts: str) -> list[str]:
+    """The normalized words of ``texts`` in order, without offsets: all that story
+    fingerprints and the archive's terms read, so an article is tokenized once for both."""
+    return [norm for text in texts for norm in map(normalize_word, WORD.findall(text)) if norm]
+
+
 def words(text: str) -> list[str]:
     """Just the normalized words (for queries and for callers that need no offsets)."""
     return [token.norm for token in tokenize(text)]
