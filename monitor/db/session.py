@@ -41,6 +41,8 @@ from monitor.db.faults import describe
 from monitor.errors import ConfigError, DatabaseUnavailable, InstanceLockedError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CHECKPOINT_PAGES = 10_000
+SQLITE_WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class Database:
@@ -178,6 +180,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # A checkpoint (WAL copied into the database, two fsyncs) every ~40 MB of WAL
+        # instead of every 4 MB: a tenth of the fsyncs under a burst of articles, 11%
+        # more stored per second (docs/benchmarks.md); the file is cut back afterwards.
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_LIMIT_BYTES}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

@@ -52,3 +52,29 @@ def test_migrations_build_exactly_the_models(db: Database) -> None:
         differences = compare_metadata(context, Base.metadata)
 
     assert differences == []
+
+
+def test_sqlite_runs_in_wal_mode_with_rare_checkpoints_and_a_bounded_wal(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'rasid.db'}")
+    try:
+        with database.connection() as connection:
+            settings = {
+                pragma: connection.exec_driver_sql(f"PRAGMA {pragma}").scalar_one()
+                for pragma in (
+                    "journal_mode",
+                    "synchronous",
+                    "wal_autocheckpoint",
+                    "journal_size_limit",
+                    "foreign_keys",
+                )
+            }
+    finally:
+        database.dispose()
+
+    assert settings == {
+        "journal_mode": "wal",
+        "synchronous": 1,  # NORMAL: survives kill -9
+        "wal_autocheckpoint": 10_000,
+        "journal_size_limit": 64 * 1024 * 1024,
+        "foreign_keys": 1,
+    }
