@@ -64,22 +64,22 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        self._check_file()
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except DBAPIError as exc:
-            if not _is_fault(exc):
-                raise
-            raise DatabaseUnavailable(describe(exc)) from exc
+        with self._faults_told(), self._sessions.begin() as session:
+            yield session
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A Core connection inside one transaction, for hot paths that need no ORM."""
+        with self._faults_told(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _faults_told(self) -> Iterator[None]:
+        """A fault of the database itself becomes DatabaseUnavailable with its reason;
+        what is the caller's (a constraint, bad SQL) passes through unchanged."""
         self._check_file()
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            yield
         except DBAPIError as exc:
             if not _is_fault(exc):
                 raise

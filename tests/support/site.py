@@ -79,11 +79,9 @@ def rss(title: str, base_url: str, stories: list[Story], *, encoding: str = "utf
 
 def _fixture_sentences() -> list[str]:
     """Sentences of the real fixture articles, for stories that share no wording."""
-    texts = [
-        path.read_text(encoding="utf-8")
-        for path in sorted((FIXTURES / "real").glob("*.txt"))
-        + [FIXTURES / "seed" / "ain-al-asad-drones.txt"]
-    ]
+    seed = FIXTURES / "seed" / "ain-al-asad-drones.txt"
+    paths = [*sorted((FIXTURES / "real").glob("*.txt")), seed]
+    texts = [path.read_text(encoding="utf-8") for path in paths]
     sentences = []
     for text in texts:
         for line in text.splitlines():
