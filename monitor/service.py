@@ -144,7 +144,8 @@ class Service:
 
     @property
     def poll_lease(self) -> timedelta:
-        """Longer than any one poll can take (feed + article pages), so no double poll."""
+        """Longer than a poll's download can take, so no double poll (its entries' pages
+        are leased apart, in the frontier)."""
         return self.settings.crawl.timeout * 6 + timedelta(seconds=30)
 
     @property
