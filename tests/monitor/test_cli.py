@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from tests.support.cli import run_rasid
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,22 +27,11 @@ def _invoke(config: Path, *args: str):
     return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
 
 
-def _run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command in a process of its own, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=False,
-    )
-
-
 def test_bad_settings_exit_2_with_one_clear_message_and_no_traceback(tmp_path):
     config = tmp_path / "settings.toml"
     config.write_text('[crawl]\ntimeout = "soon"\n', encoding="utf-8")
 
-    result = _run(config, "status")
+    result = run_rasid(config, "status")
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -56,7 +44,7 @@ def test_an_unreachable_database_is_one_line_and_exit_1(tmp_path):
     # Port 9 on 127.0.0.1 (discard): nothing listens, the connection is refused.
     config = _config(tmp_path, "postgresql+psycopg://rasid@127.0.0.1:9/rasid")
 
-    result = _run(config, "status")
+    result = run_rasid(config, "status")
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +8,7 @@ import pytest
 from monitor.config import load_settings, parse_duration, parse_size, settings_from_mapping
 from monitor.errors import ConfigError
 from monitor.netguard import NetworkPolicy, parse_network
+from tests.support.cli import run_rasid
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,16 +156,6 @@ def _source(url: str, crawl: str = "") -> str:
 
 def _webhook(url: str, crawl: str = "") -> str:
     return f'[crawl]\n{crawl}\n[[channels]]\nname = "ops"\nkind = "webhook"\nurl = {url}\n'
-
-
-def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=False,
-    )
 
 
 def test_a_list_where_a_source_url_belongs_is_named(tmp_path):
@@ -439,7 +428,7 @@ def test_a_channel_timeout_is_read_as_a_duration(tmp_path):
 def test_the_cli_shows_a_bad_url_value_on_stderr_and_exits_2(tmp_path):
     config = _write(tmp_path, _source('["http://a"]'))
 
-    result = _cli(config, "status")
+    result = run_rasid(config, "status")
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -455,7 +444,7 @@ def test_the_cli_names_a_database_folder_it_cannot_create(tmp_path):
     (tmp_path / "blocker").write_text("", encoding="utf-8")
     config = _write(tmp_path, '[database]\nurl = "sqlite:///blocker/data/rasid.db"\n')
 
-    result = _cli(config, "status")
+    result = run_rasid(config, "status")
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
