@@ -101,13 +101,18 @@ def _write_index(connection: Connection, rows: list[tuple[int, str]]) -> None:
     connection.execute(text(statement), [{"id": key, "terms": terms} for key, terms in rows])
 
 
-def catch_up(db: Database, progress: Progress | None = None) -> int:
-    """Index everything stored: the queue, then articles stored before the index existed;
-    returns how many articles were indexed."""
+def index_queued(db: Database) -> int:
+    """Empty the queue, a batch per transaction; returns how many articles were indexed."""
     indexed = 0
     while moved := index_pending(db):
         indexed += moved
-    return indexed + index_missing(db, progress)
+    return indexed
+
+
+def catch_up(db: Database, progress: Progress | None = None) -> int:
+    """Index everything stored: the queue, then articles stored before the index existed;
+    returns how many articles were indexed."""
+    return index_queued(db) + index_missing(db, progress)
 
 
 def index_missing(db: Database, progress: Progress | None = None) -> int:
@@ -192,8 +197,7 @@ def backtest(
     progress: Progress | None = None,
 ) -> Iterator[ArchiveMatch]:
     """Stored articles (fetched since ``since``) the query matches, newest first."""
-    while index_pending(db):
-        pass
+    index_queued(db)
     with db.connection() as connection:
         dialect = connection.dialect.name
         expression = candidate_expression(query.tree, dialect)

@@ -259,21 +259,19 @@ class Service:
         return False
 
     def ingest(self, item: ArticleItem) -> None:
+        # Settled either way: stored, or (when storing fails) left to its lease, which is
+        # no longer renewed, so the entry is claimed and fetched again.
+        self._pages.discard(item.frontier_id or 0)
         try:
             result = self.ingestor.ingest(item)
         except DatabaseUnavailable as exc:
-            # Nothing of it was written; its frontier entry's lease runs out (no longer
-            # renewed) and the entry is claimed and fetched again.
             self.outage.failed(exc, f"storing an article of {item.source_name}")
-            self._pages.discard(item.frontier_id or 0)
             return
         except Exception as exc:  # kept on its frontier entry: retried, then given up
             logger.exception("storing %s failed", item.url or item.title[:80])
-            self._pages.discard(item.frontier_id or 0)
             self._note_store_failure(item, exc)
             return
         self.outage.succeeded()
-        self._pages.discard(item.frontier_id or 0)
         if result.duplicate:
             self.summary.duplicates += 1
             return
@@ -350,15 +348,9 @@ class Service:
         (monitor.archive), in a worker thread: a batch holds the write lock a moment,
         and the loop goes on meanwhile."""
         try:
-            await asyncio.to_thread(self._index_pending)
+            await asyncio.to_thread(archive.index_queued, self.db)
         except DatabaseUnavailable as exc:
             self.outage.failed(exc, "indexing stored articles")
-
-    def _index_pending(self) -> int:
-        indexed = 0
-        while moved := archive.index_pending(self.db):
-            indexed += moved
-        return indexed
 
     # -- polling ----------------------------------------------------------------
 

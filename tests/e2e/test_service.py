@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.e2e.conftest import (
     Rasid,
     accepting,
@@ -47,55 +49,40 @@ def test_service_alerts_on_new_stories_and_stops_cleanly_on_sigterm(
     assert watchlists == ["ain-al-asad", "drones", "drones"]
 
 
-def test_second_instance_on_one_sqlite_file_is_refused(news_site, receiver, tmp_path):
-    config = tmp_path / "settings.toml"
+@pytest.mark.parametrize("reached_by", ["the same path", "a symlink"])
+def test_a_second_instance_on_one_sqlite_file_is_refused(news_site, receiver, tmp_path, reached_by):
+    one = tmp_path / "data" / "one.db"
+    one.parent.mkdir()
+    # The second instance names the file itself, or a symlink to it (scenario 43).
+    other = one if reached_by == "the same path" else tmp_path / "link.db"
+    first, second = (
+        _rasid_on(path, name, news_site, receiver, tmp_path)
+        for name, path in (("first", one), ("second", other))
+    )
+    process = start_service(first)
+    try:
+        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
+        if other != one:
+            other.symlink_to(one)
+        refused = second.run("run", "--once")
+    finally:
+        code, err = stop_service(process)
+    assert refused.returncode == 1
+    assert "another rasid run is already using" in refused.stderr
+    assert code == 0, err
+
+
+def _rasid_on(path, name, news_site, receiver, tmp_path) -> Rasid:
+    config = tmp_path / f"{name}.toml"
     config.write_text(
         settings_text(
-            database_url=f"sqlite:///{tmp_path / 'one.db'}",
+            database_url=f"sqlite:///{path}",
             sources={"site": news_site.feed_url},
             webhook_url=accepting(receiver),
         ),
         encoding="utf-8",
     )
-    rasid = Rasid(config)
-    process = start_service(rasid)
-    try:
-        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
-        second = rasid.run("run", "--once")
-    finally:
-        code, err = stop_service(process)
-    assert second.returncode == 1
-    assert "another rasid run is already using" in second.stderr
-    assert code == 0, err
-
-
-def test_a_symlink_to_the_sqlite_file_does_not_let_a_second_instance_in(
-    news_site, receiver, tmp_path
-):
-    one, link = tmp_path / "data" / "one.db", tmp_path / "link.db"
-    one.parent.mkdir()
-    configs = []
-    for name, path in (("first", one), ("second", link)):
-        config = tmp_path / f"{name}.toml"
-        config.write_text(
-            settings_text(
-                database_url=f"sqlite:///{path}",
-                sources={"site": news_site.feed_url},
-                webhook_url=accepting(receiver),
-            ),
-            encoding="utf-8",
-        )
-        configs.append(Rasid(config))
-    process = start_service(configs[0])
-    try:
-        assert wait_for(lambda: len(receiver.requests_to("/hook")) >= 2, 60)
-        link.symlink_to(one)
-        second = configs[1].run("run", "--once")
-    finally:
-        code, err = stop_service(process)
-    assert second.returncode == 1
-    assert "another rasid run is already using" in second.stderr
-    assert code == 0, err
+    return Rasid(config)
 
 
 def test_a_slow_receiver_does_not_make_the_scheduler_warn_every_tick(
