@@ -20,7 +20,7 @@ from scrapy.utils.reactor import install_reactor, is_reactor_installed
 from crawler.middlewares import GuardedResolver
 from crawler.settings import TWISTED_REACTOR, scrapy_settings
 from crawler.sink import CrawlSink, DueSource, PageWork
-from crawler.spiders.feeds import FEED_STATS, SourceSpider
+from crawler.spiders.sources import FEED_STATS, SourceSpider
 from monitor.config import Settings
 
 T = TypeVar("T")

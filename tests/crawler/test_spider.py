@@ -6,8 +6,8 @@ import asyncio
 import threading
 
 from crawler.items import ParsedFeed
-from crawler.spiders import feeds
-from crawler.spiders.feeds import SourceSpider
+from crawler.spiders import sources
+from crawler.spiders.sources import SourceSpider
 from monitor.netguard import NetworkPolicy
 
 
@@ -18,7 +18,7 @@ def test_feed_bodies_are_parsed_off_the_event_loop_thread(monkeypatch):
         parsed_in.append(threading.current_thread())
         return ParsedFeed(title=None, entries=[])
 
-    monkeypatch.setattr(feeds, "parse_document", parse_document)
+    monkeypatch.setattr(sources, "parse_document", parse_document)
     spider = SourceSpider(sink=None, policy=NetworkPolicy())  # type: ignore[arg-type]
 
     async def parse() -> threading.Thread:

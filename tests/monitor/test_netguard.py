@@ -12,7 +12,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler.middlewares import NetworkGuardMiddleware
 from crawler.settings import scrapy_settings
-from crawler.spiders.feeds import SourceSpider
+from crawler.spiders.sources import SourceSpider
 from monitor.config import CrawlSettings, Settings
 from monitor.errors import NetworkGuardError
 from monitor.netguard import METADATA_NETWORKS, NetworkPolicy, parse_network
