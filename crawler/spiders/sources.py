@@ -1,4 +1,4 @@
-"""The long-lived spider that polls feeds and fetches their new articles.
+"""The long-lived spider that polls every kind of source and fetches its new articles.
 
 One spider lives as long as the service; the poll tick feeds it polls through
 :meth:`SourceSpider.poll` and frontier entries through :meth:`SourceSpider.fetch`, and
