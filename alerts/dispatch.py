@@ -1,12 +1,12 @@
 """The dispatcher: claim due alerts from the outbox, send them, settle each one.
 
-One round (``dispatch_due`` or ``dispatch_due_async``) works channel by channel. Within a
-channel alerts go strictly in order: each is claimed in a batch, its lease renewed just
-before its send, then settled. When a send fails transiently, the channel's remaining
-claimed alerts are released unattempted and the channel sits out the rest of the round,
-so nothing overtakes the alert that waits for its retry (the outbox keeps that order
-across rounds too). Other channels carry on. A permanent failure does not block: that
-alert goes to the dead letters and the next one is sent.
+One round (``dispatch_due_async``) serves each channel on its own. Within a channel
+alerts go strictly in order: each is claimed in a batch, its lease renewed just before
+its send, then settled. When a send fails transiently, the channel's remaining claimed
+alerts are released unattempted and the channel sits out the rest of the round, so
+nothing overtakes the alert that waits for its retry (the outbox keeps that order across
+rounds too). Other channels carry on. A permanent failure does not block: that alert
+goes to the dead letters and the next one is sent.
 
 Alerts of a channel this process has not configured (or that is switched off) stay
 pending, untouched except for a note in ``last_error``; no attempt is counted, and they
@@ -16,9 +16,10 @@ An alert is leased for its channel's deadline plus :data:`LEASE_MARGIN`, so howe
 a channel's receiver, no second dispatcher takes over an alert while its send may still
 succeed.
 
-The async round never blocks the event loop on HTTP: sends run in worker threads
-(``asyncio.to_thread``), channels concurrently, each channel one alert at a time; the
-short outbox transactions run on the loop thread.
+There is one round, and it is async: it never blocks the event loop on HTTP, sends run
+in worker threads (``asyncio.to_thread``), channels concurrently, each channel one alert
+at a time; the short outbox transactions run on the loop thread. Synchronous callers
+run it with ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -91,19 +92,13 @@ class Dispatcher:
         deadline plus a margin, so a slow receiver never sees a second sender."""
         return self._channels[channel].deadline + LEASE_MARGIN
 
-    def dispatch_due(self, *, ignore_backoff: bool = False) -> DispatchSummary:
-        """One round, in this thread: every due alert of every channel, channel by channel."""
-        summary = DispatchSummary(skipped=self._hold_unconfigured())
-        for name in sorted(self._channels):
-            summary.add(self._channel_round(name, ignore_backoff))
-        return summary
-
     async def dispatch_due_async(self, *, ignore_backoff: bool = False) -> DispatchSummary:
-        """One round without blocking the loop: channels concurrently, sends in threads."""
+        """One round: every due alert of every channel, channels concurrently, sends in
+        threads, never blocking the loop."""
         summary = DispatchSummary(skipped=self._hold_unconfigured())
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(self._channel_round_async(name, ignore_backoff))
+                group.create_task(self._channel_round(name, ignore_backoff))
                 for name in sorted(self._channels)
             ]
         for task in tasks:
@@ -112,19 +107,7 @@ class Dispatcher:
 
     # -- one channel ------------------------------------------------------------
 
-    def _channel_round(self, name: str, ignore_backoff: bool) -> DispatchSummary:
-        summary = DispatchSummary()
-        channel = self._channels[name]
-        while batch := self._claim(name, ignore_backoff):
-            for index, alert in enumerate(batch):
-                if not self._renew(alert, summary):
-                    return self._stop(batch[index + 1 :], summary)
-                error = _attempt(channel, alert)
-                if not self._settle(alert, error, summary):
-                    return self._stop(batch[index + 1 :], summary)
-        return summary
-
-    async def _channel_round_async(self, name: str, ignore_backoff: bool) -> DispatchSummary:
+    async def _channel_round(self, name: str, ignore_backoff: bool) -> DispatchSummary:
         summary = DispatchSummary()
         channel = self._channels[name]
         while batch := self._claim(name, ignore_backoff):

@@ -31,6 +31,7 @@ from tests.alerts.conftest import (
     make_settings,
     receiver_on,
 )
+from tests.support.dispatch import dispatch_due
 from tests.support.http import LocalServer, Recorded, Reply
 
 
@@ -63,13 +64,13 @@ def test_500_500_200_is_one_delivery_in_three_signed_attempts(
     dispatcher = make_dispatcher(db, clock, make_settings(_webhook(receiver.url("/hook"))))
     [row] = add_alert()
 
-    assert dispatcher.dispatch_due() == DispatchSummary(failed=1)
-    assert dispatcher.dispatch_due() == DispatchSummary()  # backing off: not due yet
+    assert dispatch_due(dispatcher) == DispatchSummary(failed=1)
+    assert dispatch_due(dispatcher) == DispatchSummary()  # backing off: not due yet
     clock.advance(BACKOFF_CEILINGS[0])
-    assert dispatcher.dispatch_due() == DispatchSummary(failed=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(failed=1)
     clock.advance(BACKOFF_CEILINGS[1])
-    assert dispatcher.dispatch_due() == DispatchSummary(sent=1)
-    assert dispatcher.dispatch_due() == DispatchSummary()
+    assert dispatch_due(dispatcher) == DispatchSummary(sent=1)
+    assert dispatch_due(dispatcher) == DispatchSummary()
 
     requests = receiver.requests_to("/hook")
     assert len(requests) == 3
@@ -96,13 +97,13 @@ def test_429_retry_after_delays_the_next_attempt(
     add_alert()
     start = clock.now()
 
-    assert dispatcher.dispatch_due().failed == 1
+    assert dispatch_due(dispatcher).failed == 1
     [row] = _rows(db)
     assert row.next_attempt_at >= start + timedelta(seconds=7)
     clock.advance(timedelta(seconds=6.9))
-    assert dispatcher.dispatch_due() == DispatchSummary()
+    assert dispatch_due(dispatcher) == DispatchSummary()
     clock.advance(timedelta(seconds=0.1))
-    assert dispatcher.dispatch_due().sent == 1
+    assert dispatch_due(dispatcher).sent == 1
     assert len(receiver.requests_to("/hook")) == 2
 
 
@@ -124,7 +125,7 @@ def test_slack_permanent_errors_go_to_dead_letters_and_can_be_requeued(
     dispatcher = make_dispatcher(db, clock, make_settings(_slack(receiver.url("/slack"))))
     add_alert(channels=("slack",))
 
-    assert dispatcher.dispatch_due() == DispatchSummary(dead=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(dead=1)
     [row] = _rows(db)
     assert (row.status, row.attempts) == ("dead", 1)
     assert reason in (row.last_error or "") and str(status) in (row.last_error or "")
@@ -132,7 +133,7 @@ def test_slack_permanent_errors_go_to_dead_letters_and_can_be_requeued(
 
     assert outbox.requeue_dead(db, clock.now()) == 1
     receiver.route("/slack", Reply(200, "ok", content_type="text/plain"))
-    assert dispatcher.dispatch_due() == DispatchSummary(sent=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(sent=1)
     assert len(receiver.requests_to("/slack")) == 2
 
 
@@ -143,11 +144,11 @@ def test_slack_429_is_retried_after_its_retry_after(
     dispatcher = make_dispatcher(db, clock, make_settings(_slack(receiver.url("/slack"))))
     add_alert(channels=("slack",))
 
-    assert dispatcher.dispatch_due().failed == 1
+    assert dispatch_due(dispatcher).failed == 1
     clock.advance(timedelta(seconds=29))
-    assert dispatcher.dispatch_due() == DispatchSummary()
+    assert dispatch_due(dispatcher) == DispatchSummary()
     clock.advance(timedelta(seconds=1))
-    assert dispatcher.dispatch_due().sent == 1
+    assert dispatch_due(dispatcher).sent == 1
     message = receiver.requests_to("/slack")[-1].body.decode()
     assert '"blocks"' in message and "طائرة مسيرة" in message
 
@@ -161,20 +162,20 @@ def test_dead_receiver_keeps_alerts_then_gets_each_once_in_order(
     dispatcher = make_dispatcher(db, clock, make_settings(_webhook(url)))
     enqueued = [add_alert()[0].alert_id for _ in range(3)]
 
-    first = dispatcher.dispatch_due()
+    first = dispatch_due(dispatcher)
     assert first == DispatchSummary(failed=1, skipped=2)
     for _ in range(6):
         clock.advance(timedelta(hours=1))
         enqueued.append(add_alert()[0].alert_id)
-        summary = dispatcher.dispatch_due()
+        summary = dispatch_due(dispatcher)
         assert summary.sent == 0 and summary.failed <= 1
     assert outbox.counts(db) == {"pending": 9, "sent": 0, "dead": 0}
     assert "refused" in (_rows(db)[0].last_error or "")
 
     with receiver_on(port) as received:
         clock.advance(BACKOFF_CEILINGS[-1])
-        assert dispatcher.dispatch_due() == DispatchSummary(sent=9)
-        assert dispatcher.dispatch_due() == DispatchSummary()
+        assert dispatch_due(dispatcher) == DispatchSummary(sent=9)
+        assert dispatch_due(dispatcher) == DispatchSummary()
     assert [request["headers"]["webhook-id"] for request in received] == enqueued
 
 
@@ -184,12 +185,12 @@ def test_later_alert_waits_behind_one_in_backoff(
     receiver.route("/hook", _answers(Reply(503, "busy"), Reply(200)))
     dispatcher = make_dispatcher(db, clock, make_settings(_webhook(receiver.url("/hook"))))
     first = add_alert()[0].alert_id
-    assert dispatcher.dispatch_due().failed == 1
+    assert dispatch_due(dispatcher).failed == 1
 
     second = add_alert()[0].alert_id  # due now; the receiver would take it
-    assert dispatcher.dispatch_due() == DispatchSummary()
+    assert dispatch_due(dispatcher) == DispatchSummary()
     clock.advance(BACKOFF_CEILINGS[0])
-    assert dispatcher.dispatch_due() == DispatchSummary(sent=2)
+    assert dispatch_due(dispatcher) == DispatchSummary(sent=2)
     ids = [r.headers["webhook-id"] for r in receiver.requests_to("/hook")]
     assert ids == [first, first, second]
 
@@ -205,7 +206,7 @@ def test_failure_on_one_channel_does_not_hold_up_another(
     for _ in range(3):
         add_alert(channels=("down", "up"))
 
-    summary = make_dispatcher(db, clock, settings, batch_size=2).dispatch_due()
+    summary = dispatch_due(make_dispatcher(db, clock, settings, batch_size=2))
 
     assert summary == DispatchSummary(sent=3, failed=1, skipped=1)
     assert len(receiver.requests_to("/down")) == 1
@@ -219,13 +220,13 @@ def test_unconfigured_channel_keeps_its_alerts_pending(
     add_alert(channels=("later",))
     without = make_dispatcher(db, clock, make_settings(_webhook(receiver.url("/hook"))))
 
-    assert without.dispatch_due() == DispatchSummary(skipped=1)
+    assert dispatch_due(without) == DispatchSummary(skipped=1)
     [row] = _rows(db)
     assert (row.status, row.attempts) == ("pending", 0)
     assert "'later' is not configured" in (row.last_error or "")
 
     settings = make_settings(_webhook(receiver.url("/hook"), name="later"))
-    assert make_dispatcher(db, clock, settings).dispatch_due() == DispatchSummary(sent=1)
+    assert dispatch_due(make_dispatcher(db, clock, settings)) == DispatchSummary(sent=1)
 
 
 def test_guarded_loopback_webhook_is_refused_at_send(
@@ -236,7 +237,7 @@ def test_guarded_loopback_webhook_is_refused_at_send(
     dispatcher = make_dispatcher(db, clock, settings, NetworkPolicy(allow_private_networks=False))
     add_alert()
 
-    assert dispatcher.dispatch_due() == DispatchSummary(dead=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(dead=1)
     assert receiver.requests == []
     assert "private, loopback or reserved" in (_rows(db)[0].last_error or "")
 
@@ -252,7 +253,7 @@ def test_a_second_dispatcher_does_not_send_an_alert_in_flight(
     def slow_receiver(_request: Recorded) -> Reply:
         if not during:
             clock.advance(settings.alerts.timeout)  # the whole HTTP deadline goes by
-            during.append(second.dispatch_due())
+            during.append(dispatch_due(second))
         return Reply(200)
 
     receiver.route("/hook", slow_receiver)
@@ -260,7 +261,7 @@ def test_a_second_dispatcher_does_not_send_an_alert_in_flight(
     first = make_dispatcher(db, clock, settings)
 
     assert first.lease_for("hook") > settings.alerts.timeout
-    assert first.dispatch_due() == DispatchSummary(sent=1)
+    assert dispatch_due(first) == DispatchSummary(sent=1)
     assert during == [DispatchSummary()]
     assert len(receiver.requests_to("/hook")) == 1
 
@@ -272,7 +273,7 @@ def test_console_channel_prints_the_alert(
     settings = make_settings(ChannelSettings(name="console", kind="console"))
     add_alert(channels=("console",), title="عاجل: طائرة مسيرة")
 
-    assert make_dispatcher(db, clock, settings, stream=stream).dispatch_due().sent == 1
+    assert dispatch_due(make_dispatcher(db, clock, settings, stream=stream)).sent == 1
     assert "[drones] عاجل: طائرة مسيرة" in stream.getvalue()
 
 
@@ -330,9 +331,9 @@ def test_a_channel_bug_is_kept_on_the_alert_until_attempts_run_out(
     settings = AlertSettings(max_attempts=2)
     dispatcher = Dispatcher(db, {"broken": _Broken()}, settings, clock, rng=Random(1))
 
-    assert dispatcher.dispatch_due() == DispatchSummary(failed=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(failed=1)
     clock.advance(BACKOFF_CEILINGS[0])
-    assert dispatcher.dispatch_due() == DispatchSummary(dead=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(dead=1)
     [row] = _rows(db)
     assert (row.status, row.attempts) == ("dead", 2)
     assert "internal error" in (row.last_error or "") and "renderer bug" in (row.last_error or "")
@@ -346,8 +347,8 @@ def test_ignoring_backoff_tries_each_failing_alert_once_per_round(
     add_alert()
     add_alert()
 
-    assert dispatcher.dispatch_due(ignore_backoff=True) == DispatchSummary(failed=1, skipped=1)
-    assert dispatcher.dispatch_due(ignore_backoff=True) == DispatchSummary(failed=1, skipped=1)
+    assert dispatch_due(dispatcher, ignore_backoff=True) == DispatchSummary(failed=1, skipped=1)
+    assert dispatch_due(dispatcher, ignore_backoff=True) == DispatchSummary(failed=1, skipped=1)
     assert len(receiver.requests_to("/hook")) == 2
     assert [row.attempts for row in _rows(db)] == [2, 0]
 
@@ -377,13 +378,13 @@ def test_a_slow_channel_never_gets_a_second_sender_within_its_own_deadline(
     def slow_receiver(_request: Recorded) -> Reply:
         if not during:
             clock.advance(timedelta(seconds=90))  # the channel's whole deadline goes by
-            during.append(second.dispatch_due())
+            during.append(dispatch_due(second))
         return Reply(200)
 
     receiver.route("/hook", slow_receiver)
     add_alert()
 
-    assert make_dispatcher(db, clock, settings).dispatch_due() == DispatchSummary(sent=1)
+    assert dispatch_due(make_dispatcher(db, clock, settings)) == DispatchSummary(sent=1)
     assert during == [DispatchSummary()]
     assert len(receiver.requests_to("/hook")) == 1
 
@@ -406,13 +407,13 @@ def test_an_answer_after_the_channel_deadline_is_a_failure_retried_with_the_same
     dispatcher = make_dispatcher(db, clock, settings)
     [row] = add_alert()
 
-    assert dispatcher.dispatch_due() == DispatchSummary(failed=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(failed=1)
     [stored] = _rows(db)
     assert (stored.status, stored.attempts) == ("pending", 1)
     assert "no answer within the 0.3 s deadline" in (stored.last_error or "")
     assert late_answer_given.wait(5)
 
     clock.advance(BACKOFF_CEILINGS[0])
-    assert dispatcher.dispatch_due() == DispatchSummary(sent=1)
+    assert dispatch_due(dispatcher) == DispatchSummary(sent=1)
     ids = [request.headers["webhook-id"] for request in receiver.requests_to("/hook")]
     assert ids == [row.alert_id, row.alert_id]

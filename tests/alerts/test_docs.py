@@ -12,6 +12,7 @@ from monitor.clock import FakeClock
 from monitor.config import ChannelSettings
 from monitor.db.session import Database
 from tests.alerts.conftest import SECRET, AddAlert, make_dispatcher, make_settings
+from tests.support.dispatch import dispatch_due
 from tests.support.http import LocalServer, Reply
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
@@ -34,7 +35,7 @@ def test_documented_verification_accepts_a_real_delivery_and_rejects_a_forgery(
         ChannelSettings(name="hook", kind="webhook", url=receiver.url("/hook"), secret=SECRET)
     )
     add_alert()
-    make_dispatcher(db, FakeClock(datetime.now(UTC)), settings).dispatch_due()
+    dispatch_due(make_dispatcher(db, FakeClock(datetime.now(UTC)), settings))
 
     [request] = receiver.requests_to("/hook")
     assert verify(SECRET, request.headers, request.body)

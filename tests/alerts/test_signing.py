@@ -9,6 +9,7 @@ from monitor.clock import FakeClock
 from monitor.config import ChannelSettings
 from monitor.db.session import Database
 from tests.alerts.conftest import SECRET, AddAlert, make_dispatcher, make_settings
+from tests.support.dispatch import dispatch_due
 from tests.support.http import LocalServer, Reply
 
 
@@ -29,7 +30,7 @@ def test_standardwebhooks_library_verifies_a_real_delivery(
     )
     [row] = add_alert()
 
-    assert make_dispatcher(db, clock, settings).dispatch_due().sent == 1
+    assert dispatch_due(make_dispatcher(db, clock, settings)).sent == 1
 
     [request] = receiver.requests_to("/hook")
     verified = Webhook(SECRET).verify(request.body, request.headers)
@@ -48,7 +49,7 @@ def test_unsigned_channel_sends_id_and_timestamp_only(
     )
     add_alert()
 
-    make_dispatcher(db, clock, settings).dispatch_due()
+    dispatch_due(make_dispatcher(db, clock, settings))
 
     [request] = receiver.requests_to("/hook")
     assert request.headers["webhook-timestamp"] == str(int(clock.now().timestamp()))
