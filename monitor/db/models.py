@@ -320,3 +320,21 @@ class OutboxAlert(Base):
         # Claims walk pending rows in id order (per-channel delivery order).
         Index("ix_alert_outbox_order", "status", "id"),
     )
+
+
+class ServiceChannel(Base):
+    """A delivery channel as the last started ``rasid run`` built it (monitor/status.py).
+
+    ``rasid status`` shows these rather than what its own shell's settings and environment
+    would give: a webhook URL set only in the service's environment is active for the
+    service. Never a URL or a secret, only whether the channel is on and why not.
+    """
+
+    __tablename__ = "service_channels"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean)
+    # Why an inactive channel is off, in a few words.
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
