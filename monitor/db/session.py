@@ -12,20 +12,23 @@ PostgreSQL restarting) makes a transaction raise
 constraint violations and programming errors pass through unchanged. A SQLite file
 deleted under a running service is noticed before the next transaction: SQLite would
 otherwise go on writing to the deleted file, and lose it all at exit.
+
+At start the schema's revision is read with plain SQL; Alembic, slow to import, is
+loaded only for a database behind the newest migration (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -39,6 +42,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.db.faults import describe
 from monitor.errors import ConfigError, DatabaseUnavailable, InstanceLockedError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CHECKPOINT_PAGES = 10_000
@@ -109,6 +115,11 @@ class Database:
         """Bring the schema to the newest Alembic revision (idempotent)."""
         try:
             with self.connection() as connection:
+                head = head_revision()
+                if head is not None and schema_revision(connection) == head:
+                    return
+                from alembic import command
+
                 config = alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
@@ -129,9 +140,39 @@ def _is_fault(error: DBAPIError) -> bool:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "monitor.db:migrations")
     return config
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*=\s*(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files' ``revision =``
+    and ``down_revision =`` lines (without Alembic); None when there is not exactly one
+    head, which leaves the decision to Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in MIGRATIONS.glob("*.py"):
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            found = _QUOTED.findall(value)
+            (revisions if name == "revision" else parents).update(found)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def schema_revision(connection: Connection) -> str | None:
+    """The revision the database's schema is at; None for a database never migrated."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return found[0] if len(found) == 1 else None
 
 
 def make_engine(url: str) -> Engine:

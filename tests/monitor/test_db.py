@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from monitor.db.models import Source
 from monitor.db.session import Database
@@ -78,3 +78,31 @@ def test_sqlite_runs_in_wal_mode_with_rare_checkpoints_and_a_bounded_wal(tmp_pat
         "journal_size_limit": 64 * 1024 * 1024,
         "foreign_keys": 1,
     }
+
+
+def test_the_head_read_from_the_migration_files_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    from monitor.db.session import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_database_behind_the_newest_migration_is_brought_up_to_it(db: Database) -> None:
+    from alembic import command
+
+    from monitor.db.session import alembic_config, head_revision, schema_revision
+
+    with db.connection() as connection:
+        tables = set(inspect(connection).get_table_names())
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    with db.connection() as connection:
+        assert schema_revision(connection) != head_revision()
+
+    db.migrate()
+
+    with db.connection() as connection:
+        assert schema_revision(connection) == head_revision()
+        assert set(inspect(connection).get_table_names()) == tables
