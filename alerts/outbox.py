@@ -14,11 +14,13 @@ Guarantees:
   Webhooks: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then daily), never sooner than the
   receiver's ``Retry-After``. Permanent errors and exhausted rows become ``dead``, keep
   their error, and can be re-queued with :func:`requeue_dead`.
+* A row holds its :class:`~alerts.event.MatchEvent` as JSON; a claimer gets it back
+  typed. A row whose payload is not such an event is dead as soon as it is claimed,
+  with the reason, instead of failing every send.
 """
 
 from __future__ import annotations
 
-import copy
 import secrets
 import uuid
 from collections.abc import Collection
@@ -30,6 +32,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from alerts.event import MatchEvent
 from monitor.db.models import OutboxAlert
 from monitor.db.session import Database
 from monitor.errors import DeliveryError
@@ -55,15 +58,12 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 @dataclass(frozen=True)
 class ClaimedAlert:
-    """A snapshot of one claimed outbox row: all a channel needs, detached from the DB.
-
-    ``payload`` is a private copy; changing it changes nothing stored.
-    """
+    """A snapshot of one claimed outbox row: all a channel needs, detached from the DB."""
 
     id: int
     alert_id: str
     channel: str
-    payload: dict[str, Any]
+    event: MatchEvent
     attempts: int
     lease_token: str
 
@@ -90,7 +90,7 @@ class QueuedAlert:
 
     alert_id: str
     channel: str
-    payload: dict[str, Any]
+    event: MatchEvent
     status: str = PENDING
     attempts: int = 0
 
@@ -100,19 +100,19 @@ def enqueue(
     *,
     match_id: int,
     channels: list[str],
-    payload: dict[str, Any],
+    event: MatchEvent,
     now: datetime,
 ) -> list[QueuedAlert]:
     """Add one pending row per channel to the caller's transaction.
 
-    Each row gets its own stable ``alert_id`` (the ``webhook-id``), also written into its
-    payload as ``"id"``. Nothing is committed here: the caller commits the match and its
+    Each row gets its own stable ``alert_id`` (the ``webhook-id``), also the ``id`` of
+    its copy of the event. Nothing is committed here: the caller commits the match and its
     alerts together. One multi-row INSERT: this is on ingest's hot path.
     """
     queued = []
     for channel in dict.fromkeys(channels):
         alert_id = new_alert_id(now)
-        queued.append(QueuedAlert(alert_id, channel, {**payload, "id": alert_id}))
+        queued.append(QueuedAlert(alert_id, channel, event.with_id(alert_id)))
     if queued:
         connection.execute(
             _INSERT,
@@ -121,7 +121,7 @@ def enqueue(
                     "alert_id": alert.alert_id,
                     "match_id": match_id,
                     "channel": alert.channel,
-                    "payload": alert.payload,
+                    "payload": alert.event.to_json(),
                     "status": PENDING,
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -148,13 +148,21 @@ def claim_due(
     not leased, and no earlier pending row of its channel is leased or still waiting for
     its retry (so a later alert never overtakes an earlier one). ``channels`` restricts
     the claim to those channels. Rows locked by a concurrent claimer are skipped
-    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers anyway).
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers anyway). A row
+    whose payload is not a readable event is made dead here, with the reason, and not
+    returned: no attempt could ever send it.
     """
     query = _due_query(now, ignore_backoff, channels).limit(limit)
     with db.transaction() as session:
         rows = session.scalars(query.with_for_update(skip_locked=True, of=OutboxAlert)).all()
         claimed = []
         for row in rows:
+            try:
+                event = MatchEvent.from_json(row.payload)
+            except ValueError as exc:
+                row.status = DEAD
+                row.last_error = f"unreadable payload: {exc}"[:MAX_ERROR_LENGTH]
+                continue
             row.claimed_until = now + lease
             row.lease_token = str(uuid.uuid4())
             claimed.append(
@@ -162,7 +170,7 @@ def claim_due(
                     id=row.id,
                     alert_id=row.alert_id,
                     channel=row.channel,
-                    payload=copy.deepcopy(row.payload),
+                    event=event,
                     attempts=row.attempts,
                     lease_token=row.lease_token,
                 )

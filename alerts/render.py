@@ -1,7 +1,7 @@
-"""What an alert says: the webhook event payload, a Slack message and a console block.
+"""What an alert says in Slack and on the console, rendered from its :class:`MatchEvent`.
 
-The payload (:func:`event_payload`) is the one contract every channel renders from and
-what webhook receivers get verbatim; docs/webhooks.md documents it field by field.
+The event (alerts/event.py) is the one contract every channel renders from; webhook
+receivers get its JSON verbatim, documented field by field in docs/webhooks.md.
 
 Every feed-derived string is hostile until proven otherwise. In Slack mrkdwn ``&``, ``<``
 and ``>`` are escaped, so a title such as ``<!channel>`` or ``<https://evil|BBC>`` is
@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from alerts.event import MatchEvent
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -33,35 +36,6 @@ _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 NO_LINK = "بلا رابط (no link in the feed)"
 
 
-def event_payload(
-    *, watchlist: str, article: dict[str, Any], highlights: list[dict[str, Any]], snippet: str
-) -> dict[str, Any]:
-    """The ``match`` event, exactly as documented; ``id`` is filled per alert by enqueue.
-
-    Highlights keep only ``query``, ``text`` and ``field``; ``published_at`` becomes
-    ISO-8601 (or stays null).
-    """
-    published = article.get("published_at")
-    if isinstance(published, datetime):
-        published = published.isoformat()
-    return {
-        "event": "match",
-        "id": None,
-        "watchlist": watchlist,
-        "article": {
-            "url": article["url"],
-            "title": article.get("title") or "",
-            "source": article.get("source") or "",
-            "published_at": published,
-        },
-        "highlights": [
-            {"query": hit["query"], "text": hit["text"], "field": hit["field"]}
-            for hit in highlights
-        ],
-        "snippet": snippet,
-    }
-
-
 # -- Slack --------------------------------------------------------------------------
 
 
@@ -70,37 +44,35 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
+def slack_message(event: MatchEvent) -> dict[str, Any]:
     """An incoming-webhook message: blocks, plus a plain ``text`` fallback for notifications.
 
     Layout: a header naming the watchlist, the linked title, source and time, the snippet
     with matched words in bold, and the matched queries.
     """
-    article = payload.get("article") or {}
-    watchlist = str(payload.get("watchlist") or "")
-    title = str(article.get("title") or "") or str(article.get("url") or "")
-    source = str(article.get("source") or "")
-    snippet = str(payload.get("snippet") or "")
-    hits = [str(hit.get("text") or "") for hit in payload.get("highlights") or []]
+    article = event.article
+    watchlist = event.watchlist
+    title = article.title or article.url or ""
+    source = article.source
+    snippet = event.snippet
+    hits = [hit.text for hit in event.highlights]
 
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {"type": "plain_text", "text": _cut(f"رصد · {watchlist}", HEADER_LIMIT)},
         },
-        _section(_title_line(title, article.get("url"))),
+        _section(_title_line(title, article.url)),
     ]
     context = [f"المصدر: {slack_escape(source)}"] if source else []
-    when = _slack_time(article.get("published_at"))
+    when = _slack_time(article.published_at)
     if when:
         context.append(when)
     context.append(f"القائمة: {slack_escape(watchlist)}")
     blocks.append(_context(context))
     if snippet:
         blocks.append(_section(_highlighted(snippet, hits, SECTION_LIMIT)))
-    queries = list(
-        dict.fromkeys(str(hit.get("query") or "") for hit in payload.get("highlights") or [])
-    )
+    queries = list(dict.fromkeys(hit.query for hit in event.highlights))
     if any(queries):
         blocks.append(_context(["الكلمات: " + "، ".join(slack_escape(q) for q in queries if q)]))
 
@@ -119,7 +91,7 @@ def _context(texts: list[str]) -> dict[str, Any]:
     }
 
 
-def _title_line(title: str, url: object) -> str:
+def _title_line(title: str, url: str | None) -> str:
     text = _cut_escaped(title, TITLE_LIMIT)
     link = _slack_url(url)
     if link:
@@ -127,21 +99,17 @@ def _title_line(title: str, url: object) -> str:
     return f"*{text}*" + ("" if url else f" _{slack_escape(NO_LINK)}_")
 
 
-def _slack_url(url: object) -> str | None:
+def _slack_url(url: str | None) -> str | None:
     """An http(s) URL made safe inside ``<url|text>``; None for anything else."""
-    if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https"):
+    if url is None or urlsplit(url).scheme.lower() not in ("http", "https"):
         return None
     return slack_escape(quote(url, safe=_URL_SAFE))
 
 
-def _slack_time(published: object) -> str | None:
+def _slack_time(moment: datetime | None) -> str | None:
     """Slack's date token, shown in each reader's own time zone; UTC text as fallback."""
-    if not isinstance(published, str) or not published:
+    if moment is None:
         return None
-    try:
-        moment = datetime.fromisoformat(published)
-    except ValueError:
-        return slack_escape(published[:64])
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -223,26 +191,23 @@ def _in_word(char: str) -> bool:
 # -- console ------------------------------------------------------------------------
 
 
-def console_text(payload: dict[str, Any]) -> str:
+def console_text(event: MatchEvent) -> str:
     """One readable multi-line block, matched words marked with ``*``; ends with a newline."""
-    article = payload.get("article") or {}
-    title = _printable(str(article.get("title") or ""))
-    source = _printable(str(article.get("source") or ""))
-    published = _printable(str(article.get("published_at") or ""))
-    snippet = _printable(str(payload.get("snippet") or ""))
-    hits = [str(hit.get("text") or "") for hit in payload.get("highlights") or []]
-    lines = [f"[{_printable(str(payload.get('watchlist') or ''))}] {title}"]
+    article = event.article
+    title = _printable(article.title)
+    source = _printable(article.source)
+    published = article.published_at.isoformat() if article.published_at else ""
+    snippet = _printable(event.snippet)
+    hits = [hit.text for hit in event.highlights]
+    lines = [f"[{_printable(event.watchlist)}] {title}"]
     lines.append("  " + " · ".join(part for part in (source, published) if part))
-    lines.append("  " + _printable(str(article.get("url") or NO_LINK)))
+    lines.append("  " + _printable(article.url or NO_LINK))
     if snippet:
         lines.append("  " + _marked(snippet, hits))
-    queries = dict.fromkeys(
-        f"{_printable(str(hit.get('query') or ''))} ({hit.get('field')})"
-        for hit in payload.get("highlights") or []
-    )
+    queries = dict.fromkeys(f"{_printable(hit.query)} ({hit.field})" for hit in event.highlights)
     if queries:
         lines.append("  matched: " + ", ".join(queries))
-    lines.append(f"  alert {payload.get('id')}")
+    lines.append(f"  alert {event.id}")
     return "\n".join(lines) + "\n"
 
 

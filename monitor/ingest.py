@@ -6,7 +6,7 @@ leaves in the same commit, so a crash at any point either loses nothing or leave
 nothing half-done (the entry is still in the frontier and its page is fetched again).
 
 Work is split in two: :meth:`Ingestor.prepare` does everything that needs no database
-(canonical URL, hashes, matching, alert payloads), so that :meth:`Ingestor.store` holds
+(canonical URL, hashes, matching, alert events), so that :meth:`Ingestor.store` holds
 the write lock (one writer at a time on SQLite) only for a handful of prebuilt statements.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
-from alerts.render import event_payload
+from alerts.event import Highlight, MatchedArticle, MatchEvent
 from crawler.items import ArticleItem
 from monitor import frontier
 from monitor.arabic.tokenize import normalized_words
@@ -70,9 +70,9 @@ class IngestResult:
 @dataclass(frozen=True)
 class PreparedMatch:
     watchlist_id: int
-    highlights: list[dict[str, Any]]
+    highlights: list[dict[str, Any]]  # as the match row stores them, offsets included
     channels: list[str]
-    payload: dict[str, Any] | None
+    event: MatchEvent | None  # None: no alert (too old, or no channel for it)
 
 
 @dataclass(frozen=True)
@@ -176,27 +176,27 @@ class Ingestor:
         for name, hits in found.items():
             watchlist = compiled.by_name[name]
             channels = self._channels_for(watchlist) if fresh else []
-            payload = None
+            event = None
             if channels:
-                payload = event_payload(
+                event = MatchEvent(
                     watchlist=name,
-                    article={
-                        "url": url or None,  # an entry without a link: said so in alerts
-                        "title": item.title,
-                        "source": item.source_name,
-                        "published_at": item.published_at.isoformat()
-                        if item.published_at
-                        else None,
-                    },
-                    highlights=[
-                        {"query": hit.query, "text": hit.text, "field": hit.field} for hit in hits
-                    ],
+                    article=MatchedArticle(
+                        url=url or None,  # an entry without a link: said so in alerts
+                        title=item.title,
+                        source=item.source_name,
+                        published_at=item.published_at,
+                    ),
+                    highlights=tuple(
+                        # match_fields was given only these two fields.
+                        Highlight(hit.query, hit.text, "title" if hit.field == "title" else "body")
+                        for hit in hits
+                    ),
                     snippet=_snippet(
                         item.title, item.body, hits, self._settings.alerts.snippet_length
                     ),
                 )
             prepared.append(
-                PreparedMatch(watchlist.id, [_highlight(hit) for hit in hits], channels, payload)
+                PreparedMatch(watchlist.id, [_highlight(hit) for hit in hits], channels, event)
             )
         # Too old to alert: the matches are still kept, marked as not alerted.
         if not fresh:
@@ -258,29 +258,29 @@ class Ingestor:
         store_terms(connection, article_id, article.terms)
         alerts = 0
         for match in article.matches:
-            payload = match.payload
+            event = match.event
             if (
-                payload is not None
+                event is not None
                 and story_id is not None
                 and _story_alerted(connection, story_id, match.watchlist_id)
             ):
-                payload = None  # the story already alerted this watchlist
+                event = None  # the story already alerted this watchlist
             match_id = connection.execute(
                 _INSERT_MATCH,
                 {
                     "article_id": article_id,
                     "watchlist_id": match.watchlist_id,
                     "highlights": match.highlights,
-                    "alerted": payload is not None,
+                    "alerted": event is not None,
                     "created_at": now,
                 },
             ).scalar_one()
-            if payload is not None:
+            if event is not None:
                 queued = outbox.enqueue(
                     connection,
                     match_id=match_id,
                     channels=match.channels,
-                    payload=payload,
+                    event=event,
                     now=now,
                 )
                 alerts += len(queued)

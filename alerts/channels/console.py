@@ -24,7 +24,7 @@ class ConsoleChannel:
     def send(self, alert: ClaimedAlert) -> None:
         stream = self._stream if self._stream is not None else sys.stdout
         try:
-            stream.write(console_text(alert.payload) + "\n")
+            stream.write(console_text(alert.event) + "\n")
             stream.flush()
         except (OSError, ValueError) as exc:
             raise DeliveryError(f"cannot write to the console: {exc}") from exc

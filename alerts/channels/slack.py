@@ -25,6 +25,6 @@ class SlackChannel:
         self._poster = poster
 
     def send(self, alert: ClaimedAlert) -> None:
-        message = slack_message(alert.payload)
+        message = slack_message(alert.event)
         body = json.dumps(message, ensure_ascii=False).encode("utf-8")
         self._poster.post(self._url, body, {"Content-Type": "application/json; charset=utf-8"})

@@ -17,8 +17,10 @@ from monitor.clock import Clock
 
 
 def webhook_body(alert: ClaimedAlert) -> bytes:
-    """The exact bytes posted and signed: compact UTF-8 JSON, Arabic left readable."""
-    return json.dumps(alert.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The exact bytes posted and signed: the event's JSON, compact UTF-8, Arabic left
+    readable."""
+    text = json.dumps(alert.event.to_json(), ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")
 
 
 class WebhookChannel:

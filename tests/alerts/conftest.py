@@ -26,7 +26,7 @@ from sqlalchemy import select
 from alerts import outbox
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher
-from alerts.render import event_payload
+from alerts.event import Highlight, MatchedArticle, MatchEvent
 from monitor.clock import FakeClock
 from monitor.config import AlertSettings, ChannelSettings, Settings
 from monitor.db.models import Article, Match, OutboxAlert, Watchlist
@@ -39,16 +39,16 @@ LOCAL = NetworkPolicy(allow_private_networks=True)
 TLS_HOST = "hooks.receiver.test"
 
 
-def sample_payload(title: str = "طائرة مسيرة تستهدف قاعدة عين الأسد") -> dict[str, Any]:
-    return event_payload(
+def sample_event(title: str = "طائرة مسيرة تستهدف قاعدة عين الأسد") -> MatchEvent:
+    return MatchEvent(
         watchlist="drones",
-        article={
-            "url": "https://news.example/ar/2026/03/01/drone",
-            "title": title,
-            "source": "bbc-arabic",
-            "published_at": "2026-03-01T11:30:00+00:00",
-        },
-        highlights=[{"query": "طائرة مسيرة", "text": "طائرة مسيرة", "field": "title"}],
+        article=MatchedArticle(
+            url="https://news.example/ar/2026/03/01/drone",
+            title=title,
+            source="bbc-arabic",
+            published_at=datetime(2026, 3, 1, 11, 30, tzinfo=UTC),
+        ),
+        highlights=(Highlight(query="طائرة مسيرة", text="طائرة مسيرة", field="title"),),
         snippet="قالت مصادر إن طائرة مسيرة استهدفت القاعدة فجر اليوم.",
     )
 
@@ -61,9 +61,7 @@ def add_alert(db: Database, clock: FakeClock) -> AddAlert:
     """Insert an article, a match and its outbox rows (one per channel), as ingest does."""
     numbers = count(1)
 
-    def add(
-        channels: tuple[str, ...] = ("hook",), title: str | None = None
-    ) -> list[outbox.QueuedAlert]:
+    def add(channels: tuple[str, ...] = ("hook",), title: str | None = None) -> list[OutboxAlert]:
         number = next(numbers)
         now = clock.now()
         with db.transaction() as session:
@@ -84,12 +82,11 @@ def add_alert(db: Database, clock: FakeClock) -> AddAlert:
             )
             session.add(match)
             session.flush()
-            payload = sample_payload(title or f"خبر رقم {number}")
             outbox.enqueue(
                 session.connection(),
                 match_id=match.id,
                 channels=list(channels),
-                payload=payload,
+                event=sample_event(title or f"خبر رقم {number}"),
                 now=now,
             )
             query = select(OutboxAlert).where(OutboxAlert.match_id == match.id)

@@ -1,13 +1,16 @@
-"""docs/webhooks.md shows receivers how to verify a delivery: that code must work."""
+"""docs/webhooks.md shows receivers the body they get and how to verify a delivery: the
+body must be what rasid sends, and that code must work."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alerts.event import MatchEvent
 from monitor.clock import FakeClock
 from monitor.config import ChannelSettings
 from monitor.db.session import Database
@@ -24,6 +27,14 @@ def _documented_verify() -> Callable[..., bool]:
     namespace: dict[str, Any] = {}
     exec(compile(source, str(DOC), "exec"), namespace)
     return namespace["verify"]
+
+
+def test_documented_body_is_what_a_match_event_sends() -> None:
+    [block] = re.findall(r"```json\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    documented = json.loads(block)
+    sent = MatchEvent.from_json(documented).to_json()
+    # Compared as text, so the order of the keys counts too.
+    assert json.dumps(sent, ensure_ascii=False) == json.dumps(documented, ensure_ascii=False)
 
 
 def test_documented_verification_accepts_a_real_delivery_and_rejects_a_forgery(

@@ -5,7 +5,7 @@ from datetime import timedelta
 from random import Random
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
@@ -14,7 +14,7 @@ from monitor.clock import FakeClock
 from monitor.db.models import Match, OutboxAlert
 from monitor.db.session import Database
 from monitor.errors import DeliveryError
-from tests.alerts.conftest import AddAlert
+from tests.alerts.conftest import AddAlert, sample_event
 
 LEASE = timedelta(seconds=45)
 
@@ -43,7 +43,11 @@ def test_enqueue_commits_or_rolls_back_with_the_match(
     with pytest.raises(RuntimeError), db.transaction() as session:
         match = session.scalars(select(Match)).one()
         outbox.enqueue(
-            session.connection(), match_id=match.id, channels=["other"], payload={}, now=clock.now()
+            session.connection(),
+            match_id=match.id,
+            channels=["other"],
+            event=sample_event(),
+            now=clock.now(),
         )
         raise RuntimeError("crash before commit")
     assert outbox.counts(db)["pending"] == 1
@@ -56,7 +60,11 @@ def test_one_alert_per_match_and_channel(
     with pytest.raises(IntegrityError), db.transaction() as session:
         match = session.scalars(select(Match)).one()
         outbox.enqueue(
-            session.connection(), match_id=match.id, channels=["hook"], payload={}, now=clock.now()
+            session.connection(),
+            match_id=match.id,
+            channels=["hook"],
+            event=sample_event(),
+            now=clock.now(),
         )
 
 
@@ -90,15 +98,32 @@ def test_stale_lease_token_cannot_settle_the_row(
     assert (row.status, row.attempts, row.lease_token) == ("sent", 1, None)
 
 
-def test_claim_returns_detached_snapshots(
+def test_claim_returns_the_stored_event_typed_in_a_frozen_snapshot(
     db: Database, clock: FakeClock, add_alert: AddAlert
 ) -> None:
-    [row] = add_alert()
+    [row] = add_alert(title="عاجل")
     [claimed] = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE)
-    claimed.payload["watchlist"] = "changed"
-    assert _row(db, row.id).payload["watchlist"] == "drones"
+    assert claimed.event == sample_event("عاجل").with_id(row.alert_id)
     with pytest.raises(AttributeError):
         claimed.attempts = 5  # type: ignore[misc]
+
+
+def test_a_row_whose_payload_is_no_event_is_dead_at_claim_with_the_reason(
+    db: Database, clock: FakeClock, add_alert: AddAlert
+) -> None:
+    [broken] = add_alert()
+    [fine] = add_alert()
+    with db.transaction() as session:
+        session.execute(
+            update(OutboxAlert).where(OutboxAlert.id == broken.id).values(payload={"event": 1})
+        )
+
+    claimed = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE)
+
+    assert [alert.id for alert in claimed] == [fine.id]
+    row = _row(db, broken.id)
+    assert (row.status, row.attempts, row.lease_token) == ("dead", 0, None)
+    assert row.last_error == "unreadable payload: event: expected 'match', got 1"
 
 
 def test_claim_keeps_channel_order_behind_a_row_in_backoff(

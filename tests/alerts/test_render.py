@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
-from alerts.render import console_text, event_payload, slack_message
-from tests.alerts.conftest import sample_payload
+from alerts.event import Highlight
+from alerts.render import console_text, slack_message
+from tests.alerts.conftest import sample_event
 
 
 def _mrkdwn_texts(message: dict[str, Any]) -> list[str]:
@@ -18,42 +19,15 @@ def _mrkdwn_texts(message: dict[str, Any]) -> list[str]:
     return texts
 
 
-def test_event_payload_follows_the_documented_contract() -> None:
-    payload = event_payload(
-        watchlist="drones",
-        article={
-            "url": "https://news.example/a",
-            "title": "عنوان",
-            "source": "bbc-arabic",
-            "published_at": datetime(2026, 3, 1, 11, 30, tzinfo=UTC),
-        },
-        highlights=[{"query": "طائرة", "text": "الطائرة", "field": "body", "start": 3, "end": 10}],
-        snippet="في الطائرة",
-    )
-    assert payload == {
-        "event": "match",
-        "id": None,
-        "watchlist": "drones",
-        "article": {
-            "url": "https://news.example/a",
-            "title": "عنوان",
-            "source": "bbc-arabic",
-            "published_at": "2026-03-01T11:30:00+00:00",
-        },
-        "highlights": [{"query": "طائرة", "text": "الطائرة", "field": "body"}],
-        "snippet": "في الطائرة",
-    }
-    assert list(payload) == [
-        "event", "id", "watchlist", "article", "highlights", "snippet"
-    ]  # fmt: skip
-
-
 def test_slack_escapes_mentions_and_disguised_links_in_feed_text() -> None:
-    payload = sample_payload(title="<!channel> عاجل <https://evil.example|BBC> & more")
-    payload["article"]["source"] = "<!here>"
-    payload["snippet"] = "انظر <https://evil.example|هنا> <@U123>"
+    event = sample_event(title="<!channel> عاجل <https://evil.example|BBC> & more")
+    event = replace(
+        event,
+        article=replace(event.article, source="<!here>"),
+        snippet="انظر <https://evil.example|هنا> <@U123>",
+    )
 
-    message = slack_message(payload)
+    message = slack_message(event)
 
     joined = "\n".join(_mrkdwn_texts(message))
     assert "<!channel>" not in joined and "<!here>" not in joined and "<@U123>" not in joined
@@ -64,41 +38,45 @@ def test_slack_escapes_mentions_and_disguised_links_in_feed_text() -> None:
 
 
 def test_slack_links_the_title_to_the_article() -> None:
-    message = slack_message(sample_payload(title="عنوان الخبر"))
+    message = slack_message(sample_event(title="عنوان الخبر"))
     assert "*<https://news.example/ar/2026/03/01/drone|عنوان الخبر>*" in _mrkdwn_texts(message)
 
 
 def test_slack_never_links_a_non_http_url() -> None:
-    payload = sample_payload()
-    payload["article"]["url"] = "javascript:alert(1)"
-    assert "javascript:" not in json.dumps(slack_message(payload)["blocks"][1])
+    event = sample_event()
+    event = replace(event, article=replace(event.article, url="javascript:alert(1)"))
+    assert "javascript:" not in json.dumps(slack_message(event)["blocks"][1])
 
 
 def test_slack_url_cannot_break_out_of_its_link() -> None:
-    payload = sample_payload()
-    payload["article"]["url"] = "https://news.example/a|<!channel>"
-    title_line = slack_message(payload)["blocks"][1]["text"]["text"]
+    event = sample_event()
+    event = replace(event, article=replace(event.article, url="https://news.example/a|<!channel>"))
+    title_line = slack_message(event)["blocks"][1]["text"]["text"]
     assert title_line.startswith("*<https://news.example/a%7C%3C!channel%3E|")
 
 
 def test_slack_bolds_matched_words_in_the_snippet() -> None:
-    payload = sample_payload()
-    payload["snippet"] = "قالت مصادر إن طائرة مسيرة استهدفت القاعدة، والطائرة الثانية سقطت."
-    payload["highlights"] = [
-        {"query": "طائرة مسيرة", "text": "طائرة مسيرة", "field": "body"},
-        {"query": "طائرة", "text": "الطائرة", "field": "body"},
-    ]
-    snippet = slack_message(payload)["blocks"][3]["text"]["text"]
+    event = replace(
+        sample_event(),
+        snippet="قالت مصادر إن طائرة مسيرة استهدفت القاعدة، والطائرة الثانية سقطت.",
+        highlights=(
+            Highlight(query="طائرة مسيرة", text="طائرة مسيرة", field="body"),
+            Highlight(query="طائرة", text="الطائرة", field="body"),
+        ),
+    )
+    snippet = slack_message(event)["blocks"][3]["text"]["text"]
     # Slack bolds whole words only, so a hit inside "والطائرة" bolds the word.
     assert snippet == "قالت مصادر إن *طائرة مسيرة* استهدفت القاعدة، *والطائرة* الثانية سقطت."
 
 
 def test_slack_message_respects_limits_on_a_huge_snippet() -> None:
-    payload = sample_payload(title="ع" * 5000)
-    payload["watchlist"] = "قائمة " * 100
-    payload["snippet"] = ("طائرة مسيرة & <b> " * 600)[:10_000]
+    event = replace(
+        sample_event(title="ع" * 5000),
+        watchlist="قائمة " * 100,
+        snippet=("طائرة مسيرة & <b> " * 600)[:10_000],
+    )
 
-    message = slack_message(payload)
+    message = slack_message(event)
 
     blocks = message["blocks"]
     assert len(blocks) <= 50
@@ -114,7 +92,7 @@ def test_slack_message_respects_limits_on_a_huge_snippet() -> None:
 
 
 def test_slack_shows_time_in_the_readers_zone() -> None:
-    context = slack_message(sample_payload())["blocks"][2]["elements"]
+    context = slack_message(sample_event())["blocks"][2]["elements"]
     assert any(
         e["text"].startswith("<!date^1772364600^") and e["text"].endswith("|2026-03-01 11:30 UTC>")
         for e in context
@@ -122,9 +100,8 @@ def test_slack_shows_time_in_the_readers_zone() -> None:
 
 
 def test_console_text_is_one_readable_block_without_control_characters() -> None:
-    payload = sample_payload(title="عنوان\x1b[31m أحمر\nسطر")
-    payload["id"] = "msg_X"
-    text = console_text(payload)
+    event = sample_event(title="عنوان\x1b[31m أحمر\nسطر").with_id("msg_X")
+    text = console_text(event)
     assert "\x1b" not in text
     assert text.splitlines()[0] == "[drones] عنوان[31m أحمر سطر"
     assert "https://news.example/ar/2026/03/01/drone" in text
