@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+# Which text an article's body is: "page" when it was extracted from the article page,
+# "feed" when the page could not be fetched or yielded too little text and the feed's
+# summary stands in.
+Extraction = Literal["page", "feed"]
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,7 @@ class ArticleItem:
     author: str | None = None
     published_at: datetime | None = None
     language: str | None = None
-    # "page" when the body was extracted from the article page, "feed" when the page
-    # could not be fetched or yielded no text and the feed's summary stands in.
-    extraction: str = "page"
+    extraction: Extraction = "page"
     feed_url: str | None = None
     link: str | None = None
     # The frontier entry this article settles (monitor.frontier); None outside a crawl.

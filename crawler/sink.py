@@ -11,9 +11,12 @@ of ``monitor.sources``, ``monitor.frontier`` and ``monitor.ingest``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from crawler.items import ArticleItem, FeedEntry
+
+SourceKind = Literal["auto", "feed", "sitemap", "html"]  # as settings.toml spells them
+PollStatus = Literal["ok", "not_modified", "error"]  # see PollOutcome
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class DueSource:
     id: int
     name: str
     url: str
-    kind: str = "auto"
+    kind: SourceKind = "auto"
     links: str | None = None  # the article-link selector of an HTML listing source
     obey_robots: bool = True
     # The interval in force and whether settings pin it (monitor/polling.py), so a
@@ -43,7 +46,7 @@ class PollOutcome:
     one: no parse), or "error" (``error`` says what, for ``rasid status``).
     """
 
-    status: str
+    status: PollStatus
     http_status: int | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from crawler.sink import DueSource, PollOutcome
+from crawler.sink import DueSource, PollOutcome, SourceKind
 from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
@@ -166,7 +167,7 @@ def due_source(source: Source) -> DueSource:
         id=source.id,
         name=source.name,
         url=source.url,
-        kind=source.kind,
+        kind=cast(SourceKind, source.kind),  # written from SourceSettings.kind, or "auto"
         links=source.links,
         obey_robots=source.obey_robots,
         interval_seconds=int(source.interval_now.total_seconds()),
