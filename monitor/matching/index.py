@@ -27,6 +27,7 @@ from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_
+from typing import overload
 
 from monitor.arabic.normalize import normalize
 from monitor.arabic.stem import text_keys
@@ -34,7 +35,7 @@ from monitor.arabic.tokenize import WORDS_AND_GAPS
 from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
 from monitor.matching.synonyms import Synonyms
-from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term, leaves
+from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Positional, Term, leaves
 from monitor.matching.verify import (
     FieldScan,
     Part,
@@ -113,12 +114,12 @@ class WatchlistIndex:
         shapes: list[tuple[Node, int | None, _Consumers]] = [
             (self._entries[number].tree, number, _NO_CONSUMERS) for number in general
         ]
-        for phrase, answered in consumers.items():
+        for phrase, numbers in consumers.items():
             key = word_key(phrase)
             if key is None:
-                shapes.append((phrase, None, _consumers(answered, queries)))
+                shapes.append((phrase, None, _consumers(numbers, queries)))
             else:  # phrases written differently ("طائرة", "الطائرة") share keys
-                word_numbers[key] = word_numbers.get(key, ()) + answered
+                word_numbers[key] = word_numbers.get(key, ()) + numbers
         word_answers = {key: _consumers(numbers, queries) for key, numbers in word_numbers.items()}
         self._units: list[_Unit] = []
         anchors: dict[str, list[int]] = {}
@@ -131,7 +132,13 @@ class WatchlistIndex:
             proven = {second} | (keys if len(keys) == 1 else set())
             verified = node if isinstance(node, Phrase) and entry_number is None else None
             self._units.append(
-                _Unit(required - proven or None, entry_number, verified, answered, *_pair(verified))
+                _Unit(
+                    required.difference(proven) or None,
+                    entry_number,
+                    verified,
+                    answered,
+                    *_pair(verified),
+                )
             )
             for key in keys:
                 if second is None:
@@ -235,19 +242,20 @@ class WatchlistIndex:
             unit = units[number]
             if unit.required is not None and not present >= unit.required:
                 continue
-            if unit.phrase is None:
-                entry = entries[unit.entry]  # type: ignore[index]
-                hits = evaluate(entry.tree, texts, entry.text)
-                if hits:
-                    results[unit.entry] = hits  # type: ignore[index]
-            else:
-                first = unit.first
-                if first is None:
-                    parts = texts.phrase_parts(unit.phrase)
+            phrase, entry_number = unit.phrase, unit.entry
+            if phrase is not None:
+                first_key, second_key = unit.first, unit.second
+                if first_key is None or second_key is None:
+                    parts = texts.phrase_parts(phrase)
                 else:
-                    parts = pair_parts(first, unit.second, unit.reach)  # type: ignore[arg-type]
+                    parts = pair_parts(first_key, second_key, unit.reach)
                 if parts:
                     matched.append((parts, unit.consumers))
+            elif entry_number is not None:
+                entry = entries[entry_number]
+                hits = evaluate(entry.tree, texts, entry.text)
+                if hits:
+                    results[entry_number] = hits
         _hand_out(matched, texts.rank, results)
         return results
 
@@ -272,7 +280,7 @@ class WatchlistIndex:
         positions: dict[str, list[int]] = {}
         places_of = positions.get
         for index, keys in compress(enumerate(found), found):
-            for key in keys:
+            for key in keys or ():  # compress kept the words with keys; `or` tells mypy
                 places = places_of(key)
                 if places is None:
                     positions[key] = [index]
@@ -410,7 +418,7 @@ def _anchors(node: Node) -> frozenset[str]:
     raise ValueError("a negation has no anchor")  # the parser refuses such queries
 
 
-def _by_shape(entries: list[CompiledEntry]) -> tuple[list[int], dict[Phrase, _Consumers]]:
+def _by_shape(entries: list[CompiledEntry]) -> tuple[list[int], dict[Phrase, tuple[int, ...]]]:
     """Numbers of the queries of no simple shape, and each distinct phrase with the
     queries that are it or an OR of it and others."""
     general: list[int] = []
@@ -435,8 +443,10 @@ def _pair(phrase: Phrase | None) -> tuple[str | None, str | None, int]:
 def _phrases(node: Node) -> tuple[Phrase, ...] | None:
     if isinstance(node, Phrase):
         return (node,)
-    if isinstance(node, Or) and all(isinstance(child, Phrase) for child in node.children):
-        return node.children  # type: ignore[return-value]
+    if isinstance(node, Or):
+        phrases = tuple(child for child in node.children if isinstance(child, Phrase))
+        if len(phrases) == len(node.children):
+            return phrases
     return None
 
 
@@ -520,6 +530,11 @@ class _Interner:
             self._terms[term] = interned
         return interned
 
+    # An interned node is of its original's kind: a NEAR operand stays one.
+    @overload
+    def node(self, node: Positional) -> Positional: ...
+    @overload
+    def node(self, node: Node) -> Node: ...
     def node(self, node: Node) -> Node:
         if isinstance(node, Phrase):
             node = Phrase(
@@ -530,8 +545,8 @@ class _Interner:
             )
         elif isinstance(node, Near):
             node = Near(
-                self.node(node.left),  # type: ignore[arg-type]
-                self.node(node.right),  # type: ignore[arg-type]
+                self.node(node.left),
+                self.node(node.right),
                 node.distance,
                 node.field,
             )

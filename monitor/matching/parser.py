@@ -33,6 +33,7 @@ from monitor.matching.syntax import (
     Not,
     Or,
     Phrase,
+    Positional,
     Term,
     is_positional,
     is_positive,
@@ -267,15 +268,18 @@ class _Parser:
             operator = self.take()
             right_start = self.current.start
             right = self.unary(field, operator)
-            for part, position in ((node, start), (right, right_start)):
-                if not is_positional(part):
-                    raise self.error(
-                        "NEAR joins words, phrases or OR groups of them; "
-                        "NOT and AND cannot be near something",
-                        position,
-                    )
-            node = Near(node, right, operator.distance, field)  # type: ignore[arg-type]
+            left = self.near_operand(node, start)
+            node = Near(left, self.near_operand(right, right_start), operator.distance, field)
         return node
+
+    def near_operand(self, part: Node, position: int) -> Positional:
+        """``part`` as a NEAR operand, or the error at ``position`` saying why not."""
+        if is_positional(part):
+            return part
+        raise self.error(
+            "NEAR joins words, phrases or OR groups of them; NOT and AND cannot be near something",
+            position,
+        )
 
     def unary(self, field: Field | None, after: _Lexeme | None) -> Node:
         lexeme = self.current

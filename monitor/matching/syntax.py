@@ -9,7 +9,7 @@ leaves from many queries are stored and verified once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeGuard
 
 TermMode = Literal["stem", "exact", "prefix"]
 Field = Literal["title", "body"]
@@ -86,7 +86,7 @@ def is_positive(node: Node) -> bool:
     return True
 
 
-def is_positional(node: Node) -> bool:
+def is_positional(node: Node) -> TypeGuard[Positional]:
     """Whether the node matches at places in the text (a NEAR operand must)."""
     if isinstance(node, Or):
         return all(is_positional(child) for child in node.children)
