@@ -131,7 +131,7 @@ def _encoding_of_first_bytes(head: bytes) -> str | None:
     first = head[:4]
     if len(first) == 4:
         nul = tuple(byte == 0 for byte in first)
-        layouts = {
+        layouts: dict[tuple[bool, ...], str] = {
             (False, True, True, True): "utf-32-le",
             (True, True, True, False): "utf-32-be",
             (False, True, False, True): "utf-16-le",

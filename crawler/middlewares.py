@@ -166,10 +166,9 @@ class GuardedResolver:
         deferred = deferToThreadPool(
             self.reactor, self.reactor.getThreadPool(), self.policy.resolve, name
         )
-        deferred.addCallbacks(
+        return deferred.addCallbacks(
             self._remember, self._refuse, callbackArgs=(name,), errbackArgs=(name,)
         )
-        return deferred
 
     def refusal(self, name: str) -> str | None:
         """Why ``name`` was last refused, if that was within :data:`DNS_CACHE_SECONDS`

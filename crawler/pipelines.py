@@ -5,6 +5,7 @@ from __future__ import annotations
 from scrapy.crawler import Crawler
 
 from crawler.items import ArticleItem
+from crawler.spiders.sources import SourceSpider
 
 
 class IngestPipeline:
@@ -17,6 +18,6 @@ class IngestPipeline:
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         spider = self.crawler.spider
-        assert spider is not None
+        assert isinstance(spider, SourceSpider)
         spider.sink.ingest(item)
         return item

@@ -16,6 +16,7 @@ import gzip
 import io
 import zlib
 from datetime import UTC, datetime
+from typing import TypedDict
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -32,7 +33,18 @@ MAX_CHILDREN = 3
 MAX_ENTRIES = 1000
 _UNDATED = datetime.min.replace(tzinfo=UTC)
 _NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
-_PARSER_OPTIONS = {
+
+
+class _ParserOptions(TypedDict):
+    """lxml's options, typed for its stubs: iterparse and XMLParser take the same."""
+
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+    recover: bool
+
+
+_PARSER_OPTIONS: _ParserOptions = {
     "resolve_entities": False,
     "no_network": True,
     "load_dtd": False,

@@ -145,7 +145,7 @@ class SourceSpider(scrapy.Spider):
                 ),
             )
             return
-        body_hash = hashlib.sha256(response.body).hexdigest()
+        body_hash: str | None = hashlib.sha256(response.body).hexdigest()
         if body_hash == source.body_hash:
             # Servers without validators still often send the same bytes: no parse.
             self._count("same_body")
@@ -162,7 +162,7 @@ class SourceSpider(scrapy.Spider):
             return
         self._count("parsed")
         try:
-            feed = await self._parse(
+            feed = await self._parse_in_worker(
                 response.body,
                 url=response.url,
                 content_type=_header(response, "Content-Type"),
@@ -195,7 +195,7 @@ class SourceSpider(scrapy.Spider):
             for request in self._child_sitemap(source, child):
                 yield request
 
-    async def _parse(self, body: bytes, **options: Any) -> ParsedFeed:
+    async def _parse_in_worker(self, body: bytes, **options: Any) -> ParsedFeed:
         """:func:`parse_document` in the parse worker thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._parser, partial(parse_document, body, **options))
@@ -225,7 +225,7 @@ class SourceSpider(scrapy.Spider):
         source: DueSource = response.meta["source"]
         self._count("parsed")
         try:
-            sitemap = await self._parse(response.body, url=response.url, kind="sitemap")
+            sitemap = await self._parse_in_worker(response.body, url=response.url, kind="sitemap")
         except SourceError as exc:
             logger.warning("source %s: sitemap %s: %s", source.name, response.url, exc)
             return
@@ -234,7 +234,7 @@ class SourceSpider(scrapy.Spider):
                 yield output
 
     def child_sitemap_failed(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
+        request = _failed_request(failure)
         logger.warning(
             "source %s: sitemap %s not fetched (%s)",
             request.meta["source"].name,
@@ -294,7 +294,7 @@ class SourceSpider(scrapy.Spider):
         yield _article(work, page, response.url)
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
-        request = failure.request  # type: ignore[attr-defined]
+        request = _failed_request(failure)
         work: PageWork = request.meta["work"]
         reason = describe_failure(failure)
         if not self.sink.page_failed(work, reason, transient=is_transient(failure)):
@@ -308,7 +308,7 @@ class SourceSpider(scrapy.Spider):
         yield _article(work, None, work.entry.url or request.url)
 
     def feed_failed(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
+        request = _failed_request(failure)
         source: DueSource = request.meta["source"]
         max_size = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
         http_status = getattr(getattr(failure.value, "response", None), "status", None)
@@ -345,6 +345,14 @@ def _article(work: PageWork, page: ExtractedPage | None, url: str) -> ArticleIte
         feed_url=work.feed_url,
         frontier_id=work.frontier_id,
     )
+
+
+def _failed_request(failure: Failure) -> scrapy.Request:
+    """The request whose download an errback's ``failure`` is about."""
+    # Scrapy sets this attribute on the Failure it passes an errback; Twisted's stubs
+    # declare no such attribute.
+    request: scrapy.Request = failure.request  # type: ignore[attr-defined]
+    return request
 
 
 def _header(response: Response, name: str) -> str | None:

@@ -22,7 +22,7 @@ def test_feed_bodies_are_parsed_off_the_event_loop_thread(monkeypatch):
     spider = SourceSpider(sink=None, policy=NetworkPolicy())  # type: ignore[arg-type]
 
     async def parse() -> threading.Thread:
-        await spider._parse(b"<rss/>", url="https://news.example/rss.xml")
+        await spider._parse_in_worker(b"<rss/>", url="https://news.example/rss.xml")
         return threading.current_thread()
 
     loop_thread = asyncio.run(parse())
