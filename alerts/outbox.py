@@ -27,13 +27,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from random import Random
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from alerts.event import MatchEvent
-from monitor.db.models import OutboxAlert
+from monitor.db.models import Match, OutboxAlert, Watchlist
 from monitor.db.session import Database
 from monitor.errors import DeliveryError
 
@@ -366,3 +366,61 @@ def counts(db: Database) -> dict[str, int]:
         )
         found: dict[str, int] = {status: number for status, number in rows}
     return {status: found.get(status, 0) for status in STATUSES} | found
+
+
+# "failed": pending again after a failed attempt, waiting for its retry.
+AlertFilter = Literal["failed", "dead"]
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One outbox row as a person inspects it (``rasid alerts list``)."""
+
+    id: int
+    alert_id: str
+    channel: str
+    watchlist: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+
+
+def list_alerts(
+    db: Database,
+    *,
+    only: AlertFilter | None = None,
+    ids: Collection[int] | None = None,
+    limit: int | None = None,
+) -> list[AlertRecord]:
+    """Outbox rows, newest first: all of them, only ``"failed"`` or ``"dead"`` ones, or
+    those outbox ids; at most ``limit``."""
+    query = (
+        select(
+            OutboxAlert.id,
+            OutboxAlert.alert_id,
+            OutboxAlert.channel,
+            Watchlist.name,
+            OutboxAlert.status,
+            OutboxAlert.attempts,
+            OutboxAlert.last_error,
+            OutboxAlert.created_at,
+            OutboxAlert.next_attempt_at,
+            OutboxAlert.sent_at,
+        )
+        .join(Match, Match.id == OutboxAlert.match_id)
+        .join(Watchlist, Watchlist.id == Match.watchlist_id)
+        .order_by(OutboxAlert.id.desc())
+    )
+    if only == "dead":
+        query = query.where(OutboxAlert.status == DEAD)
+    elif only == "failed":
+        query = query.where(OutboxAlert.status == PENDING, OutboxAlert.attempts > 0)
+    if ids is not None:
+        query = query.where(OutboxAlert.id.in_(list(ids)))
+    if limit is not None:
+        query = query.limit(limit)
+    with db.transaction() as session:
+        return [AlertRecord(*row) for row in session.execute(query)]
