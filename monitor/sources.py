@@ -10,9 +10,10 @@ Retry-After, pausing) is :mod:`monitor.polling`.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Literal, cast
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
@@ -21,10 +22,17 @@ from crawler.sink import DueSource, PollOutcome, SourceKind
 from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
+from monitor.dedup import canonical_url
 from monitor.errors import NetworkGuardError, RasidError
 from monitor.polling import MAX_RETRY_AFTER, PollingPolicy, jittered
 
 MAX_MESSAGE = 2000
+# A name given to `rasid sources add`: it is typed in commands and shown in alerts.
+_SLUG = re.compile(r"[a-z0-9_-]{1,100}")
+
+# "paused": not polled until resumed (by hand, or after too many failures);
+# "disabled": ``enabled = false`` in settings.toml, or removed from it.
+SourceState = Literal["active", "paused", "disabled"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class SourceStatus:
     name: str
     url: str
     enabled: bool
+    state: SourceState
     origin: str
     interval: timedelta
     last_polled_at: datetime | None
@@ -103,6 +112,41 @@ def _robots(entry: SourceSettings, settings: Settings) -> bool:
     return settings.crawl.obey_robots if entry.robots is None else entry.robots
 
 
+def check_new_source(
+    session: Session,
+    *,
+    name: str,
+    url: str,
+    interval: timedelta | None,
+    settings: Settings,
+) -> None:
+    """Refuse a source that ``add_source`` would refuse, before anything is fetched: a
+    name that is no slug or is taken, a URL already polled (compared canonically) or
+    refused by the network guard, an interval below ``crawl.min_interval``."""
+    if not _SLUG.fullmatch(name):
+        raise RasidError(
+            f"a source name is a slug of lowercase letters, digits, '-' and '_' "
+            f"(as bbc-arabic), not {name!r}"
+        )
+    minimum = settings.crawl.min_interval
+    if interval is not None and interval < minimum:
+        raise RasidError(
+            f"an interval of {shown_duration(interval)} is below crawl.min_interval "
+            f"({shown_duration(minimum)}); poll less often, or lower the minimum in "
+            f"{settings.config_path or 'settings.toml'}"
+        )
+    try:
+        settings.crawl.network_policy.check_url(url)
+    except NetworkGuardError as exc:
+        raise RasidError(str(exc)) from None
+    if session.scalar(select(Source.id).where(Source.name == name)) is not None:
+        raise RasidError(f"a source named {name!r} already exists")
+    wanted = canonical_url(url)
+    for other, other_url in session.execute(select(Source.name, Source.url)):
+        if canonical_url(other_url) == wanted:
+            raise RasidError(f"source {other!r} already polls {other_url}")
+
+
 def add_source(
     session: Session,
     *,
@@ -111,15 +155,9 @@ def add_source(
     interval: timedelta | None,
     settings: Settings,
     now: datetime,
-) -> Source:
-    """Add a source from the CLI (or later the web page); the URL is checked by the guard."""
-    policy = settings.crawl.network_policy
-    try:
-        policy.check_url(url)
-    except NetworkGuardError as exc:
-        raise RasidError(str(exc)) from None
-    if session.scalar(select(Source).where(Source.name == name)) is not None:
-        raise RasidError(f"a source named {name!r} already exists")
+) -> SourceStatus:
+    """Add a source from the CLI (or the web page), after :func:`check_new_source`."""
+    check_new_source(session, name=name, url=url, interval=interval, settings=settings)
     source = Source(
         name=name,
         url=url,
@@ -127,12 +165,36 @@ def add_source(
         origin="cli",
         enabled=True,
         interval_seconds=int((interval or settings.crawl.default_interval).total_seconds()),
+        interval_pinned=interval is not None,
         next_poll_at=now,
         created_at=now,
     )
     session.add(source)
     session.flush()
-    return source
+    return _status(source)
+
+
+def remove_source(session: Session, name: str, settings: Settings) -> None:
+    """Delete a source added with ``add_source`` (its stored articles are kept, without
+    it); one defined in settings.toml is removed from that file instead."""
+    source = _named(session, name)
+    if source.origin == "settings":
+        raise RasidError(
+            f"source {name!r} is defined in {settings.config_path or 'settings.toml'}; "
+            "remove it from that file (or set enabled = false there)"
+        )
+    session.delete(source)
+
+
+def shown_duration(value: timedelta) -> str:
+    """A duration as settings.toml spells one: "90s", "15m", "1h30m", "2d"."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def claim_due(
@@ -317,45 +379,72 @@ def _record_error(
             )[:MAX_MESSAGE]
 
 
-def set_paused(session: Session, name: str, paused: bool, now: datetime) -> Source:
+def set_paused(session: Session, name: str, paused: bool, now: datetime) -> SourceStatus:
     """Pause a source by hand, or resume one (paused by hand or after failures)."""
-    source = session.scalar(select(Source).where(Source.name == name))
-    if source is None:
-        raise RasidError(f"no source named {name!r}")
+    source = _named(session, name)
     if paused:
         source.paused_at = now
-        source.paused_reason = "paused by hand; resume with `rasid sources resume`"
+        source.paused_reason = "paused by hand"
     else:
-        source.paused_at = None
-        source.paused_reason = None
-        source.failure_count = 0
-        source.next_poll_at = now
+        _resume(source, now)
+    return _status(source)
+
+
+def resume_all(session: Session, now: datetime) -> list[str]:
+    """Resume every paused source; the names resumed, in order."""
+    paused = session.scalars(
+        select(Source).where(Source.paused_at.is_not(None)).order_by(Source.name)
+    ).all()
+    for source in paused:
+        _resume(source, now)
+    return [source.name for source in paused]
+
+
+def _resume(source: Source, now: datetime) -> None:
+    source.paused_at = None
+    source.paused_reason = None
+    source.failure_count = 0
+    source.next_poll_at = now
+
+
+def _named(session: Session, name: str) -> Source:
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        known = ", ".join(session.scalars(select(Source.name).order_by(Source.name))) or "none"
+        raise RasidError(f"no source named {name!r} (sources: {known})")
     return source
 
 
 def list_sources(session: Session) -> list[SourceStatus]:
-    return [
-        SourceStatus(
-            name=source.name,
-            url=source.url,
-            enabled=source.enabled,
-            origin=source.origin,
-            interval=source.interval_now,
-            last_polled_at=source.last_polled_at,
-            last_success_at=source.last_success_at,
-            last_status=source.last_status,
-            last_error=source.last_error,
-            last_warning=source.last_warning,
-            failure_count=source.failure_count,
-            next_poll_at=source.next_poll_at,
-            entries_seen=source.entries_seen,
-            articles_stored=source.articles_stored,
-            paused_at=source.paused_at,
-            paused_reason=source.paused_reason,
-            extraction_fallbacks=source.extraction_fallbacks,
-            mojibake_polls=source.mojibake_polls,
-            entries_unusable=source.entries_unusable,
-            entries_over_cap=source.entries_over_cap,
-        )
-        for source in session.scalars(select(Source).order_by(Source.name))
-    ]
+    return [_status(source) for source in session.scalars(select(Source).order_by(Source.name))]
+
+
+def _status(source: Source) -> SourceStatus:
+    state: SourceState = "active"
+    if not source.enabled:
+        state = "disabled"
+    elif source.paused_at is not None:
+        state = "paused"
+    return SourceStatus(
+        name=source.name,
+        url=source.url,
+        enabled=source.enabled,
+        state=state,
+        origin=source.origin,
+        interval=source.interval_now,
+        last_polled_at=source.last_polled_at,
+        last_success_at=source.last_success_at,
+        last_status=source.last_status,
+        last_error=source.last_error,
+        last_warning=source.last_warning,
+        failure_count=source.failure_count,
+        next_poll_at=source.next_poll_at,
+        entries_seen=source.entries_seen,
+        articles_stored=source.articles_stored,
+        paused_at=source.paused_at,
+        paused_reason=source.paused_reason,
+        extraction_fallbacks=source.extraction_fallbacks,
+        mojibake_polls=source.mojibake_polls,
+        entries_unusable=source.entries_unusable,
+        entries_over_cap=source.entries_over_cap,
+    )
