@@ -41,6 +41,7 @@ from monitor.errors import DatabaseUnavailable
 from monitor.ingest import Ingestor
 from monitor.matching import Synonyms
 from monitor.polling import PollingPolicy
+from monitor.status import record_channels
 from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists
 
@@ -123,12 +124,14 @@ class Service:
     # -- start-up ---------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Migrate the schema and make sources and watchlists follow settings.toml."""
+        """Migrate the schema, make sources and watchlists follow settings.toml, and
+        record the channels this service delivers to (what `rasid status` shows)."""
         self.db.migrate()
         now = self.clock.now()
         with self.db.transaction() as session:
             source_state.sync_sources(session, self.settings, now)
             sync_watchlists(session, self.settings, now)
+            record_channels(session, self.settings, now)
         self.watchlists.refresh()
 
     def _load_stories(self) -> None:
