@@ -1,8 +1,22 @@
-"""The ``rasid`` command: one front door onto the service functions, no logic of its own.
+"""The ``rasid`` command: parses arguments, calls one :class:`~monitor.app.App` method,
+prints what it returns. It holds no logic of its own: the web page and the REST API
+call the same methods.
 
-Exit codes: 0 success, 1 a runtime problem (its message says what), 2 a usage or
-settings problem (named file, key and expectation). No traceback reaches the user for
-an error rasid understands.
+Exit codes:
+
+* 0: success; for ``watch test``, the query matched.
+* 1: a runtime problem, said in one line on stderr (an unknown source, a refused URL, a
+  database that cannot be reached); for ``watch test``, no match; for ``run --once``, a
+  run stopped by a signal, or one where every source it polled failed.
+* 2: a usage or settings problem: a wrong option, a settings file with its file, key
+  and expectation, a query that does not parse (with its position).
+
+No traceback reaches the user for an error rasid understands: they are caught once, in
+:meth:`RasidCommand.main`, the entry point every invocation goes through.
+
+``--json`` prints one JSON document: indented by 2, non-ASCII characters as they are,
+times in ISO 8601 with their UTC offset, durations in seconds. A command that lists
+rows prints an array with one object per row; every other command prints one object.
 """
 
 from __future__ import annotations
@@ -12,9 +26,9 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from functools import wraps
-from typing import Any, TypeVar
+from dataclasses import fields, is_dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 from rich.console import Console
@@ -25,39 +39,44 @@ from monitor.clock import SystemClock
 from monitor.config import Settings, load_settings, parse_duration
 from monitor.errors import ConfigError, QuerySyntaxError, RasidError
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from alerts.outbox import AlertFilter
+    from monitor.app import App, FeedDiscovery, TextTrial
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# A query may begin with "-" (NOT): such a word is taken as the query, not an option;
+# "-h" stays free for a query too, help is --help there.
+QUERY_ARGUMENTS = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
 
-def _fail(message: str, code: int) -> None:
+
+def _fail(message: str, code: int) -> NoReturn:
     errors.print(Text.assemble(("error: ", "bold red"), message))
     sys.exit(code)
 
 
-def reports_errors(command: F) -> F:
-    """Turn rasid's own errors into a message and an exit code, without a traceback."""
+class RasidCommand(click.Group):
+    """The top of the command tree: the one place rasid's errors are shown."""
 
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            return super().main(*args, **kwargs)
         except (ConfigError, QuerySyntaxError) as exc:
             _fail(str(exc), 2)
         except RasidError as exc:
             _fail(str(exc), 1)
-        return None
-
-    return wrapper  # type: ignore[return-value]
 
 
 class Context:
-    """The settings path from --config, loaded on first use (so --help needs no file)."""
+    """The settings path from --config, loaded on first use (so --help needs no file),
+    and the App over it, closed when the command ends."""
 
-    def __init__(self, config: str | None) -> None:
+    def __init__(self, click_context: click.Context, config: str | None) -> None:
+        self._click = click_context
         self.config = config
         self._settings: Settings | None = None
+        self._app: App | None = None
 
     @property
     def settings(self) -> Settings:
@@ -65,29 +84,19 @@ class Context:
             self._settings = load_settings(self.config)
         return self._settings
 
-    @contextmanager
-    def service(self) -> Iterator[Any]:
-        """The service, migrated and synced with the settings file, closed afterwards."""
-        from monitor.service import Service
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from monitor.app import App
 
-        service = Service(self.settings)
-        try:
-            service.prepare()
-            yield service
-        finally:
-            service.close()
-
-    @contextmanager
-    def session(self) -> Iterator[Any]:
-        """One database transaction, for the commands that only read or edit rows."""
-        with self.service() as service, service.db.transaction() as session:
-            yield session
+            self._app = self._click.with_resource(App(self.settings))
+        return self._app
 
 
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RasidCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
@@ -98,153 +107,37 @@ pass_context = click.make_pass_decorator(Context)
 @click.version_option(package_name="rasid")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
-    """rasid (راصد) watches Arabic news and alerts you when a story you watch breaks."""
-    ctx.obj = Context(config)
+    """rasid (راصد) watches Arabic news and alerts you when a story you watch breaks.
+
+    Exit codes: 0 success, 1 a runtime problem (or no match for `watch test`), 2 a usage
+    or settings problem. --json output is one document: an array for commands that list
+    rows, an object otherwise.
+    """
+    ctx.obj = Context(ctx, config)
 
 
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
-    for name in (
-        "scrapy",
-        "twisted",
-        "trafilatura",
-        "htmldate",
-        "apscheduler",
-        "filelock",
-        "alembic",
-    ):
-        logging.getLogger(name).setLevel(quiet)
+# -- output ------------------------------------------------------------------------
 
 
-@cli.command()
-@click.option(
-    "--once", is_flag=True, help="Poll every source once, deliver, print a summary, exit."
-)
-@pass_context
-@reports_errors
-def run(ctx: Context, once: bool) -> None:
-    """Run the service in the foreground (stop with Ctrl-C or SIGTERM)."""
-    from crawler.runner import run_in_reactor
-
-    _setup_logging(ctx.settings)
-    with ctx.service() as service:
-        service.lock.acquire()
-        if not once:
-            run_in_reactor(service.run_forever)
-            return
-        summary = run_in_reactor(service.run_once)
-    _print_summary(summary)
-    if summary.interrupted_by:
-        # Not a clean finish, though a clean stop: scripts can tell the two apart.
-        sys.exit(1)
+def _print_json(value: object) -> None:
+    click.echo(json.dumps(_jsonable(value), ensure_ascii=False, indent=2))
 
 
-def _print_summary(summary: Any) -> None:
-    delivery = summary.delivery
-    console.print(
-        f"polled {summary.polled} source(s): {summary.ok} ok, {summary.not_modified} unchanged "
-        f"({summary.answered_304} answered 304, {summary.same_body} same bytes), "
-        f"{len(summary.errors)} failed; {summary.parsed} document(s) parsed; "
-        f"{summary.new_articles} new article(s), "
-        f"{summary.duplicates} duplicate(s); {summary.matches} match(es), "
-        f"{summary.alerts_enqueued} alert(s) queued"
-    )
-    if delivery is not None:
-        console.print(
-            f"delivery: {delivery.sent} sent, {delivery.failed} failed (will retry), "
-            f"{delivery.dead} dead"
-        )
-    for name, error in summary.errors.items():
-        console.print(f"  source {name}: {error}")
-    if summary.interrupted_by:
-        console.print(
-            f"interrupted by {summary.interrupted_by}: {summary.pages_left} article page(s) "
-            "and any undelivered alerts wait in the database for the next run"
-        )
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_context
-@reports_errors
-def status(ctx: Context, as_json: bool) -> None:
-    """Each source's last poll, result and error; counts of articles, matches, alerts."""
-    from monitor.status import collect_status
-
-    with ctx.service() as service:
-        report = collect_status(service.db, ctx.settings)
-    if as_json:
-        click.echo(json.dumps(_jsonable(report), ensure_ascii=False, indent=2))
-        return
-    table = Table(title=f"Sources ({len(report.sources)})")
-    for column in ("source", "last poll", "result", "articles", "next poll", "problem"):
-        table.add_column(column)
-    now = _now()
-    for source in report.sources:
-        result = source.last_status or "never polled"
-        if not source.enabled:
-            result = "disabled" + (" (removed from settings)" if source.origin == "removed" else "")
-        elif source.paused_at is not None:
-            result = "PAUSED"
-        elif source.failure_count > 1:
-            result += f" ×{source.failure_count}"
-        problem = source.last_error or source.last_warning or ""
-        counted = [
-            f"{source.extraction_fallbacks} article(s) kept the feed's summary (no page text)"
-            if source.extraction_fallbacks
-            else "",
-            f"{source.mojibake_polls} poll(s) looked like mojibake: check its charset"
-            if source.mojibake_polls
-            else "",
-            f"{source.entries_unusable} entr(ies) without link, title or summary skipped"
-            if source.entries_unusable
-            else "",
-            f"{source.entries_over_cap} entr(ies) beyond crawl.max_new_entries skipped"
-            if source.entries_over_cap
-            else "",
-        ]
-        problem = "; ".join(part for part in (problem, *counted) if part)
-        if source.paused_at is not None:
-            problem = (
-                f"{source.paused_reason} — since {source.paused_at:%Y-%m-%d %H:%M} UTC; "
-                f"resume with: rasid sources resume {source.name}"
-            )
-        _add_row(
-            table,
-            source.name,
-            _ago(source.last_polled_at, now),
-            result,
-            str(source.articles_stored),
-            _ago(source.next_poll_at, now) if source.enabled and not source.paused_at else "-",
-            problem,
-        )
-    console.print(table)
-    alerts = ", ".join(f"{count} {state}" for state, count in sorted(report.alerts.items()))
-    console.print(
-        f"articles: {report.articles}   matches: {report.matches}   alerts: {alerts or 'none'}"
-    )
-    channels = ", ".join(
-        f"{c.name} ({c.kind}{'' if c.active else ', off: no URL set'})" for c in report.channels
-    )
-    console.print(f"channels: {channels}")
-    pending = report.frontier
-    console.print(
-        f"article pages waiting: {pending.pending}   given up: {pending.failed}"
-        + (
-            "  (see `rasid frontier list`; queue them again with `rasid frontier retry`)"
-            if pending.failed
-            else ""
-        )
-    )
-
-
-def _now() -> datetime:
-    return SystemClock().now()
+def _jsonable(value: object) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _jsonable(getattr(value, field.name)) for field in fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple (Hit)
+        return _jsonable(value._asdict())
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        return int(seconds) if seconds.is_integer() else seconds
+    return value
 
 
 def _show(
@@ -252,10 +145,14 @@ def _show(
     as_json: bool,
     columns: Sequence[str],
     cells: Callable[[Any], Sequence[str]],
+    empty: str,
 ) -> None:
-    """Rows as JSON (``--json``) or as a table."""
+    """Rows as a JSON array (``--json``), or as a table (or a line saying there are none)."""
     if as_json:
-        click.echo(json.dumps(_jsonable(list(rows)), ensure_ascii=False, indent=2))
+        _print_json(list(rows))
+        return
+    if not rows:
+        console.print(empty)
         return
     table = Table()
     for column in columns:
@@ -287,136 +184,196 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
-def _jsonable(value: Any) -> Any:
-    from dataclasses import asdict, is_dataclass
-    from datetime import timedelta
+def _minutes(interval: timedelta) -> str:
+    return f"{int(interval.total_seconds() // 60)}m"
 
-    if is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(asdict(value))
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple (Hit)
-        return _jsonable(value._asdict())
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return value
+
+def _duration(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+# -- run -----------------------------------------------------------------------------
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    for name in (
+        "scrapy",
+        "twisted",
+        "trafilatura",
+        "htmldate",
+        "apscheduler",
+        "filelock",
+        "alembic",
+    ):
+        logging.getLogger(name).setLevel(quiet)
+
+
+@cli.command()
+@click.option(
+    "--once", is_flag=True, help="Poll every source once, deliver, print a summary, exit."
+)
+@pass_context
+def run(ctx: Context, once: bool) -> None:
+    """Run the service in the foreground (stop with Ctrl-C or SIGTERM).
+
+    With --once, the exit code is 1 when a signal stopped the run or every source it
+    polled failed.
+    """
+    from crawler.runner import run_in_reactor
+    from monitor.status import describe_run, run_failed
+
+    _setup_logging(ctx.settings)
+    with _service(ctx.settings) as service:
+        if not once:
+            run_in_reactor(service.run_forever)
+            return
+        summary = run_in_reactor(service.run_once)
+    for line in describe_run(summary):
+        console.print(Text(line))
+    if run_failed(summary):
+        sys.exit(1)
+
+
+@contextmanager
+def _service(settings: Settings) -> Iterator[Any]:
+    """The service, holding the instance lock, migrated and synced; closed afterwards.
+
+    The lock comes first: a second ``rasid run`` refused by it must not record its own
+    channels over those of the one running.
+    """
+    from monitor.service import Service
+
+    service = Service(settings)
+    try:
+        service.lock.acquire()
+        service.prepare()
+        yield service
+    finally:
+        service.close()
+
+
+# -- status --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Each source's last poll, result and problem; counts of articles, matches and alerts;
+    the channels the running service delivers to."""
+    report = ctx.app.collect_status()
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"Sources ({len(report.sources)})")
+    for column in ("source", "last poll", "result", "articles", "next poll", "problem"):
+        table.add_column(column)
+    now = SystemClock().now()
+    for source in report.sources:
+        problem = source.problem
+        if source.resume_hint:
+            problem += f"; resume with: {source.resume_hint}"
+        _add_row(
+            table,
+            source.name,
+            _ago(source.last_polled_at, now),
+            source.result,
+            str(source.articles_stored),
+            _ago(source.next_poll_at, now) if source.state == "active" else "-",
+            problem,
+        )
+    console.print(table)
+    alerts = ", ".join(f"{count} {state}" for state, count in sorted(report.alerts.items()))
+    console.print(
+        f"articles: {report.articles}   matches: {report.matches}   alerts: {alerts or 'none'}"
+    )
+    channels = ", ".join(
+        f"{c.name} ({c.kind}{'' if c.active else f', off: {c.reason}'})" for c in report.channels
+    )
+    console.print(Text(f"channels: {channels}"))
+    if report.channels_note:
+        console.print(Text(f"  ({report.channels_note})"))
+    pending = report.frontier
+    console.print(
+        Text(
+            f"article pages waiting: {pending.pending}   given up: {pending.failed}"
+            + (f"  ({report.frontier_hint})" if report.frontier_hint else "")
+        )
+    )
+
+
+# -- sources -------------------------------------------------------------------------
 
 
 @cli.group()
 def sources() -> None:
-    """List and add sources."""
+    """List, add, remove, pause and resume sources."""
 
 
 @sources.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per source.")
 @pass_context
-@reports_errors
 def sources_list(ctx: Context, as_json: bool) -> None:
-    """The sources rasid polls."""
-    from monitor.sources import list_sources
-
-    with ctx.session() as session:
-        rows = list_sources(session)
+    """The sources rasid polls, and whether each is active, paused or disabled."""
     _show(
-        rows,
+        ctx.app.list_sources(),
         as_json,
-        ("name", "url", "every", "enabled", "from"),
-        lambda row: (
-            row.name,
-            row.url,
-            f"{int(row.interval.total_seconds() // 60)}m",
-            "yes" if row.enabled else "no",
-            row.origin,
-        ),
+        ("name", "state", "url", "every", "from"),
+        lambda row: (row.name, row.state, row.url, _minutes(row.interval), row.origin),
+        "no sources: add one with `rasid sources add URL --name NAME`",
     )
-
-
-@sources.command("pause")
-@click.argument("name")
-@pass_context
-@reports_errors
-def sources_pause(ctx: Context, name: str) -> None:
-    """Stop polling source NAME until it is resumed."""
-    from monitor.sources import set_paused
-
-    with ctx.session() as session:
-        set_paused(session, name, True, _now())
-    console.print(f"paused {name}")
-
-
-@sources.command("resume")
-@click.argument("name")
-@pass_context
-@reports_errors
-def sources_resume(ctx: Context, name: str) -> None:
-    """Poll source NAME again (paused by hand or after repeated failures), now."""
-    from monitor.sources import set_paused
-
-    with ctx.session() as session:
-        set_paused(session, name, False, _now())
-    console.print(f"resumed {name}; it is polled at the next tick")
 
 
 @sources.command("add")
 @click.argument("url")
-@click.option("--name", required=True, help="A short unique name for the source.")
-@click.option("--interval", help='How often to poll, e.g. "10m" (default: adaptive).')
+@click.option("--name", required=True, help="A short unique name: a-z, 0-9, '-' and '_'.")
+@click.option(
+    "--interval",
+    help='Poll every so often, e.g. "10m", not below crawl.min_interval (default: adaptive).',
+)
 @click.option("--pick", type=int, help="Add the N-th feed found on a page (from the list shown).")
 @click.option("--no-check", is_flag=True, help="Add the URL as given, without fetching it.")
 @pass_context
-@reports_errors
 def sources_add(
     ctx: Context, url: str, name: str, interval: str | None, pick: int | None, no_check: bool
 ) -> None:
-    """Add a source: a feed or sitemap URL, or a site's page to discover its feeds on."""
-    from monitor.sources import add_source
+    """Add a source: a feed or sitemap URL, or a site's page to discover its feeds on.
 
-    every = _duration_option(interval, "--interval")
-    chosen = url if no_check else _discovered(ctx, url, pick)
-    with ctx.session() as session:
-        add_source(
-            session, name=name, url=chosen, interval=every, settings=ctx.settings, now=_now()
-        )
-    console.print(f"added source {name}: {chosen}")
+    The name, the URL and the interval are checked before anything is fetched: a name
+    or URL already used, or an interval below the minimum, is refused.
+    """
+    every = _duration(interval, "--interval")
+    app = ctx.app
+    app.check_source(name, url, every)
+    chosen = url if no_check else _chosen_feed(app.discover_feeds(url), pick)
+    added = app.add_source(name, chosen, every)
+    console.print(Text(f"added source {added.name}: {added.url}"))
 
 
-def _discovered(ctx: Context, url: str, pick: int | None) -> str:
-    """The URL to add: ``url`` if it is a feed, else the feed the user picks on it."""
-    from crawler.discovery import Fetcher, discover
-    from monitor.errors import NetworkGuardError, ResolutionError, SourceError
-
-    crawl = ctx.settings.crawl
-    fetcher = Fetcher(
-        crawl.network_policy,
-        timeout=crawl.timeout.total_seconds(),
-        max_bytes=crawl.max_response_size,
-        user_agent=crawl.agent,
-    )
-    try:
-        with errors.status(f"looking for feeds at {url} ..."):
-            itself, found = discover(url, fetcher)
-    except ResolutionError as exc:
-        errors.print(f"warning: could not check it ({exc}); added as given")
-        return url
-    except NetworkGuardError as exc:
-        raise RasidError(str(exc)) from None
-    except SourceError as exc:
-        errors.print(f"warning: could not check it ({exc}); added as given")
-        return url
-    finally:
-        fetcher.close()
+def _chosen_feed(discovery: FeedDiscovery, pick: int | None) -> str:
+    """The URL to add: the URL itself if it is a feed, else the feed the user picks."""
+    if discovery.unchecked is not None:
+        errors.print(Text(f"warning: could not check it ({discovery.unchecked}); added as given"))
+        return discovery.url
+    itself, found = discovery.itself, discovery.found
     if itself is not None:
-        console.print(f"{itself.url} is a {itself.kind} with {itself.entries} entries")
+        console.print(Text(f"{itself.url} is a {itself.kind} with {itself.entries} entries"))
         return itself.url
-    if not found:
-        raise RasidError(
-            f"{url} is a page without a feed or sitemap rasid could find; to follow its "
-            'article links, add it in settings.toml with kind = "html" and links = "<selector>"'
-        )
     table = Table("#", "kind", "title", "entries", "newest")
     table.add_column("url", overflow="fold")  # a URL is copied, never shortened
     table.add_column("found by")
@@ -438,36 +395,68 @@ def _discovered(ctx: Context, url: str, pick: int | None) -> str:
     if pick is None:
         raise RasidError(f"found {len(found)} feed(s); choose one with --pick N")
     if not 1 <= pick <= len(found):
-        raise RasidError(f"--pick must be from 1 to {len(found)}")
+        raise click.BadParameter(f"must be from 1 to {len(found)}", param_hint="--pick")
     return found[pick - 1].url
 
 
-def _duration_option(value: str | None, option: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
+@sources.command("remove")
+@click.argument("name")
+@pass_context
+def sources_remove(ctx: Context, name: str) -> None:
+    """Delete source NAME, one added with `rasid sources add` (its articles are kept).
+
+    A source from settings.toml is removed from that file instead.
+    """
+    ctx.app.remove_source(name)
+    console.print(Text(f"removed source {name}"))
+
+
+@sources.command("pause")
+@click.argument("name")
+@pass_context
+def sources_pause(ctx: Context, name: str) -> None:
+    """Stop polling source NAME until it is resumed."""
+    ctx.app.pause_source(name)
+    console.print(Text(f"paused {name}; resume it with: rasid sources resume {name}"))
+
+
+@sources.command("resume")
+@click.argument("name", required=False)
+@click.option("--all", "everything", is_flag=True, help="Resume every paused source.")
+@pass_context
+def sources_resume(ctx: Context, name: str | None, everything: bool) -> None:
+    """Poll source NAME again at the next tick (paused by hand or after repeated
+    failures), its failure count reset; or every paused source with --all."""
+    if (name is None) == (not everything):
+        raise click.UsageError("give either a source NAME or --all")
+    if name is not None:
+        ctx.app.resume_source(name)
+        console.print(Text(f"resumed {name}; it is polled at the next tick"))
+        return
+    resumed = ctx.app.resume_all_sources()
+    if not resumed:
+        console.print("no source was paused")
+        return
+    console.print(
+        Text(f"resumed {_plural(len(resumed), 'source', 'sources')}: " + ", ".join(resumed))
+    )
+
+
+# -- watchlists ----------------------------------------------------------------------
 
 
 @cli.group()
 def watch() -> None:
-    """List, add and remove watchlists."""
+    """List, add, remove and try watchlists and their queries."""
 
 
 @watch.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per watchlist.")
 @pass_context
-@reports_errors
 def watch_list(ctx: Context, as_json: bool) -> None:
     """Every watchlist with its queries and channels."""
-    from monitor.watchlists import list_watchlists
-
-    with ctx.session() as session:
-        rows = list_watchlists(session)
     _show(
-        rows,
+        ctx.app.list_watchlists(),
         as_json,
         ("watchlist", "queries", "channels", "slop", "enabled", "from"),
         lambda row: (
@@ -478,10 +467,11 @@ def watch_list(ctx: Context, as_json: bool) -> None:
             "yes" if row.enabled else "no",
             row.origin,
         ),
+        'no watchlists: add one with `rasid watch add NAME "QUERY"`',
     )
 
 
-@watch.command("add")
+@watch.command("add", context_settings=QUERY_ARGUMENTS)
 @click.argument("name")
 @click.argument("queries", nargs=-1, required=True)
 @click.option("--channel", "channels", multiple=True, help="Channel to alert (repeatable).")
@@ -489,49 +479,36 @@ def watch_list(ctx: Context, as_json: bool) -> None:
     "--slop", type=click.IntRange(0, 10), help="Words allowed between a phrase's words (1)."
 )
 @pass_context
-@reports_errors
 def watch_add(
     ctx: Context, name: str, queries: tuple[str, ...], channels: tuple[str, ...], slop: int | None
 ) -> None:
-    """Create watchlist NAME with QUERIES (or add QUERIES to it)."""
-    from monitor.watchlists import add_watchlist
+    """Create watchlist NAME with QUERIES (or add QUERIES to it).
 
-    with ctx.session() as session:
-        info = add_watchlist(
-            session,
-            name=name,
-            queries=list(queries),
-            channels=list(channels),
-            settings=ctx.settings,
-            now=_now(),
-            slop=slop,
-        )
-    console.print(f"watchlist {info.name}: {' | '.join(info.queries)}")
+    A query may start with "-" (NOT); to be safe put `--` before the queries:
+    rasid watch add NAME -- "-احتجاج طائرة مسيرة"
+    """
+    info = ctx.app.add_watchlist(name, queries, channels, slop)
+    console.print(Text(f"watchlist {info.name}: {' | '.join(info.queries)}"))
 
 
 @watch.command("remove")
 @click.argument("name")
 @pass_context
-@reports_errors
 def watch_remove(ctx: Context, name: str) -> None:
-    """Delete watchlist NAME (one made with `watch add`)."""
-    from monitor.watchlists import remove_watchlist
-
-    with ctx.session() as session:
-        remove_watchlist(session, name, ctx.settings)
-    console.print(f"removed watchlist {name}")
+    """Delete watchlist NAME (one made with `rasid watch add`)."""
+    ctx.app.remove_watchlist(name)
+    console.print(Text(f"removed watchlist {name}"))
 
 
-@watch.command("test")
+@watch.command("test", context_settings=QUERY_ARGUMENTS)
 @click.argument("query")
 @click.option("--text", "text_", help='Text to search ("-" reads standard input).')
 @click.option("--title", default="", help="A title to search with --text (for title: queries).")
 @click.option("--archive", is_flag=True, help="Search the stored articles instead.")
 @click.option("--since", help='With --archive: only articles fetched this recently, e.g. "30d".')
 @click.option("--slop", type=click.IntRange(0, 10), default=1, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="With --archive: JSON output.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: the query and its hits.")
 @pass_context
-@reports_errors
 def watch_test(
     ctx: Context,
     query: str,
@@ -542,109 +519,146 @@ def watch_test(
     slop: int,
     as_json: bool,
 ) -> None:
-    """Try QUERY on a text or on the stored articles; exit 0 on a match, 1 on none,
-    2 on a bad query."""
-    from monitor.matching import Synonyms, compile_query
+    """Try QUERY on a text (its matched words highlighted) or on the stored articles.
 
+    Exit 0 on a match, 1 on none, 2 on a query that does not parse. A query starting
+    with "-" is taken as the query; to be safe put `--` before it, after the options:
+    rasid watch test --text "..." -- "-احتجاج طائرة"
+    """
     if archive == (text_ is not None):
         raise click.UsageError("give either --text TEXT or --archive")
-    compiled = compile_query(query, slop=slop, synonyms=Synonyms(ctx.settings.matching.synonyms))
     if text_ is not None:
         body = sys.stdin.read() if text_ == "-" else text_
-        fields = {"title": title, "body": body} if title else {"text": body}
-        hits = compiled.search_fields(fields)
-        rows = [{"start": h.start, "end": h.end, "text": h.text, "field": h.field} for h in hits]
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        sys.exit(0 if hits else 1)
-    window = _duration_option(since, "--since") if since else None
-    found = _backtest(ctx, compiled, window, as_json)
+        trial = ctx.app.try_query(query, body, title=title, slop=slop)
+        if as_json:
+            _print_json(trial)
+        else:
+            _print_trial(trial)
+        sys.exit(0 if trial.matched else 1)
+    found = _backtest(ctx.app, query, _duration(since, "--since"), slop, as_json)
     sys.exit(0 if found else 1)
 
 
-def _backtest(ctx: Context, compiled: Any, window: Any, as_json: bool) -> int:
-    from rich.progress import Progress
+def _print_trial(trial: TextTrial) -> None:
+    """Each field searched, its matched words highlighted, then what matched."""
+    for name, body in trial.texts.items():
+        shown = Text(body)
+        for hit in trial.hits:
+            if hit.field == name:
+                shown.stylize("bold reverse", hit.start, hit.end)
+        if len(trial.texts) > 1:
+            console.print(Text(f"{name}:", style="dim"))
+        console.print(shown)
+    if trial.matched:
+        matched = " | ".join(dict.fromkeys(hit.text for hit in trial.hits))
+        console.print(Text(f"{_plural(len(trial.hits), 'match', 'matches')}: {matched}"))
+    else:
+        console.print("no match")
 
-    from monitor.archive import backtest, catch_up
 
-    found = 0
-    since = _now() - window if window else None
-    table = Table("published", "source", "title", "highlights", "url")
-    with ctx.service() as service, Progress(console=errors, transient=True) as progress:
-        indexing = progress.add_task("indexing older articles", total=None)
-        catch_up(
-            service.db,
-            lambda done, total: progress.update(indexing, completed=done, total=total),
-        )
-        progress.remove_task(indexing)
-        task = progress.add_task("searching the archive", total=None)
-        for match in backtest(
-            service.db,
-            compiled,
-            since=since,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        ):
-            found += 1
-            highlights = [hit.text for hit in match.hits]
-            if as_json:
-                click.echo(json.dumps(_jsonable(match), ensure_ascii=False))
-                continue
+def _backtest(app: App, query: str, since: timedelta | None, slop: int, as_json: bool) -> int:
+    from rich.progress import Progress, TaskID
+
+    with Progress(console=errors, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=None)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        trial = app.backtest_query(query, since=since, slop=slop, progress=report)
+    if as_json:
+        _print_json(trial)
+        return len(trial.matches)
+    if trial.matches:
+        table = Table("published", "source", "title", "highlights", "url")
+        for match in trial.matches:
             moment = match.published_at or match.fetched_at
             _add_row(
                 table,
                 moment.strftime("%Y-%m-%d %H:%M"),
                 match.source or "",
                 match.title,
-                " | ".join(dict.fromkeys(highlights)),
+                " | ".join(dict.fromkeys(hit.text for hit in match.hits)),
                 match.url,
             )
-    if not as_json:
-        if found:
-            console.print(table)
-        console.print(f"{found} stored article(s) match")
-    return found
+        console.print(table)
+    console.print(f"{len(trial.matches)} stored article(s) match")
+    return len(trial.matches)
+
+
+# -- stories -------------------------------------------------------------------------
 
 
 @cli.command("stories")
 @click.option("--since", default="2d", show_default=True, help="Stories first seen this recently.")
 @click.option("--all", "everything", is_flag=True, help="Also stories carried by one outlet.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per story.")
 @pass_context
-@reports_errors
 def stories(ctx: Context, since: str, everything: bool, as_json: bool) -> None:
     """Recent stories and every outlet that reported them ("also reported by")."""
-    from monitor.stories import recent_stories
-
-    window = _duration_option(since, "--since")
-    with ctx.service() as service, service.db.connection() as connection:
-        found = recent_stories(connection, _now() - window, shared_only=not everything)
+    window = _duration(since, "--since") or timedelta(days=2)
+    found = ctx.app.list_stories(window, everything=everything)
     if as_json:
-        click.echo(json.dumps(_jsonable(found), ensure_ascii=False, indent=2))
+        _print_json(found)
         return
     table = Table("first seen", "story", "also reported by")
     for story in found:
         also = ", ".join(f"{o.source or '?'} ({o.url})" for o in story.outlets[1:])
         first = f"{story.outlets[0].source or '?'}: {story.title}"
         _add_row(table, f"{story.first_seen:%Y-%m-%d %H:%M}", first, also or "-")
-    console.print(table)
-    console.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}")
+    if found:
+        console.print(table)
+    console.print(_plural(len(found), "story", "stories"))
+
+
+# -- alerts --------------------------------------------------------------------------
 
 
 @cli.group("alerts")
 def alerts_group() -> None:
-    """Inspect and retry alerts."""
+    """List alerts and queue dead ones again."""
+
+
+@alerts_group.command("list")
+@click.option(
+    "--failed", "only", flag_value="failed", help="Only alerts waiting to retry a failed send."
+)
+@click.option("--dead", "only", flag_value="dead", help="Only alerts given up (dead).")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per alert.")
+@pass_context
+def alerts_list(ctx: Context, only: str | None, limit: int, as_json: bool) -> None:
+    """Alerts, newest first: id, channel, watchlist, attempts, state and last error."""
+    rows = ctx.app.list_alerts(cast("AlertFilter | None", only), limit=limit)
+    _show(
+        rows,
+        as_json,
+        ("id", "channel", "watchlist", "attempts", "state", "created", "last error"),
+        lambda row: (
+            str(row.id),
+            row.channel,
+            row.watchlist,
+            str(row.attempts),
+            row.status,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            row.last_error or "",
+        ),
+        f"no {only + ' ' if only else ''}alerts",
+    )
 
 
 @alerts_group.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @pass_context
-@reports_errors
 def alerts_retry(ctx: Context, ids: tuple[int, ...]) -> None:
-    """Re-queue dead alerts (all of them, or the given outbox ids)."""
-    from alerts import outbox
+    """Queue dead alerts again: all of them, or the given ids (each must be dead)."""
+    count = ctx.app.retry_alerts(ids)
+    console.print(f"re-queued {_plural(count, 'alert', 'alerts')}")
 
-    with ctx.service() as service:
-        count = outbox.requeue_dead(service.db, _now(), ids=list(ids) or None)
-    console.print(f"re-queued {count} alert(s)")
+
+# -- the frontier --------------------------------------------------------------------
 
 
 @cli.group("frontier")
@@ -653,17 +667,12 @@ def frontier_group() -> None:
 
 
 @frontier_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per entry.")
 @pass_context
-@reports_errors
 def frontier_list(ctx: Context, as_json: bool) -> None:
     """Entries given up after too many attempts, with their last error."""
-    from monitor.frontier import list_failed
-
-    with ctx.service() as service, service.db.connection() as connection:
-        rows = list_failed(connection, limit=1000)
     _show(
-        rows,
+        ctx.app.list_failed_entries(),
         as_json,
         ("id", "source", "title", "url", "attempts", "last error"),
         lambda row: (
@@ -674,21 +683,18 @@ def frontier_list(ctx: Context, as_json: bool) -> None:
             str(row.attempts),
             row.last_error or "",
         ),
+        "no entry was given up",
     )
 
 
 @frontier_group.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @pass_context
-@reports_errors
 def frontier_retry(ctx: Context, ids: tuple[int, ...]) -> None:
     """Queue given-up entries again (all of them, or the given ids)."""
-    from monitor.frontier import retry_failed
-
-    with ctx.service() as service:
-        count = retry_failed(service.db, list(ids) or None)
-    console.print(f"queued {count} entr{'y' if count == 1 else 'ies'} again")
+    count = ctx.app.retry_entries(ids)
+    console.print(f"queued {_plural(count, 'entry', 'entries')} again")
 
 
 def main() -> None:
-    cli(prog_name="rasid")
+    cli.main(prog_name="rasid")

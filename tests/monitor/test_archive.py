@@ -168,7 +168,7 @@ def test_cli_backtest_and_text_exit_codes(tmp_path, database_url, store):
     assert '"text": "مسيرة احتجاجية"' in as_json.output
     assert invoke("طائرة مسيرة", "--archive").exit_code == 1
 
-    hit = invoke("طائرة مسيرة", "--text", "أسقطت بطائرتين مسيرتين")
+    hit = invoke("طائرة مسيرة", "--text", "أسقطت بطائرتين مسيرتين", "--json")
     assert hit.exit_code == 0
     assert '"text": "بطائرتين مسيرتين"' in hit.output
     assert invoke("طائرة مسيرة", "--text", PROTEST).exit_code == 1

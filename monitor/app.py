@@ -1,0 +1,375 @@
+"""The service layer: every action rasid's front doors offer, one method each.
+
+The CLI calls these methods; the web page and the REST API call the same ones. Each
+returns frozen dataclasses (or lists of them) and raises the errors of monitor/errors.py
+with the sentence a user needs; a front door lays the result out and shows the error,
+nothing more. Wording about the domain (a source's state, a run's summary) is made in
+monitor/status.py.
+
+Guarantees:
+
+* Making an :class:`App` reads nothing. The database is opened at the first action that
+  needs it, migrated to the newest schema (a cheap check when it already is there) and
+  made to follow settings.toml's sources and watchlists, once per App: a fresh database
+  shows the right sources before the first ``rasid run``.
+* Nothing here imports the crawling engine (Scrapy, Twisted), the story index
+  (datasketch) or monitor.service when it is imported: a read-only command starts fast.
+  ``rasid run`` uses monitor.service itself.
+* A change is one transaction, checked before it is made: an action that is refused
+  changed nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from monitor import sources as source_state
+from monitor import watchlists as watchlist_state
+from monitor.clock import Clock, SystemClock
+from monitor.config import Settings
+from monitor.db.session import Database
+from monitor.errors import NetworkGuardError, RasidError, ResolutionError, SourceError
+from monitor.matching import DEFAULT_SLOP, CompiledQuery, Synonyms, compile_query
+from monitor.sources import SourceStatus
+from monitor.status import StatusReport, collect_status
+from monitor.watchlists import WatchlistInfo
+
+if TYPE_CHECKING:
+    from alerts.outbox import AlertFilter, AlertRecord
+    from crawler.discovery import Candidate, Fetcher
+    from monitor.archive import ArchiveMatch
+    from monitor.frontier import FailedEntry
+    from monitor.stories import StoryView
+
+# Called with a stage ("indexing older articles", "searching the archive"), how many
+# articles are done and how many there are in all.
+ArchiveProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class FeedDiscovery:
+    """What a URL offers to poll: itself (a feed or sitemap), or the feeds found on it.
+
+    ``unchecked`` says why the URL could not be fetched to check it (its host does not
+    resolve, it answered an error): it can still be added as given.
+    """
+
+    url: str
+    itself: Candidate | None
+    found: list[Candidate]
+    unchecked: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryHit:
+    """Where a query matched: a field of the text, character offsets, the words there."""
+
+    field: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class TextTrial:
+    """A query tried on a text (``texts``: the fields searched, by name)."""
+
+    query: str
+    matched: bool
+    hits: list[QueryHit]
+    texts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ArchiveTrial:
+    """A query tried on the stored articles, newest first."""
+
+    query: str
+    since: datetime | None
+    matches: list[ArchiveMatch]
+
+
+class App:
+    """rasid's actions over one settings file; close it (or use ``with``) when done."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._db: Database | None = None
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+    @property
+    def db(self) -> Database:
+        """The database, migrated and following settings.toml (on first use)."""
+        if self._db is None:
+            db = Database(self.settings.database_url)
+            try:
+                db.migrate()
+                now = self.clock.now()
+                with db.transaction() as session:
+                    source_state.sync_sources(session, self.settings, now)
+                    watchlist_state.sync_watchlists(session, self.settings, now)
+            except BaseException:
+                db.dispose()
+                raise
+            self._db = db
+        return self._db
+
+    # -- status -------------------------------------------------------------------
+
+    def collect_status(self) -> StatusReport:
+        """Each source's health, the counts, the channels the service delivers to."""
+        return collect_status(self.db, self.settings)
+
+    # -- sources ------------------------------------------------------------------
+
+    def list_sources(self) -> list[SourceStatus]:
+        with self.db.transaction() as session:
+            return source_state.list_sources(session)
+
+    def check_source(self, name: str, url: str, interval: timedelta | None = None) -> None:
+        """Refuse now, before any fetch, a source :meth:`add_source` would refuse."""
+        with self.db.transaction() as session:
+            source_state.check_new_source(
+                session, name=name, url=url, interval=interval, settings=self.settings
+            )
+
+    def add_source(self, name: str, url: str, interval: timedelta | None = None) -> SourceStatus:
+        """Add a source as given (see :meth:`discover_feeds` to find a site's feeds)."""
+        with self.db.transaction() as session:
+            return source_state.add_source(
+                session,
+                name=name,
+                url=url,
+                interval=interval,
+                settings=self.settings,
+                now=self.clock.now(),
+            )
+
+    def remove_source(self, name: str) -> None:
+        """Delete a source added by hand; its stored articles are kept."""
+        with self.db.transaction() as session:
+            source_state.remove_source(session, name, self.settings)
+
+    def pause_source(self, name: str) -> SourceStatus:
+        with self.db.transaction() as session:
+            return source_state.set_paused(session, name, True, self.clock.now())
+
+    def resume_source(self, name: str) -> SourceStatus:
+        """Poll a paused source again at the next tick, its failure count reset."""
+        with self.db.transaction() as session:
+            return source_state.set_paused(session, name, False, self.clock.now())
+
+    def resume_all_sources(self) -> list[str]:
+        """Resume every paused source; the names resumed."""
+        with self.db.transaction() as session:
+            return source_state.resume_all(session, self.clock.now())
+
+    def discover_feeds(self, url: str) -> FeedDiscovery:
+        """Fetch ``url``: a feed or sitemap is itself; on a page, the feeds it offers.
+
+        Refused: an address the network guard refuses, a feed or sitemap without any
+        entry (nothing to poll there yet), a page offering no feed at all.
+        """
+        from crawler.discovery import Fetcher, discover
+
+        crawl = self.settings.crawl
+        fetcher = Fetcher(
+            crawl.network_policy,
+            timeout=crawl.timeout.total_seconds(),
+            max_bytes=crawl.max_response_size,
+            user_agent=crawl.agent,
+        )
+        try:
+            itself, found = discover(url, fetcher)
+            empty = None if itself is not None else _empty_document(url, fetcher)
+        except ResolutionError as exc:
+            return FeedDiscovery(url, None, [], unchecked=str(exc))
+        except NetworkGuardError as exc:
+            raise RasidError(str(exc)) from None
+        except SourceError as exc:
+            return FeedDiscovery(url, None, [], unchecked=str(exc))
+        finally:
+            fetcher.close()
+        if empty is not None:
+            raise RasidError(
+                f"{url} is a {empty} without any entry: nothing to poll there yet; check "
+                "the URL, or add it as it is without the check (--no-check)"
+            )
+        if itself is None and not found:
+            raise RasidError(
+                f"{url} is a page without a feed or sitemap rasid could find; to follow its "
+                'article links, add it in settings.toml with kind = "html" and '
+                'links = "<selector>"'
+            )
+        return FeedDiscovery(url, itself, found)
+
+    # -- watchlists ---------------------------------------------------------------
+
+    def list_watchlists(self) -> list[WatchlistInfo]:
+        with self.db.transaction() as session:
+            return watchlist_state.list_watchlists(session)
+
+    def add_watchlist(
+        self,
+        name: str,
+        queries: Sequence[str],
+        channels: Sequence[str] = (),
+        slop: int | None = None,
+    ) -> WatchlistInfo:
+        """Create a watchlist, or add queries and channels to one made by hand."""
+        with self.db.transaction() as session:
+            return watchlist_state.add_watchlist(
+                session,
+                name=name,
+                queries=list(queries),
+                channels=list(channels),
+                settings=self.settings,
+                now=self.clock.now(),
+                slop=slop,
+            )
+
+    def remove_watchlist(self, name: str) -> None:
+        with self.db.transaction() as session:
+            watchlist_state.remove_watchlist(session, name, self.settings)
+
+    def try_query(
+        self, query: str, text: str, *, title: str = "", slop: int = DEFAULT_SLOP
+    ) -> TextTrial:
+        """Where ``query`` matches ``text`` (its body) and ``title``, as the service
+        would match an article; needs no database."""
+        compiled = self._compile(query, slop)
+        texts = {"title": title, "body": text} if title else {"text": text}
+        hits = [
+            QueryHit(hit.field, hit.start, hit.end, hit.text)
+            for hit in compiled.search_fields(texts)
+        ]
+        return TextTrial(query, bool(hits), hits, texts)
+
+    def backtest_query(
+        self,
+        query: str,
+        *,
+        since: timedelta | None = None,
+        slop: int = DEFAULT_SLOP,
+        progress: ArchiveProgress | None = None,
+    ) -> ArchiveTrial:
+        """The stored articles (fetched within ``since``) that ``query`` matches.
+
+        Articles stored before the archive's index existed are indexed first.
+        """
+        from monitor.archive import backtest, catch_up
+
+        compiled = self._compile(query, slop)
+        after = self.clock.now() - since if since is not None else None
+
+        def stage(name: str) -> Callable[[int, int], None] | None:
+            report = progress
+            if report is None:
+                return None
+            return lambda done, total: report(name, done, total)
+
+        catch_up(self.db, stage("indexing older articles"))
+        found = list(backtest(self.db, compiled, since=after, progress=stage("searching")))
+        return ArchiveTrial(query, after, found)
+
+    def _compile(self, query: str, slop: int) -> CompiledQuery:
+        return compile_query(query, slop=slop, synonyms=Synonyms(self.settings.matching.synonyms))
+
+    # -- stories ------------------------------------------------------------------
+
+    def list_stories(self, since: timedelta, *, everything: bool = False) -> list[StoryView]:
+        """Stories first seen within ``since``, newest first; by default only those
+        more than one outlet carried."""
+        from monitor.stories import recent_stories
+
+        with self.db.connection() as connection:
+            return recent_stories(connection, self.clock.now() - since, shared_only=not everything)
+
+    # -- alerts -------------------------------------------------------------------
+
+    def list_alerts(
+        self, only: AlertFilter | None = None, *, limit: int | None = 100
+    ) -> list[AlertRecord]:
+        """Alerts newest first: all, only those waiting to retry a failed attempt
+        (``"failed"``), or only those given up (``"dead"``)."""
+        from alerts import outbox
+
+        return outbox.list_alerts(self.db, only=only, limit=limit)
+
+    def retry_alerts(self, ids: Sequence[int] = ()) -> int:
+        """Queue dead alerts again (all, or those ids); how many.
+
+        Every id given must be a dead alert, or nothing is queued.
+        """
+        from alerts import outbox
+
+        if ids:
+            known = {alert.id: alert for alert in outbox.list_alerts(self.db, ids=ids)}
+            problems = [f"no alert has id {number}" for number in ids if number not in known]
+            problems += [
+                f"alert {number} is {known[number].status}, not dead"
+                for number in ids
+                if number in known and known[number].status != outbox.DEAD
+            ]
+            if problems:
+                raise RasidError(
+                    "; ".join(problems) + ": only dead alerts are queued again (see "
+                    "`rasid alerts list --dead`); nothing was queued"
+                )
+        return outbox.requeue_dead(self.db, self.clock.now(), ids=list(ids) or None)
+
+    # -- the frontier -------------------------------------------------------------
+
+    def list_failed_entries(self, limit: int = 1000) -> list[FailedEntry]:
+        """Entries whose article page was given up after too many attempts."""
+        from monitor.frontier import list_failed
+
+        with self.db.connection() as connection:
+            return list_failed(connection, limit=limit)
+
+    def retry_entries(self, ids: Sequence[int] = ()) -> int:
+        """Queue given-up entries again (all, or those ids); how many."""
+        from monitor.frontier import retry_failed
+
+        return retry_failed(self.db, list(ids) or None)
+
+
+def _empty_document(url: str, fetcher: Fetcher) -> str | None:
+    """ "feed" or "sitemap" when ``url`` parses as one but holds no entry, else None.
+
+    Discovery skips an empty document and lists the site's other feeds; a person who
+    gave the feed's own URL must hear that it is empty instead. It costs one more GET,
+    made only when the URL was not itself a usable feed.
+    """
+    from crawler.documents import parse_document
+
+    fetched = fetcher.get(url)
+    if fetched.status >= 400:
+        return None
+    try:
+        parsed = parse_document(fetched.body, url=fetched.url, content_type=fetched.content_type)
+    except SourceError:
+        return None
+    if parsed.entries or parsed.children:
+        return None
+    return "sitemap" if parsed.version in ("sitemap", "sitemapindex") else "feed"
