@@ -16,9 +16,8 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasketch import MinHash
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +35,9 @@ from monitor.dedup import canonical_url, content_hash, dedup_keys, entry_keys
 from monitor.matching import Hit, snippet
 from monitor.stories import StoryIndex, fingerprint_words, to_bytes
 from monitor.watchlists import WatchlistBook, WatchlistInfo
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,21 @@ class Ingestor:
         self._watchlists = watchlists
         self._on_alerts = on_alerts
         self._active_channels = [c.name for c in settings.effective_channels() if c.active]
-        self.stories = StoryIndex(settings.stories.threshold)
+        self._stories: StoryIndex | None = None
+
+    @property
+    def stories(self) -> StoryIndex:
+        """The story index, filled with the recent window (``[stories] window``) when
+        first used, by the first article to store: a run that stores nothing neither
+        reads the signatures nor imports datasketch (docs/benchmarks.md)."""
+        if self._stories is None:
+            index = StoryIndex(self._settings.stories.threshold)
+            since = self._clock.now() - self._settings.stories.window
+            with self._db.connection() as connection:
+                loaded = index.load(connection, since)
+            logger.debug("story index: %d recent articles", loaded)
+            self._stories = index
+        return self._stories
 
     def ingest(self, item: ArticleItem) -> IngestResult:
         result = self.store(self.prepare(item))
@@ -206,6 +222,7 @@ class Ingestor:
     def store(self, article: PreparedArticle) -> IngestResult:
         """One transaction: probe, article, keys, matches, outbox rows and the frontier
         entry's removal (or nothing)."""
+        stories = self.stories  # loaded (the first time) before the write lock is taken
         try:
             with self._db.connection() as connection:
                 result = self._store(connection, article)
@@ -216,7 +233,7 @@ class Ingestor:
                 result = self._store(connection, article)
         if not result.duplicate and result.article_id is not None:
             # Only now that it is committed may later articles join its story.
-            self.stories.add(result.article_id, result.story_id, article.signature)
+            stories.add(result.article_id, result.story_id, article.signature)
         return result
 
     def _store(self, connection: Connection, article: PreparedArticle) -> IngestResult:

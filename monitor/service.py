@@ -24,13 +24,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher, DispatchSummary
-from crawler.items import ArticleItem, FeedEntry
-from crawler.runner import CrawlerHandle
-from crawler.sink import DueSource, PageWork, PollOutcome
 from monitor import archive, frontier
 from monitor import sources as source_state
 from monitor.clock import Clock, SystemClock
@@ -42,8 +39,13 @@ from monitor.ingest import Ingestor
 from monitor.matching import Synonyms
 from monitor.polling import PollingPolicy
 from monitor.status import record_channels
-from monitor.scheduler import Ticker
 from monitor.watchlists import WatchlistBook, sync_watchlists
+
+if TYPE_CHECKING:
+    # Scrapy and Twisted load when the crawler starts (crawler.runner), not before.
+    from crawler.items import ArticleItem, FeedEntry
+    from crawler.runner import CrawlerHandle
+    from crawler.sink import DueSource, PageWork, PollOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,6 @@ class Service:
             pause_after_failures=crawl.pause_after_failures,
         )
         self._rng = random.Random()
-        self._stories_loaded = False
         self.watchlists = WatchlistBook(self.db, Synonyms(settings.matching.synonyms))
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
@@ -133,17 +134,6 @@ class Service:
             sync_watchlists(session, self.settings, now)
             record_channels(session, self.settings, now)
         self.watchlists.refresh()
-
-    def _load_stories(self) -> None:
-        """Fill the story index with the recent window, once, before anything is crawled
-        (not in :meth:`prepare`: `rasid status` and the other commands never ingest)."""
-        if self._stories_loaded:
-            return
-        since = self.clock.now() - self.settings.stories.window
-        with self.db.connection() as connection:
-            loaded = self.ingestor.stories.load(connection, since)
-        self._stories_loaded = True
-        logger.debug("story index: %d recent articles", loaded)
 
     @property
     def poll_lease(self) -> timedelta:
@@ -404,7 +394,8 @@ class Service:
 
     async def start_crawler(self) -> CrawlerHandle:
         """Open the long-lived spider that poll ticks feed."""
-        self._load_stories()
+        from crawler.runner import CrawlerHandle
+
         self._crawler = CrawlerHandle(self.settings, self, keep_alive=True)
         await self._crawler.start()
         return self._crawler
@@ -426,7 +417,8 @@ class Service:
         given back, and what was not finished (frontier entries, pending alerts) waits
         in the database for the next run.
         """
-        self._load_stories()
+        from crawler.runner import CrawlerHandle
+
         self._wake_on_alert = False
         now = self.clock.now()
         if self.db.is_sqlite:
@@ -519,6 +511,8 @@ class Service:
 
     async def run_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly: no claim or alert is left hanging."""
+        from monitor.scheduler import Ticker
+
         stop = asyncio.Event()
         if self.db.is_sqlite:
             frontier.release_stale(self.db)

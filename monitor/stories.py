@@ -9,11 +9,15 @@ threshold is checked on real articles (tests/monitor/test_stories.py, the ANT sa
 
 The first article of a story founds it (``articles.story_id`` is NULL); later ones
 point at it. Signatures are stored with the article, and the in-memory index holds the
-recent window (``[stories] window``), rebuilt at start. Banding follows datasketch's
-choice of bands and rows for the threshold. Several instances each keep
-their own index of what they loaded at start plus what they stored since: an article
-ingested meanwhile by another instance is not grouped with (a duplicate alert, never a
-lost one).
+recent window (``[stories] window``), rebuilt after a start when the first article is
+stored (monitor.ingest). Banding follows datasketch's choice of bands and rows for the
+threshold. Several instances each keep their own index of what they loaded then plus
+what they stored since: an article ingested meanwhile by another instance is not
+grouped with (a duplicate alert, never a lost one).
+
+datasketch is imported only by what makes or reads a fingerprint: it pulls SciPy in
+(for its choice of bands), the largest cost of starting ``rasid`` (docs/benchmarks.md),
+and listing stories or a run that stores nothing needs neither.
 """
 
 from __future__ import annotations
@@ -23,14 +27,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 from sqlalchemy import Connection, func, select
 
 from monitor.arabic.tokenize import normalized_words
 from monitor.db.models import Article, Source
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +49,13 @@ DEFAULT_THRESHOLD = 0.3
 MIN_SHINGLES = 8
 
 
-# datasketch draws a MinHash's permutations from its seed each time one is made (a third
-# of a fingerprint's cost): the same table every time for seed 1, so drawn once here.
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM).permutations
+@cache
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """datasketch draws a MinHash's permutations from its seed each time one is made (a
+    third of a fingerprint's cost): the same table every time for seed 1, so drawn once."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM).permutations
 
 
 def fingerprint(title: str, body: str) -> MinHash | None:
@@ -56,7 +68,9 @@ def fingerprint_words(words: list[str]) -> MinHash | None:
     shingles = {" ".join(words[at : at + SHINGLE]) for at in range(len(words) - SHINGLE + 1)}
     if len(shingles) < MIN_SHINGLES:
         return None
-    signature = MinHash(num_perm=NUM_PERM, permutations=_PERMUTATIONS)
+    from datasketch import MinHash
+
+    signature = MinHash(num_perm=NUM_PERM, permutations=_permutations())
     signature.update_batch([shingle.encode("utf-8") for shingle in shingles])
     return signature
 
@@ -67,6 +81,8 @@ def to_bytes(signature: MinHash) -> bytes:
 
 def from_bytes(data: bytes) -> MinHash:
     """A stored signature, without the permutations a fresh MinHash would generate."""
+    from datasketch import LeanMinHash
+
     return LeanMinHash(seed=1, hashvalues=np.frombuffer(data, dtype="<u8"))
 
 
@@ -103,11 +119,7 @@ class StoryIndex:
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
-        # datasketch chooses the bands (b) and rows per band (r) that best fit the
-        # threshold; the band tables themselves are kept here, leaner than its storage
-        # (a set per band per article: ~7.5 KB an article; these are ~1.8 KB).
-        chosen = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-        self._bands, self._rows = chosen.b, chosen.r
+        self._bands, self._rows = _banding(threshold)
         # The fewest equal hash values whose share reaches the threshold.
         self._enough = next(
             (equal for equal in range(NUM_PERM + 1) if equal / NUM_PERM >= threshold),
@@ -282,6 +294,17 @@ class _Bucket:
             self.rows = np.concatenate([self.rows, np.empty_like(self.rows)])
         self.rows[self.size] = row
         self.size += 1
+
+
+@cache
+def _banding(threshold: float) -> tuple[int, int]:
+    """The bands (b) and rows per band (r) datasketch finds best for the threshold; the
+    band tables themselves are kept by StoryIndex, leaner than its storage (a set per
+    band per article: ~7.5 KB an article; StoryIndex's are ~1.8 KB)."""
+    from datasketch import MinHashLSH
+
+    chosen = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    return chosen.b, chosen.r
 
 
 def _hash_values(signature: MinHash) -> np.ndarray:
