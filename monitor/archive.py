@@ -76,7 +76,7 @@ def index_pending(db: Database, limit: int = BATCH) -> int:
     returns how many. Instances sharing a PostgreSQL each take rows the others do not."""
     with db.connection() as connection:
         rows = connection.execute(
-            select(_PENDING.c.article_id, _PENDING.c.terms)
+            select(PendingTerms.article_id, PendingTerms.terms)
             .order_by(_PENDING.c.article_id)
             .limit(limit)
             .with_for_update(skip_locked=True)

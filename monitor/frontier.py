@@ -47,7 +47,7 @@ MAX_ERROR = 2000
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 _TABLE = FrontierEntry.__table__
-_RETURNING = (_TABLE.c.id, _TABLE.c.entry_key)
+_RETURNING = (FrontierEntry.id, FrontierEntry.entry_key)
 _DELETE = delete(_TABLE).where(_TABLE.c.id == bindparam("frontier_id"))
 
 
@@ -176,9 +176,9 @@ def _insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[str,
     the rows this call inserted."""
     if not rows:
         return {}
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    postgres = connection.dialect.name == "postgresql"
     statement = (
-        dialect.insert(_TABLE)
+        (postgresql.insert(_TABLE) if postgres else sqlite.insert(_TABLE))
         .on_conflict_do_nothing(index_elements=["entry_key"])
         .returning(*_RETURNING)
     )

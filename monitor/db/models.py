@@ -8,7 +8,7 @@ alike. The schema is changed only through Alembic migrations (monitor/db/migrati
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -69,6 +72,11 @@ SEARCH_TABLE = "article_terms"
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+    if TYPE_CHECKING:
+        # Each model maps one Table (none a join or a select), which Core statements
+        # take; SQLAlchemy can only promise the wider FromClause.
+        __table__: ClassVar[Table]
 
 
 class Source(Base):
