@@ -15,9 +15,10 @@ threshold. Several instances each keep their own index of what they loaded then 
 what they stored since: an article ingested meanwhile by another instance is not
 grouped with (a duplicate alert, never a lost one).
 
-datasketch is imported only by what makes or reads a fingerprint: it pulls SciPy in
-(for its choice of bands), the largest cost of starting ``rasid`` (docs/benchmarks.md),
-and listing stories or a run that stores nothing needs neither.
+datasketch and numpy are imported only by what makes, reads or compares fingerprints:
+datasketch pulls SciPy in (for its choice of bands), the largest cost of starting
+``rasid`` (docs/benchmarks.md), and listing stories or a run that stores nothing needs
+neither.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from functools import cache
 from itertools import repeat
 from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import Connection, func, select
 
 from monitor.arabic.tokenize import normalized_words
 from monitor.db.models import Article, Source
 
 if TYPE_CHECKING:
+    import numpy as np
     from datasketch import MinHash
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def to_bytes(signature: MinHash) -> bytes:
 
 def from_bytes(data: bytes) -> MinHash:
     """A stored signature, without the permutations a fresh MinHash would generate."""
+    import numpy as np
     from datasketch import LeanMinHash
 
     return LeanMinHash(seed=1, hashvalues=np.frombuffer(data, dtype="<u8"))
@@ -118,6 +120,8 @@ class StoryIndex:
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+        import numpy as np
+
         self.threshold = threshold
         self._bands, self._rows = _banding(threshold)
         # The fewest equal hash values whose share reaches the threshold.
@@ -139,6 +143,8 @@ class StoryIndex:
 
     def story_for(self, signature: MinHash | None) -> int | None:
         """The story (its founding article's id) of the most similar recent article."""
+        import numpy as np
+
         if signature is None or not self._added:
             return None
         values = _hash_values(signature)
@@ -173,6 +179,8 @@ class StoryIndex:
 
     def _scored(self, row: int, values: np.ndarray) -> tuple[int, int, int]:
         """(equal hash values, article id, story) of one row."""
+        import numpy as np
+
         equal = int(np.count_nonzero(self._values[row] == values))
         return equal, int(self._ids[row]), int(self._stories[row])
 
@@ -204,6 +212,8 @@ class StoryIndex:
     def _best(self, values: np.ndarray, parts: list[np.ndarray]) -> tuple[int, int, int]:
         """(equal hash values, article id, story) of the best of these rows; the same as
         the best ``_scored`` of each."""
+        import numpy as np
+
         rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if len(rows) > _DEDUPLICATE_OVER:
             rows = np.unique(rows)
@@ -245,6 +255,8 @@ class StoryIndex:
                 found.append(row, story)
 
     def _grow(self) -> None:
+        import numpy as np
+
         capacity = max(1024, 2 * len(self._ids))
         count = len(self._added)
         values = np.empty((capacity, NUM_PERM), dtype=np.uint32)
@@ -280,6 +292,8 @@ class _Bucket:
     __slots__ = ("others", "rows", "size", "story")
 
     def __init__(self, rows: list[int], story: int, others: list[int]) -> None:
+        import numpy as np
+
         self.rows = np.empty(2 * len(rows), dtype=np.intp)
         self.rows[: len(rows)] = rows
         self.size = len(rows)
@@ -287,6 +301,8 @@ class _Bucket:
         self.others = others
 
     def append(self, row: int, story: int) -> None:
+        import numpy as np
+
         if story != self.story:
             self.others.append(row)
             return
@@ -308,6 +324,8 @@ def _banding(threshold: float) -> tuple[int, int]:
 
 
 def _hash_values(signature: MinHash) -> np.ndarray:
+    import numpy as np
+
     values = np.asarray(signature.hashvalues)
     # datasketch keeps every MinHash value below 2**32 (its _max_hash mask).
     if values.shape != (NUM_PERM,) or values.max() > 0xFFFFFFFF:
