@@ -44,6 +44,22 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 300}
+# Scrapy's RemoteControl extension, on by default, serves an HTTP endpoint on localhost
+# that runs any Python code sent to it (behind a token it writes to a file in the user's
+# home). Off, and left out of the components Scrapy loads (below) with others rasid does
+# not use: Scrapy imports every component named in EXTENSIONS or DOWNLOADER_MIDDLEWARES,
+# even one set to None, and these imports (aiohttp, tldextract) cost each start a
+# seventh of a CPU second (docs/benchmarks.md).
+REMOTE_CONTROL_ENABLED = False
+_LEFT_OUT = {
+    "EXTENSIONS_BASE": (
+        "scrapy.extensions.remote_control.RemoteControl",
+        "scrapy.extensions.telnet.TelnetConsole",  # off (TELNETCONSOLE_ENABLED)
+    ),
+    "DOWNLOADER_MIDDLEWARES_BASE": (
+        "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",  # off (COOKIES_ENABLED)
+    ),
+}
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
 # Scrapy re-reads each callback's source on every response to warn about generators
@@ -86,7 +102,16 @@ DEFAULT_REQUEST_HEADERS = {
 def scrapy_settings(settings: Settings) -> dict[str, Any]:
     """This module's settings with the user's ``[crawl]`` values applied."""
     crawl = settings.crawl
-    values = {name: value for name, value in globals().items() if name.isupper()}
+    values = {
+        name: value
+        for name, value in globals().items()
+        if name.isupper() and not name.startswith("_")
+    }
+    from scrapy.settings import default_settings
+
+    for name, left_out in _LEFT_OUT.items():
+        base = getattr(default_settings, name)
+        values[name] = {path: order for path, order in base.items() if path not in left_out}
     values.update(
         USER_AGENT=crawl.agent,
         RASID_ROBOTS_CACHE=crawl.robots_cache.total_seconds(),
