@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import dateparser
-
 _MONTHS = (
     "يناير|فبراير|مارس|أبريل|ابريل|إبريل|مايو|يونيو|يونيه|يوليو|يوليه|أغسطس|اغسطس|سبتمبر|"
     "أكتوبر|اكتوبر|نوفمبر|ديسمبر|كانون الثاني|شباط|آذار|اذار|نيسان|أيار|ايار|حزيران|"
@@ -67,6 +65,8 @@ def arabic_date(text: str) -> datetime | None:
         return None
     day, month, year, clock = found.groups()
     written = f"{day} {_TO_STANDARD.get(month, month)} {year}" + (f" {clock}" if clock else "")
+    import dateparser  # only here: a run that parses no page never loads it
+
     parsed = dateparser.parse(written, languages=["ar"], settings=_SETTINGS)
     return parsed.astimezone(UTC) if parsed else None
 

@@ -10,7 +10,9 @@ Dates are htmldate's reading of the page's *markup* only (no free-text search): 
 so it guesses wrong on some pages, which is why the spider prefers the feed's date.
 
 A page whose DOCTYPE declares entities is refused before any parser reads it
-(:mod:`crawler.doctype`); titles, authors and text keep no bidi controls.
+(:mod:`crawler.doctype`); titles, authors and text keep no bidi controls. trafilatura is
+imported by the first page extracted: a run that finds nothing new never pays for it
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
-
-from trafilatura import bare_extraction, extract_metadata
 
 from crawler.charset import ARABIC_LETTER, remove_bidi_controls
 from crawler.doctype import refuse_entity_declarations
@@ -80,6 +80,8 @@ def extract_article(html: str, *, url: str, metadata: bool = True) -> ExtractedP
             document = fuller
     if document is None:
         # No article, but the page's title and date may still serve the caller.
+        from trafilatura import extract_metadata
+
         document = extract_metadata(html, default_url=url, date_config=dict(_DATE_PARAMS))
     text = _clean_text(document.text or "")
     return ExtractedPage(
@@ -129,6 +131,8 @@ class _TextCollector(HTMLParser):
 
 
 def _extract(html: str, url: str, *, fast: bool, metadata: bool):
+    from trafilatura import bare_extraction
+
     return bare_extraction(
         html,
         url=url,

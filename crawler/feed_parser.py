@@ -24,9 +24,6 @@ from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-from feedparser.exceptions import CharacterEncodingOverride, CharacterEncodingUnknown
-
 from crawler.charset import (
     charset_from_content_type,
     decode_document,
@@ -106,6 +103,8 @@ def _parse_xml(
     # us-ascii and ignore the XML declaration (RFC 3023), which real servers never mean.
     media_type = "application/xml" + (f"; charset={header_charset}" if header_charset else "")
     result = _feedparser(body, url, media_type)
+    from feedparser.exceptions import CharacterEncodingOverride, CharacterEncodingUnknown
+
     used = normalize_encoding(result.get("encoding"))
     expected = normalize_encoding(header_charset or xml_declared_encoding(body)) or "utf-8"
 
@@ -144,6 +143,9 @@ def _feedparser(data: bytes, url: str, media_type: str) -> Any:
     # feedparser opens and parses that file. Its HTML sanitizer and URI resolver are off
     # (a quarter of its time on a 50-item feed): every text field becomes plain text in
     # _plain_text (tags, scripts and styles dropped), and links are resolved by _link.
+    # Imported here, by the first feed parsed: a run whose feeds are unchanged needs none.
+    import feedparser
+
     try:
         return feedparser.parse(
             io.BytesIO(data),
