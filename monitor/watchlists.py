@@ -186,10 +186,13 @@ def keep_out_of_collector() -> None:
     recompile. Left in the collector, every full collection walks them all: measured
     with bench/matching_throughput.py, that costs 15-25% of matching time. Frozen
     objects are never freed, so each recompile first thaws the previous index (now
-    garbage) and collects it before freezing the new one.
+    garbage) and collects it before freezing the new one. The first compile has nothing
+    to free, and its full collection would walk every object the imports made (a tenth
+    of a ``rasid run --once`` with nothing new: docs/benchmarks.md).
     """
-    gc.unfreeze()
-    gc.collect()
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
     gc.freeze()
 
 
