@@ -402,7 +402,7 @@ def list_alerts(
             OutboxAlert.id,
             OutboxAlert.alert_id,
             OutboxAlert.channel,
-            Watchlist.name,
+            Watchlist.name.label("watchlist"),
             OutboxAlert.status,
             OutboxAlert.attempts,
             OutboxAlert.last_error,
@@ -423,4 +423,4 @@ def list_alerts(
     if limit is not None:
         query = query.limit(limit)
     with db.transaction() as session:
-        return [AlertRecord(*row) for row in session.execute(query)]
+        return [AlertRecord(**row._mapping) for row in session.execute(query)]
