@@ -360,7 +360,11 @@ def sources_add(
     every = _duration(interval, "--interval")
     app = ctx.app
     app.check_source(name, url, every)
-    chosen = url if no_check else _chosen_feed(app.discover_feeds(url), pick)
+    chosen = url
+    if not no_check:
+        with errors.status(f"looking for feeds at {url} ..."):
+            discovery = app.discover_feeds(url)
+        chosen = _chosen_feed(discovery, pick)
     added = app.add_source(name, chosen, every)
     console.print(Text(f"added source {added.name}: {added.url}"))
 
@@ -506,7 +510,13 @@ def watch_remove(ctx: Context, name: str) -> None:
 @click.option("--title", default="", help="A title to search with --text (for title: queries).")
 @click.option("--archive", is_flag=True, help="Search the stored articles instead.")
 @click.option("--since", help='With --archive: only articles fetched this recently, e.g. "30d".')
-@click.option("--slop", type=click.IntRange(0, 10), default=1, show_default=True)
+@click.option(
+    "--slop",
+    type=click.IntRange(0, 10),
+    default=1,
+    show_default=True,
+    help="Words allowed between a phrase's words.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: the query and its hits.")
 @pass_context
 def watch_test(
@@ -626,7 +636,9 @@ def alerts_group() -> None:
     "--failed", "only", flag_value="failed", help="Only alerts waiting to retry a failed send."
 )
 @click.option("--dead", "only", flag_value="dead", help="Only alerts given up (dead).")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1), default=100, show_default=True, help="Show at most N."
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per alert.")
 @pass_context
 def alerts_list(ctx: Context, only: str | None, limit: int, as_json: bool) -> None:

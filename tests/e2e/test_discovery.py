@@ -72,3 +72,18 @@ def test_a_page_without_feeds_says_what_to_do(server, tmp_path, database_url):
     assert result.returncode == 1
     assert 'kind = "html"' in result.stderr
     assert _sources(rasid) == []
+
+
+def test_a_feed_without_entries_is_refused_as_empty_not_swapped_for_another(
+    server, tmp_path, database_url
+):
+    base = _site(server)
+    empty = '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>'
+    server.route("/empty.xml", Reply(body=empty, content_type="application/rss+xml"))
+    rasid = _rasid(tmp_path, database_url)
+
+    result = rasid.run("sources", "add", f"{base}/empty.xml", "--name", "empty", "--pick", "1")
+
+    assert result.returncode == 1
+    assert f"{base}/empty.xml is a feed without any entry" in result.stderr
+    assert _sources(rasid) == []

@@ -21,7 +21,7 @@ def test_robots_txt_is_obeyed_and_can_be_overridden(news_site, receiver, rasid_f
     news_site.server.route("/robots.txt", DENY_FEEDS)
     rasid = rasid_factory(sources={"site": news_site.feed_url}, webhook_url=accepting(receiver))
 
-    assert rasid.run("run", "--once").returncode == 0
+    assert rasid.run("run", "--once").returncode == 1  # its only source was refused
 
     status = rasid.source_status("site")
     assert status["last_status"] == "error"
@@ -170,7 +170,8 @@ def test_a_source_failing_too_often_is_paused_until_resumed(news_site, receiver,
     assert "paused after 2 consecutive failures" in source["paused_reason"]
     assert len(news_site.server.requests_to("/gone.xml")) == 2
     shown = re.sub(r"[\s│┃]+", " ", rasid.run("status").stdout)  # unwrap the table cells
-    assert "PAUSED" in shown and "rasid sources resume gone" in shown
+    assert "paused 0 - paused after 2 consecutive failures" in shown
+    assert "resume with: rasid sources resume gone" in shown
 
     assert rasid.run("sources", "resume", "gone").returncode == 0
     assert rasid.source_status("gone")["paused_at"] is None

@@ -148,7 +148,7 @@ def test_a_listing_page_without_a_selector_says_how_to_follow_it(
         f'[[sources]]\nname = "listing"\nurl = "{base}/latest"\n',
     )
 
-    assert rasid.run("run", "--once").returncode == 0
+    assert rasid.run("run", "--once").returncode == 1  # its only source failed
 
     error = rasid.source_status("listing")["last_error"]
     assert 'kind = "html"' in error and "links" in error
