@@ -42,6 +42,7 @@ from monitor.errors import ConfigError, QuerySyntaxError, RasidError
 if TYPE_CHECKING:
     from alerts.outbox import AlertFilter
     from monitor.app import App, FeedDiscovery, TextTrial
+    from monitor.service import Service
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -250,7 +251,7 @@ def run(ctx: Context, once: bool) -> None:
 
 
 @contextmanager
-def _service(settings: Settings) -> Iterator[Any]:
+def _service(settings: Settings) -> Iterator[Service]:
     """The service, holding the instance lock, migrated and synced; closed afterwards.
 
     The lock comes first: a second ``rasid run`` refused by it must not record its own
