@@ -79,3 +79,19 @@ def test_run_once_with_nothing_to_poll_is_a_clean_finish(receiver, rasid_factory
 
     assert result.returncode == 0, result.stderr
     assert "polled 0 source(s)" in result.stdout
+
+
+def test_status_after_a_run_shows_the_channels_that_run_recorded(
+    news_site, receiver, rasid_factory
+):
+    rasid = rasid_factory(sources={"site": news_site.feed_url}, webhook_url=accepting(receiver))
+    before = rasid.status()
+    assert rasid.run("run", "--once").returncode == 0
+
+    after = rasid.status()
+
+    assert before["channels_recorded_at"] is None and before["channels_note"] is not None
+    assert after["channels"] == [
+        {"name": "hook", "kind": "webhook", "active": True, "reason": None}
+    ]
+    assert after["channels_recorded_at"] is not None and after["channels_note"] is None
