@@ -171,8 +171,8 @@ def schema_revision(connection: Connection) -> str | None:
     """The revision the database's schema is at; None for a database never migrated."""
     if not inspect(connection).has_table("alembic_version"):
         return None
-    found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return found[0] if len(found) == 1 else None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def make_engine(url: str) -> Engine:
