@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from random import Random
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from alerts.event import MatchEvent
@@ -180,7 +180,7 @@ def claim_due(
 
 def _due_query(
     now: datetime, ignore_backoff: bool, channels: Collection[str] | None
-) -> Select[tuple[OutboxAlert]]:
+) -> Select[OutboxAlert]:
     # Per channel, the first pending row that is leased or backing off: nothing after it
     # may go. One aggregate over the waiting rows (few), instead of a check per row
     # against every earlier row (quadratic in a backlog).
@@ -225,7 +225,9 @@ def _apply(db: Database, claimed: ClaimedAlert, **values: Any) -> bool:
         .execution_options(synchronize_session=False)
     )
     with db.transaction() as session:
-        return session.execute(statement).rowcount == 1
+        result = session.execute(statement)
+        assert isinstance(result, CursorResult)  # an UPDATE's; typed as a plain Result
+        return result.rowcount == 1
 
 
 def renew(db: Database, claimed: ClaimedAlert, now: datetime, lease: timedelta) -> bool:
@@ -355,7 +357,9 @@ def requeue_dead(db: Database, now: datetime, ids: list[int] | None = None) -> i
         status=PENDING, attempts=0, next_attempt_at=now, claimed_until=None, lease_token=None
     ).execution_options(synchronize_session=False)
     with db.transaction() as session:
-        return session.execute(statement).rowcount
+        result = session.execute(statement)
+        assert isinstance(result, CursorResult)  # an UPDATE's; typed as a plain Result
+        return result.rowcount
 
 
 def counts(db: Database) -> dict[str, int]:
