@@ -42,7 +42,9 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def signature_headers(secret: str | None, message_id: str, timestamp: int, body: bytes) -> dict:
+def signature_headers(
+    secret: str | None, message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
     """The three Standard Webhooks headers (the signature only when a secret is set)."""
     headers = {"webhook-id": message_id, "webhook-timestamp": str(timestamp)}
     if secret:
