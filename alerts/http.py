@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -111,16 +111,10 @@ class _Guard:
     watch: _SocketWatch
 
 
-class _GuardedConnectionMixin:
+class _GuardedConnectionMixin(HTTPConnection):
     """Resolve through the policy, connect to a vetted address, register the socket."""
 
     _guard: _Guard
-    _dns_host: str
-    host: str
-    port: int
-    timeout: Any
-    source_address: Any
-    socket_options: Any
 
     def _new_conn(self) -> socket.socket:
         addresses = self._guard.policy.resolve(self._dns_host, self.port)
@@ -192,10 +186,13 @@ class _GuardedAdapter(HTTPAdapter):
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
+        pools: dict[str, Callable[..., HTTPConnectionPool]] = {
             "http": partial(_GuardedHTTPPool, guard=self._guard),
             "https": partial(_GuardedHTTPSPool, guard=self._guard),
         }
+        # urllib3 leaves the map unannotated (inferred as classes); its PoolManager only
+        # calls each entry, and a partial carries this adapter's guard.
+        self.poolmanager.pool_classes_by_scheme = pools  # type: ignore[assignment]
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         raise NetworkGuardError("alerts are never sent through a proxy")
@@ -358,7 +355,8 @@ def describe_failure(exc: BaseException, url: str) -> str:
     if isinstance(current, BrokenPipeError):
         return "the receiver closed the connection while the alert was being sent"
     if isinstance(current, http.client.BadStatusLine):
-        line = " ".join(str(current.line).split())[:60]
+        # typeshed declares no .line, which BadStatusLine.__init__ sets.
+        line = " ".join(str(current.line).split())[:60]  # type: ignore[attr-defined]
         return f"the receiver's answer is not HTTP (it began {line!r})"
     if isinstance(current, OSError) and current.strerror:
         return f"connection failed: {current.strerror}"
