@@ -44,10 +44,11 @@ def run_in_reactor(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         except BaseException as exc:  # noqa: BLE001 - re-raised by the caller below
             outcome["error"] = exc
         finally:
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
-    reactor.callWhenRunning(lambda: deferred_from_coro(wrapper()))  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(lambda: deferred_from_coro(wrapper()))
+    # IReactorCore.run declares no parameters; every reactor's run (ReactorBase) has this.
+    reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -82,11 +83,12 @@ class CrawlerHandle:
         self._runner = AsyncCrawlerRunner(scrapy_settings(self._settings))
         crawler = self._runner.create_crawler(SourceSpider)
         opened = asyncio.get_running_loop().create_future()
-        crawler.signals.connect(
-            lambda spider: opened.done() or opened.set_result(None),
-            signal=signals.spider_opened,
-            weak=False,
-        )
+
+        def mark_opened(spider: SourceSpider) -> None:
+            if not opened.done():
+                opened.set_result(None)
+
+        crawler.signals.connect(mark_opened, signal=signals.spider_opened, weak=False)
         self._crawler = crawler
         self._task = self._runner.crawl(
             crawler,
