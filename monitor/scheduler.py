@@ -27,7 +27,7 @@ class Ticker:
     def every(
         self,
         interval: timedelta,
-        job: Callable[[], Awaitable[None]],
+        job: Callable[[], Awaitable[object]],
         *,
         name: str,
         now: bool = False,
