@@ -183,7 +183,7 @@ class Ingestor:
 
     def _prepare_matches(self, item: ArticleItem, url: str, now: datetime) -> list[PreparedMatch]:
         compiled = self._watchlists.current
-        found: dict[str, list[Hit]] = compiled.index.match_fields(  # type: ignore[attr-defined]
+        found: dict[str, list[Hit]] = compiled.index.match_fields(
             {"title": item.title, "body": item.body}
         )
         published = item.published_at or now
@@ -282,7 +282,7 @@ class Ingestor:
                 and _story_alerted(connection, story_id, match.watchlist_id)
             ):
                 event = None  # the story already alerted this watchlist
-            match_id = connection.execute(
+            match_id: int = connection.execute(
                 _INSERT_MATCH,
                 {
                     "article_id": article_id,
