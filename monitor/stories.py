@@ -158,7 +158,7 @@ class StoryIndex:
                 loose.add(found)
             elif type(found) is list:
                 loose.update(found)
-            else:
+            elif type(found) is _Bucket:
                 latest = max(0, found.size - _LATEST)
                 parts.append(found.rows[latest : found.size])
                 if latest:
@@ -251,7 +251,7 @@ class StoryIndex:
                         own,
                         [member for member, of in zip(found, stories, strict=True) if of != own],
                     )
-            else:
+            elif type(found) is _Bucket:
                 found.append(row, story)
 
     def _grow(self) -> None:
@@ -281,6 +281,7 @@ class StoryIndex:
         )
         count = 0
         for article_id, story_id, data in rows:
+            assert data is not None  # the query selects stored signatures only
             self.add(article_id, story_id, from_bytes(data))
             count += 1
         return count
@@ -343,6 +344,7 @@ def outlets(connection: Connection, story_ids: Iterable[int]) -> dict[int, list[
         select(Article.story_id, Article.id).where(Article.story_id.in_(ids)).order_by(Article.id)
     )
     for story_id, article_id in rows:
+        assert story_id is not None  # the query selects the stories' articles only
         found[story_id].append(article_id)
     return found
 
