@@ -10,6 +10,7 @@ declares entities is refused before it is parsed (:mod:`crawler.doctype`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from cssselect import SelectorError
@@ -21,6 +22,9 @@ from crawler.charset import decode_html, remove_bidi_controls
 from crawler.doctype import refuse_entity_declarations
 from crawler.items import FeedEntry, ParsedFeed
 from monitor.errors import SourceError
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
 
 MAX_LINKS = 200
 
@@ -44,6 +48,17 @@ def check_selector(selector: str) -> None:
     except (ValueError, SelectorError, XPathError) as exc:
         kind = "XPath" if is_xpath(selector) else "CSS selector"
         raise ValueError(f"invalid {kind} {selector!r}: {exc}") from None
+
+
+def check_selectors(settings: Settings) -> None:
+    """Refuse, naming the key, a listing source whose ``links`` is not valid CSS or XPath:
+    the crawler checks its own keys when it is built, before any poll."""
+    for source in settings.sources:
+        if source.links is not None:
+            try:
+                check_selector(source.links)
+            except ValueError as exc:
+                raise settings.key_error("sources", source, "links", str(exc)) from None
 
 
 def parse_listing(body: bytes, *, url: str, content_type: str | None, selector: str) -> ParsedFeed:

@@ -263,15 +263,6 @@ class SourceSettings(_Section):
     enabled: StrictBool = True
     robots: StrictBool | None = None  # obey robots.txt; default: [crawl] obey_robots
 
-    @field_validator("links")
-    @classmethod
-    def _selector(cls, links: str | None) -> str | None:
-        if links is not None:
-            from crawler.listing import check_selector  # the syntax is owned by the reader
-
-            check_selector(links)
-        return links
-
     @model_validator(mode="after")
     def _links_for_html(self) -> SourceSettings:
         if self.kind == "html" and not self.links:
@@ -295,11 +286,8 @@ class ChannelSettings(_Section):
 
     @field_validator("secret")
     @classmethod
-    def _check_secret(cls, secret: str | None) -> str | None:
-        if secret:
-            from alerts.signing import decode_secret  # the format is owned by the signer
-
-            decode_secret(secret)
+    def _empty_secret_is_none(cls, secret: str | None) -> str | None:
+        # Its format belongs to the signer, which checks it when the channel is built.
         return secret or None
 
     @property
@@ -376,6 +364,16 @@ class Settings(_Section):
     def effective_channels(self) -> list[ChannelSettings]:
         """The configured channels, or a console channel when none is configured."""
         return list(self.channels) or [ChannelSettings(name="console", kind="console")]
+
+    def key_error(
+        self, section: str, item: SourceSettings | ChannelSettings, key: str, reason: str
+    ) -> ConfigError:
+        """The error a component raises when it finds one of its own keys wrong while it
+        is built (a selector, a signing secret): located as a load-time error is."""
+        entries: list[Any] = getattr(self, section)
+        where = f"{section}[{entries.index(item)}]" if item in entries else section
+        path = self.config_path or "settings"
+        return ConfigError(f'{path}: invalid settings\n  {where} ("{item.name}").{key}: {reason}')
 
     @property
     def database_url(self) -> str:

@@ -86,6 +86,11 @@ class Service:
         clock: Clock | None = None,
         alert_stream: TextIO | None = None,
     ) -> None:
+        if any(source.links for source in settings.sources):
+            # Listing pages need the HTML selector library; an idle feed-only run does not.
+            from crawler.listing import check_selectors
+
+            check_selectors(settings)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url)

@@ -18,6 +18,7 @@ from alerts.channels.slack import SlackChannel
 from alerts.channels.webhook import WebhookChannel
 from alerts.http import AlertPoster
 from alerts.outbox import ClaimedAlert
+from alerts.signing import decode_secret
 from monitor.clock import Clock
 from monitor.config import ChannelSettings, Settings
 from monitor.netguard import NetworkPolicy
@@ -37,6 +38,9 @@ def build_channels(
 ) -> dict[str, Channel]:
     """One channel per active configured channel (a console one when none is configured).
 
+    Raises ConfigError naming the key when a channel's own settings are wrong (a secret
+    that is not a ``whsec_`` key), so the service refuses them before it starts.
+
     Each HTTP channel gets its own poster, so channels never share a connection or a
     deadline. URLs are not checked here but at every send, by the network guard.
     """
@@ -55,6 +59,11 @@ def build_channel(
     stream: TextIO | None = None,
 ) -> Channel:
     deadline = entry.timeout or settings.alerts.timeout
+    if entry.secret:
+        try:
+            decode_secret(entry.secret)
+        except ValueError as exc:
+            raise settings.key_error("channels", entry, "secret", str(exc)) from None
     if entry.kind == "console":
         return ConsoleChannel(entry.name, stream, deadline=deadline)
     assert entry.url is not None  # an active webhook or Slack channel has a URL

@@ -172,7 +172,7 @@ def test_bad_source_kinds_are_refused_at_start(tmp_path, database_url, source, e
     )
     from tests.e2e.conftest import Rasid
 
-    result = Rasid(config).run("status")
+    result = Rasid(config).run("run", "--once")  # refused before any poll
 
     assert result.returncode == 2
     assert expected in result.stderr

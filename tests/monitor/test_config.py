@@ -91,15 +91,26 @@ def test_environment_variable_fills_a_value(tmp_path):
     assert settings.database_url == "postgresql+psycopg://u@h/db"
 
 
-def test_malformed_webhook_secret_is_refused(tmp_path):
-    message = _error(
-        tmp_path,
-        '[[channels]]\nname = "ops"\nkind = "webhook"\nurl = "https://h.example/x"\n'
-        'secret = "hunter2"\n',
-    )
+def test_malformed_webhook_secret_is_refused_when_the_channel_is_built(tmp_path):
+    from alerts.channels import build_channels
+    from monitor.clock import SystemClock
+    from monitor.netguard import NetworkPolicy
 
+    settings = load_settings(
+        _write(
+            tmp_path,
+            '[[channels]]\nname = "ops"\nkind = "webhook"\nurl = "https://h.example/x"\n'
+            'secret = "hunter2"\n',
+        ),
+        env={},
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_channels(settings, NetworkPolicy(), SystemClock())
+
+    message = str(caught.value)
     assert 'channels[0] ("ops").secret' in message
     assert "whsec_" in message
+    assert str(tmp_path / "settings.toml") in message
 
 
 def test_watchlist_naming_an_undefined_channel_is_refused(tmp_path):
