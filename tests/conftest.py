@@ -48,6 +48,10 @@ def postgres_problem() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    e2e = PROJECT_ROOT / "tests" / "e2e"
+    for item in items:
+        if item.path.is_relative_to(e2e):
+            item.add_marker(pytest.mark.e2e)
     needs_postgres = [item for item in items if "postgres" in item.keywords]
     if not needs_postgres:
         return
