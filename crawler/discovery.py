@@ -5,10 +5,11 @@ the ``Sitemap:`` lines of its robots.txt, and the paths Arabic outlets commonly 
 (/rss.xml, /feed, /sitemap_news.xml ...). Each candidate is fetched and parsed with the
 same parsers the service uses, so only what really yields entries is offered.
 
-This is a one-off, interactive fetch made by the operator's own command, so it uses a
-plain requests session rather than the crawler: every URL (and every redirect) is
-checked by the network policy and its host resolved through it before the request, and
-bodies are read up to the crawl size cap.
+This is a one-off, interactive fetch made by the operator's own command, so it uses the
+guarded client alerts use (:mod:`monitor.guarded_http`) rather than the crawler: every
+URL (and every redirect hop) is checked by the network policy, the connection goes only
+to an address the policy vetted, the whole request has a deadline, bodies are read up
+to the crawl size cap, and failures read as sentences.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import requests
 from parsel import Selector
 
 from crawler.charset import decode_html
 from crawler.documents import parse_document
-from monitor.errors import NetworkGuardError, SourceError
+from monitor.errors import ConnectionFailed, NetworkGuardError, SourceError
+from monitor.guarded_http import GuardedClient
 from monitor.netguard import NetworkPolicy
 
 COMMON_PATHS = (
@@ -41,6 +42,7 @@ COMMON_PATHS = (
 )
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -64,44 +66,33 @@ class Fetched:
 
 
 class Fetcher:
-    """GETs within the network policy, the size cap and the timeout."""
+    """GETs within the network policy, the size cap and the deadline, following
+    redirects one checked hop at a time."""
 
     def __init__(
         self, policy: NetworkPolicy, *, timeout: float, max_bytes: int, user_agent: str
     ) -> None:
-        self._policy = policy
-        self._timeout = timeout
-        self._max_bytes = max_bytes
-        self._session = requests.Session()
-        self._session.trust_env = False
-        self._session.headers["User-Agent"] = user_agent
+        self._client = GuardedClient(
+            policy, timeout=timeout, max_response_bytes=max_bytes, user_agent=user_agent
+        )
 
     def get(self, url: str) -> Fetched:
         for _ in range(MAX_REDIRECTS + 1):
-            self._policy.check_url(url)
-            self._policy.resolve(urlsplit(url).hostname or "", urlsplit(url).port or 0)
             try:
-                response = self._session.get(
-                    url, allow_redirects=False, stream=True, timeout=self._timeout
-                )
-            except requests.RequestException as exc:
-                raise SourceError(f"{url}: {exc.__class__.__name__}: {exc}") from None
-            with response:
-                if response.is_redirect and "location" in response.headers:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                body = b""
-                for chunk in response.iter_content(65536):
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        raise SourceError(f"{url}: response larger than the size cap")
-                return Fetched(
-                    url, response.status_code, response.headers.get("content-type"), body
-                )
+                reply = self._client.get(url)
+            except ConnectionFailed as exc:
+                raise SourceError(str(exc)) from None
+            location = reply.headers.get("location")
+            if reply.status in REDIRECTS and location:
+                url = urljoin(url, location)
+                continue
+            if reply.truncated:
+                raise SourceError(f"{url}: response larger than the size cap, or cut short")
+            return Fetched(url, reply.status, reply.headers.get("content-type"), reply.content)
         raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
     def close(self) -> None:
-        self._session.close()
+        self._client.close()
 
 
 def discover(

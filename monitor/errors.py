@@ -29,6 +29,11 @@ class ResolutionError(NetworkGuardError):
     """A host name could not be resolved at all (transient, unlike a refusal)."""
 
 
+class ConnectionFailed(RasidError):
+    """An HTTP request outside the crawler got no answer (refused, reset, timed out);
+    names the URL's origin only."""
+
+
 class QuerySyntaxError(RasidError):
     """A watchlist query is malformed; carries the position of the problem."""
 

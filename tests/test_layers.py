@@ -1,6 +1,6 @@
 """Packages import one way: the floor, then crawler/ and alerts/, then monitor's rooms.
 
-floor      monitor.errors, clock, config, db, netguard: imports no other layer
+floor      monitor.errors, clock, config, db, netguard, guarded_http: no other layer
 pure       monitor.arabic, monitor.matching: text in, text out; the floor at most
 crawler    crawler/: itself and the floor
 alerts     alerts/: itself and the floor
@@ -18,7 +18,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("crawler", "monitor", "alerts")
-FLOOR = ("monitor.errors", "monitor.clock", "monitor.config", "monitor.db", "monitor.netguard")
+FLOOR = (
+    "monitor.errors",
+    "monitor.clock",
+    "monitor.config",
+    "monitor.db",
+    "monitor.netguard",
+    "monitor.guarded_http",  # the network guard's own HTTP client, for alerts and discovery
+)
 PURE = ("monitor.arabic", "monitor.matching")
 MAY_IMPORT = {
     "floor": {"floor"},

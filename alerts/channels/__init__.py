@@ -16,11 +16,11 @@ from typing import Protocol, TextIO
 from alerts.channels.console import ConsoleChannel
 from alerts.channels.slack import SlackChannel
 from alerts.channels.webhook import WebhookChannel
-from alerts.http import AlertPoster
 from alerts.outbox import ClaimedAlert
 from alerts.signing import decode_secret
 from monitor.clock import Clock
 from monitor.config import ChannelSettings, Settings
+from monitor.guarded_http import GuardedClient
 from monitor.netguard import NetworkPolicy
 
 
@@ -41,7 +41,7 @@ def build_channels(
     Raises ConfigError naming the key when a channel's own settings are wrong (a secret
     that is not a ``whsec_`` key), so the service refuses them before it starts.
 
-    Each HTTP channel gets its own poster, so channels never share a connection or a
+    Each HTTP channel gets its own client, so channels never share a connection or a
     deadline. URLs are not checked here but at every send, by the network guard.
     """
     channels: dict[str, Channel] = {}
@@ -67,11 +67,11 @@ def build_channel(
     if entry.kind == "console":
         return ConsoleChannel(entry.name, stream, deadline=deadline)
     assert entry.url is not None  # an active webhook or Slack channel has a URL
-    poster = AlertPoster(policy, clock, timeout=deadline, user_agent=settings.crawl.user_agent)
+    client = GuardedClient(policy, timeout=deadline, user_agent=settings.crawl.user_agent)
     if entry.kind == "slack":
-        return SlackChannel(entry.name, entry.url, poster, deadline=deadline)
+        return SlackChannel(entry.name, entry.url, client, clock, deadline=deadline)
     return WebhookChannel(
-        entry.name, entry.url, poster, clock, secret=entry.secret, deadline=deadline
+        entry.name, entry.url, client, clock, secret=entry.secret, deadline=deadline
     )
 
 

@@ -12,19 +12,25 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from alerts.http import AlertPoster
+from alerts.delivery import deliver
 from alerts.outbox import ClaimedAlert
 from alerts.render import slack_message
+from monitor.clock import Clock
+from monitor.guarded_http import GuardedClient
 
 
 class SlackChannel:
-    def __init__(self, name: str, url: str, poster: AlertPoster, *, deadline: timedelta) -> None:
+    def __init__(
+        self, name: str, url: str, client: GuardedClient, clock: Clock, *, deadline: timedelta
+    ) -> None:
         self.name = name
-        self.deadline = deadline  # the poster's total deadline
+        self.deadline = deadline  # the client's total deadline
         self._url = url
-        self._poster = poster
+        self._client = client
+        self._clock = clock
 
     def send(self, alert: ClaimedAlert) -> None:
         message = slack_message(alert.event)
         body = json.dumps(message, ensure_ascii=False).encode("utf-8")
-        self._poster.post(self._url, body, {"Content-Type": "application/json; charset=utf-8"})
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        deliver(self._client, self._url, body, headers, self._clock.now())

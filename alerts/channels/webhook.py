@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from alerts.http import AlertPoster
+from alerts.delivery import deliver
 from alerts.outbox import ClaimedAlert
 from alerts.signing import signature_headers
 from monitor.clock import Clock
+from monitor.guarded_http import GuardedClient
 
 
 def webhook_body(alert: ClaimedAlert) -> bytes:
@@ -28,16 +29,16 @@ class WebhookChannel:
         self,
         name: str,
         url: str,
-        poster: AlertPoster,
+        client: GuardedClient,
         clock: Clock,
         *,
         secret: str | None = None,
         deadline: timedelta,
     ) -> None:
         self.name = name
-        self.deadline = deadline  # the poster's total deadline
+        self.deadline = deadline  # the client's total deadline
         self._url = url
-        self._poster = poster
+        self._client = client
         self._clock = clock
         self._secret = secret
 
@@ -48,4 +49,4 @@ class WebhookChannel:
             "Content-Type": "application/json; charset=utf-8",
             **signature_headers(self._secret, alert.alert_id, timestamp, body),
         }
-        self._poster.post(self._url, body, headers)
+        deliver(self._client, self._url, body, headers, self._clock.now())

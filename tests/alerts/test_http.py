@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from alerts.http import AlertPoster, parse_retry_after
+from alerts.delivery import deliver, parse_retry_after
 from monitor.clock import FakeClock
 from monitor.errors import DeliveryError, NetworkGuardError
+from monitor.guarded_http import GuardedClient, HttpReply
 from monitor.netguard import NetworkPolicy
 from tests.alerts.conftest import LOCAL, TLS_HOST, drip_server, elapsed, free_port
 from tests.support.http import LocalServer, Reply
@@ -60,8 +61,26 @@ def resetting_server() -> Iterator[str]:
         listener.close()
 
 
-def _poster(policy: NetworkPolicy = LOCAL, timeout: float = 2.0, **kw: object) -> AlertPoster:
-    return AlertPoster(policy, FakeClock(), timeout=timeout, **kw)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class _Poster:
+    """An alert's path to a receiver: the guarded client, then the delivery outcome."""
+
+    client: GuardedClient
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpReply:
+        return deliver(self.client, url, body, headers, FakeClock().now())
+
+
+def _poster(
+    policy: NetworkPolicy = LOCAL,
+    timeout: float = 2.0,
+    max_response_bytes: int = 64 * 1024,
+    ca_bundle: str | None = None,
+) -> _Poster:
+    client = GuardedClient(
+        policy, timeout=timeout, max_response_bytes=max_response_bytes, ca_bundle=ca_bundle
+    )
+    return _Poster(client)
 
 
 def test_redirect_is_a_failure_and_is_not_followed(receiver: LocalServer) -> None:

@@ -1,23 +1,25 @@
-"""Posting an alert over HTTP, safely: the network guard, no redirects, a total deadline.
+"""HTTP within the network guard: checked URLs, vetted addresses, a total deadline.
 
-Webhook and Slack URLs are user input, so every POST goes through the same gate as the
-crawler (:class:`monitor.netguard.NetworkPolicy`): the URL is checked by its form, and
-the connection itself resolves the host through ``policy.resolve()`` and connects only
-to a vetted address (the URL, Host header and TLS SNI keep the host name). DNS rebinding
-between a check and the connect therefore cannot reach a private address.
+URLs rasid is given to call outside Scrapy (webhook and Slack URLs, the pages
+``rasid sources add`` looks at) are user input, so every request goes through the same
+gate as the crawler (:class:`monitor.netguard.NetworkPolicy`): the URL is checked by
+its form, and the connection itself resolves the host through ``policy.resolve()`` and
+connects only to a vetted address (the URL, Host header and TLS SNI keep the host name).
+DNS rebinding between a check and the connect therefore cannot reach a private address.
 
-requests' ``timeout=`` bounds each socket operation, not the request: a receiver that
-drips one byte per second would hold a sender forever. Here a watchdog cuts the
+requests' ``timeout=`` bounds each socket operation, not the request: a server that
+drips one byte per second would hold a caller forever. Here a watchdog cuts the
 connection's sockets when the TOTAL deadline passes, whatever phase (connect, sending,
 headers, body) the request is in, and at most ``max_response_bytes`` of the answer are
-read. Redirects are never followed (Standard Webhooks counts a 3xx as a failure), and
+read. Redirects are never followed (a caller that wants them checks each hop), and
 proxies from the environment are ignored (a proxy would resolve names itself).
+Failures are told in plain words naming the URL's origin only: a webhook's path (Slack's
+included) is a credential.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import http.client
 import socket
 import threading
@@ -25,7 +27,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,23 +39,22 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from monitor.clock import Clock
-from monitor.errors import DeliveryError, NetworkGuardError, ResolutionError
+from monitor.errors import ConnectionFailed, NetworkGuardError
 from monitor.netguard import NetworkPolicy
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
-DEFAULT_USER_AGENT = "rasid/0.1 (alerts)"
+DEFAULT_USER_AGENT = "rasid/0.1"
 MAX_ERROR_BODY = 300
-TRANSIENT_4XX = frozenset({408, 429})
-PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
 @dataclass(frozen=True)
 class HttpReply:
-    """A 2xx answer: status, headers (names lower-cased) and the first bytes of the body."""
+    """An answer: status, headers (names lower-cased) and the first bytes of the body
+    (``truncated`` when the size cap or the deadline cut the rest)."""
 
     status: int
     headers: Mapping[str, str]
+    content: bytes
     text: str
     truncated: bool = False
 
@@ -195,26 +196,22 @@ class _GuardedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = pools  # type: ignore[assignment]
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        raise NetworkGuardError("alerts are never sent through a proxy")
+        raise NetworkGuardError("rasid never sends through a proxy")
 
 
-class AlertPoster:
-    """POSTs bodies to one channel's URL; one POST at a time (the deadline is per POST).
+class GuardedClient:
+    """Requests to URLs rasid was given, one at a time (the deadline is per request).
 
     TLS certificates are verified against the system's CAs, or ``ca_bundle`` (a PEM file)
-    for a receiver behind a private CA.
-
-    Raises :class:`DeliveryError` for anything but a 2xx: permanent for refused URLs and
-    4xx other than 408/429 (so 410 Gone too) and for 301/308; transient for connection
-    errors, timeouts, 408, 429, other 3xx and 5xx, with Retry-After (seconds or HTTP date)
-    carried along. Error messages name the URL's origin only: webhook paths (Slack's
-    included) are credentials.
+    for a server behind a private CA. Any status is returned as an :class:`HttpReply`;
+    what a status means is the caller's business. Raises :class:`NetworkGuardError` for a
+    refused URL or address (:class:`ResolutionError` for a name that does not resolve)
+    and :class:`ConnectionFailed` when no answer came, each naming the origin only.
     """
 
     def __init__(
         self,
         policy: NetworkPolicy,
-        clock: Clock,
         *,
         timeout: timedelta | float,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -222,7 +219,6 @@ class AlertPoster:
         ca_bundle: str | None = None,
     ) -> None:
         self._policy = policy
-        self._clock = clock
         self._timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         self._max_bytes = max_response_bytes
         self._watch = _SocketWatch()
@@ -236,45 +232,56 @@ class AlertPoster:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
-        """Send one POST and return its 2xx answer, within the total deadline.
+    @property
+    def timeout(self) -> float:
+        return self._timeout
 
-        The outcome is decided by the status line: once it has arrived, a body cut short
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> HttpReply:
+        return self.request("GET", url, headers=headers)
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        return self.request("POST", url, body=body, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpReply:
+        """Send one request and return its answer, within the total deadline.
+
+        The answer is decided by the status line: once it has arrived, a body cut short
         by the deadline or the size cap only marks the reply ``truncated``.
         """
         origin = redact_url(url)
         try:
             self._policy.check_url(url)
+            with self._lock:
+                generation = self._watch.arm(self._timeout)
+                timer = threading.Timer(self._timeout, self._watch.cut, args=(generation,))
+                timer.daemon = True
+                timer.start()
+                try:
+                    return self._exchange(method, url, body, headers or {})
+                except (requests.RequestException, OSError) as exc:
+                    if self._watch.expired:
+                        raise ConnectionFailed(
+                            f"{origin}: no answer within the {self._timeout:g} s deadline"
+                        ) from None
+                    raise ConnectionFailed(f"{origin}: {describe_failure(exc, url)}") from None
+                finally:
+                    timer.cancel()
+                    self._watch.disarm()
         except NetworkGuardError as exc:
-            raise DeliveryError(_without_url(str(exc), url, origin), permanent=True) from None
-        with self._lock:
-            generation = self._watch.arm(self._timeout)
-            timer = threading.Timer(self._timeout, self._watch.cut, args=(generation,))
-            timer.daemon = True
-            timer.start()
-            try:
-                reply = self._exchange(url, body, headers)
-            except NetworkGuardError as exc:
-                # A name that does not resolve may come back; a refused address will not.
-                permanent = not isinstance(exc, ResolutionError)
-                raise DeliveryError(
-                    _without_url(str(exc), url, origin), permanent=permanent
-                ) from None
-            except (requests.RequestException, OSError) as exc:
-                if self._watch.expired:
-                    raise DeliveryError(
-                        f"{origin}: no answer within the {self._timeout:g} s deadline"
-                    ) from None
-                raise DeliveryError(f"{origin}: {describe_failure(exc, url)}") from None
-            finally:
-                timer.cancel()
-                self._watch.disarm()
-        if 200 <= reply.status < 300:
-            return reply
-        raise error_for_status(reply.status, reply.headers, reply.text, origin, self._clock.now())
+            raise type(exc)(_without_url(str(exc), url, origin)) from None
 
-    def _exchange(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
-        response = self._session.post(
+    def _exchange(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> HttpReply:
+        response = self._session.request(
+            method,
             url,
             data=body,
             headers=dict(headers),
@@ -293,7 +300,7 @@ class AlertPoster:
             response.close()
         text = content.decode(response.encoding or "utf-8", errors="replace")
         reply_headers = {name.lower(): value for name, value in response.headers.items()}
-        return HttpReply(response.status_code, reply_headers, text, truncated)
+        return HttpReply(response.status_code, reply_headers, content, text, truncated)
 
     def _read_capped(self, response: requests.Response) -> tuple[bytes, bool]:
         """At most ``max_response_bytes`` of the (decoded) body; True if some was left."""
@@ -366,36 +373,3 @@ def describe_failure(exc: BaseException, url: str) -> str:
         if len(secret) > 1:
             text = text.replace(secret, "…")
     return f"connection failed: {text}"[:MAX_ERROR_BODY]
-
-
-def error_for_status(
-    status: int, headers: Mapping[str, str], text: str, origin: str, now: datetime
-) -> DeliveryError:
-    """The DeliveryError a non-2xx answer means (see :class:`AlertPoster`)."""
-    printable = "".join(char for char in text if char.isprintable() or char.isspace())
-    body = " ".join(printable.split())[:MAX_ERROR_BODY]
-    message = f"HTTP {status} from {origin}" + (f": {body}" if body else "")
-    if 300 <= status < 400:
-        location = headers.get("location", "")
-        message += f" (redirects are not followed; Location: {location[:200]})"
-        return DeliveryError(message, permanent=status in PERMANENT_REDIRECTS)
-    retry_after = parse_retry_after(headers.get("retry-after"), now)
-    if 400 <= status < 500 and status not in TRANSIENT_4XX:
-        return DeliveryError(message, permanent=True)
-    return DeliveryError(message, retry_after=retry_after)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
