@@ -1,6 +1,6 @@
 """The dispatcher: claim due alerts from the outbox, send them, settle each one.
 
-One round (``dispatch_due_async``) serves each channel on its own. Within a channel
+One round (``dispatch_due``) serves each channel on its own. Within a channel
 alerts go strictly in order: each is claimed in a batch, its lease renewed just before
 its send, then settled. When a send fails transiently, the channel's remaining claimed
 alerts are released unattempted and the channel sits out the rest of the round, so
@@ -92,7 +92,7 @@ class Dispatcher:
         deadline plus a margin, so a slow receiver never sees a second sender."""
         return self._channels[channel].deadline + LEASE_MARGIN
 
-    async def dispatch_due_async(self, *, ignore_backoff: bool = False) -> DispatchSummary:
+    async def dispatch_due(self, *, ignore_backoff: bool = False) -> DispatchSummary:
         """One round: every due alert of every channel, channels concurrently, sends in
         threads, never blocking the loop."""
         summary = DispatchSummary(skipped=self._hold_unconfigured())

@@ -329,7 +329,7 @@ class Service:
         failure: DatabaseUnavailable | None = None
         summary = None
         try:
-            summary = await self.dispatcher.dispatch_due_async(ignore_backoff=ignore_backoff)
+            summary = await self.dispatcher.dispatch_due(ignore_backoff=ignore_backoff)
         except* DatabaseUnavailable as group:
             failure = _first(group)
         if failure is not None:

@@ -299,7 +299,7 @@ def test_async_round_sends_channels_concurrently_without_blocking_the_loop(
 
     async def round_with_ticker() -> tuple[DispatchSummary, int]:
         ticks = 0
-        task = asyncio.create_task(dispatcher.dispatch_due_async())
+        task = asyncio.create_task(dispatcher.dispatch_due())
         while not task.done():
             ticks += 1
             await asyncio.sleep(0.001)

@@ -9,4 +9,4 @@ from alerts.dispatch import Dispatcher, DispatchSummary
 
 
 def dispatch_due(dispatcher: Dispatcher, *, ignore_backoff: bool = False) -> DispatchSummary:
-    return asyncio.run(dispatcher.dispatch_due_async(ignore_backoff=ignore_backoff))
+    return asyncio.run(dispatcher.dispatch_due(ignore_backoff=ignore_backoff))
