@@ -32,7 +32,14 @@ from monitor import watchlists as watchlist_state
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.db.session import Database
-from monitor.errors import NetworkGuardError, RasidError, ResolutionError, SourceError
+from monitor.errors import (
+    Conflict,
+    NetworkGuardError,
+    NotFound,
+    RasidError,
+    ResolutionError,
+    SourceError,
+)
 from monitor.matching import DEFAULT_SLOP, CompiledQuery, Synonyms, compile_query
 from monitor.sources import SourceStatus
 from monitor.status import StatusReport, collect_status
@@ -332,7 +339,8 @@ class App:
                 if number in known and known[number].status != outbox.DEAD
             ]
             if problems:
-                raise RasidError(
+                error = NotFound if any(number not in known for number in ids) else Conflict
+                raise error(
                     "; ".join(problems) + ": only dead alerts are queued again (see "
                     "`rasid alerts list --dead`); nothing was queued"
                 )
@@ -348,9 +356,27 @@ class App:
             return list_failed(connection, limit=limit)
 
     def retry_entries(self, ids: Sequence[int] = ()) -> int:
-        """Queue given-up entries again (all, or those ids); how many."""
-        from monitor.frontier import retry_failed
+        """Queue given-up entries again (all, or those ids); how many.
 
+        Every id given must be a given-up entry, or nothing is queued.
+        """
+        from monitor.frontier import FAILED, retry_failed, states_of
+
+        if ids:
+            with self.db.connection() as connection:
+                known = states_of(connection, ids)
+            problems = [f"no entry has id {number}" for number in ids if number not in known]
+            problems += [
+                f"entry {number} is {known[number]}, not given up"
+                for number in ids
+                if number in known and known[number] != FAILED
+            ]
+            if problems:
+                error = NotFound if any(number not in known for number in ids) else Conflict
+                raise error(
+                    "; ".join(problems) + ": only given-up entries are queued again (see "
+                    "`rasid frontier list`); nothing was queued"
+                )
         return retry_failed(self.db, list(ids) or None)
 
 

@@ -29,6 +29,21 @@ class ResolutionError(NetworkGuardError):
     """A host name could not be resolved at all (transient, unlike a refusal)."""
 
 
+class NotFound(RasidError):
+    """An action names something that does not exist (a source, a watchlist, an alert id).
+    The front doors show it as such: the CLI exits 1, the API answers 404."""
+
+
+class Conflict(RasidError):
+    """An action conflicts with what exists: a duplicate name or URL, a source or
+    watchlist owned by settings.toml, an alert that is not dead (API: 409)."""
+
+
+class InvalidRequest(RasidError):
+    """A value given to an action is refused (a name that is no slug, an interval below
+    the minimum, no query); the message says what is accepted (API: 422)."""
+
+
 class ConnectionFailed(RasidError):
     """An HTTP request outside the crawler got no answer (refused, reset, timed out);
     names the URL's origin only."""

@@ -334,6 +334,14 @@ def retry_failed(db: Database, ids: list[int] | None = None) -> int:
         ).rowcount
 
 
+def states_of(connection: Connection, ids: Sequence[int]) -> dict[int, str]:
+    """The state of each of these entries that exists, by id."""
+    rows = connection.execute(
+        select(FrontierEntry.id, FrontierEntry.state).where(FrontierEntry.id.in_(ids))
+    )
+    return {entry_id: state for entry_id, state in rows}
+
+
 def counts(connection: Connection) -> FrontierCounts:
     found: dict[str, int] = dict(
         connection.execute(

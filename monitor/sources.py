@@ -23,7 +23,7 @@ from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url
-from monitor.errors import NetworkGuardError, RasidError
+from monitor.errors import Conflict, InvalidRequest, NetworkGuardError, NotFound
 from monitor.polling import MAX_RETRY_AFTER, PollingPolicy, jittered
 
 MAX_MESSAGE = 2000
@@ -124,13 +124,13 @@ def check_new_source(
     name that is no slug or is taken, a URL already polled (compared canonically) or
     refused by the network guard, an interval below ``crawl.min_interval``."""
     if not _SLUG.fullmatch(name):
-        raise RasidError(
+        raise InvalidRequest(
             f"a source name is a slug of lowercase letters, digits, '-' and '_' "
             f"(as bbc-arabic), not {name!r}"
         )
     minimum = settings.crawl.min_interval
     if interval is not None and interval < minimum:
-        raise RasidError(
+        raise InvalidRequest(
             f"an interval of {shown_duration(interval)} is below crawl.min_interval "
             f"({shown_duration(minimum)}); poll less often, or lower the minimum in "
             f"{settings.config_path or 'settings.toml'}"
@@ -138,13 +138,13 @@ def check_new_source(
     try:
         settings.crawl.network_policy.check_url(url)
     except NetworkGuardError as exc:
-        raise RasidError(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
-        raise RasidError(f"a source named {name!r} already exists")
+        raise Conflict(f"a source named {name!r} already exists")
     wanted = canonical_url(url)
     for other, other_url in session.execute(select(Source.name, Source.url)):
         if canonical_url(other_url) == wanted:
-            raise RasidError(f"source {other!r} already polls {other_url}")
+            raise Conflict(f"source {other!r} already polls {other_url}")
 
 
 def add_source(
@@ -179,7 +179,7 @@ def remove_source(session: Session, name: str, settings: Settings) -> None:
     it); one defined in settings.toml is removed from that file instead."""
     source = _named(session, name)
     if source.origin == "settings":
-        raise RasidError(
+        raise Conflict(
             f"source {name!r} is defined in {settings.config_path or 'settings.toml'}; "
             "remove it from that file (or set enabled = false there)"
         )
@@ -411,7 +411,7 @@ def _named(session: Session, name: str) -> Source:
     source = session.scalar(select(Source).where(Source.name == name))
     if source is None:
         known = ", ".join(session.scalars(select(Source.name).order_by(Source.name))) or "none"
-        raise RasidError(f"no source named {name!r} (sources: {known})")
+        raise NotFound(f"no source named {name!r} (sources: {known})")
     return source
 
 

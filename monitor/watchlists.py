@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session, selectinload
 from monitor.config import Settings
 from monitor.db.models import Watchlist, WatchlistChannel, WatchlistQuery
 from monitor.db.session import Database
-from monitor.errors import ConfigError, QuerySyntaxError, RasidError
+from monitor.errors import (
+    ConfigError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    QuerySyntaxError,
+)
 from monitor.matching import (
     DEFAULT_SLOP,
     CompiledEntry,
@@ -106,16 +112,16 @@ def add_watchlist(
 ) -> WatchlistInfo:
     """Create a watchlist, or add queries to an existing one made by the CLI."""
     if not queries:
-        raise RasidError("give at least one query")
+        raise InvalidRequest("give at least one query")
     if slop is not None and not 0 <= slop <= 10:
-        raise RasidError(f"slop must be from 0 to 10, not {slop}")
+        raise InvalidRequest(f"slop must be from 0 to 10, not {slop}")
     for query in queries:
         compile_query(query)
     known_channels = {channel.name for channel in settings.channels}
     for channel in channels:
         if channel not in known_channels:
             known = ", ".join(sorted(known_channels)) or "none defined"
-            raise RasidError(f"unknown channel {channel!r} (channels in settings: {known})")
+            raise NotFound(f"unknown channel {channel!r} (channels in settings: {known})")
     watchlist = _get(session, name)
     if watchlist is None:
         watchlist = Watchlist(
@@ -130,7 +136,7 @@ def add_watchlist(
         _assign(watchlist, queries, channels, now)
     else:
         if watchlist.origin == "settings":
-            raise RasidError(
+            raise Conflict(
                 f"watchlist {name!r} is defined in {settings.config_path}; edit it there"
             )
         merged = [q.text for q in watchlist.queries]
@@ -147,11 +153,9 @@ def add_watchlist(
 def remove_watchlist(session: Session, name: str, settings: Settings) -> None:
     watchlist = _get(session, name)
     if watchlist is None:
-        raise RasidError(f"no watchlist named {name!r}")
+        raise NotFound(f"no watchlist named {name!r}")
     if watchlist.origin == "settings":
-        raise RasidError(
-            f"watchlist {name!r} is defined in {settings.config_path}; remove it there"
-        )
+        raise Conflict(f"watchlist {name!r} is defined in {settings.config_path}; remove it there")
     session.delete(watchlist)
 
 

@@ -357,6 +357,15 @@ def test_alerts_retry_of_an_unknown_id_says_so_and_queues_nothing(tmp_path, data
     assert "no alert has id 42" in result.stderr and "nothing was queued" in result.stderr
 
 
+def test_frontier_retry_of_an_unknown_id_says_so_and_queues_nothing(tmp_path, database_url):
+    config = _config(tmp_path, database_url)
+
+    result = run_rasid(config, "frontier", "retry", "7")
+
+    assert result.returncode == 1
+    assert "no entry has id 7" in result.stderr and "nothing was queued" in result.stderr
+
+
 def test_alerts_list_on_an_empty_outbox_says_there_are_none(tmp_path, database_url):
     config = _config(tmp_path, database_url)
 
