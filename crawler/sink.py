@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from crawler.items import ArticleItem, FeedEntry
+from monitor.config import SourceKind
 
-SourceKind = Literal["auto", "feed", "sitemap", "html"]  # as settings.toml spells them
 PollStatus = Literal["ok", "not_modified", "error"]  # see PollOutcome
 
 

@@ -254,10 +254,14 @@ class AlertSettings(_Section):
     snippet_length: int = Field(default=280, ge=40)
 
 
+# What a source is: detected ("auto") or said. The crawler reads the same names.
+SourceKind = Literal["auto", "feed", "sitemap", "html"]
+
+
 class SourceSettings(_Section):
     name: str = Field(min_length=1)
     url: Annotated[str, BeforeValidator(_required_url)]
-    kind: Literal["auto", "feed", "sitemap", "html"] = "auto"
+    kind: SourceKind = "auto"
     links: str | None = None
     interval: PositiveDuration | None = None
     enabled: StrictBool = True

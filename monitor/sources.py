@@ -18,8 +18,8 @@ from typing import Literal, cast
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from crawler.sink import DueSource, PollOutcome, SourceKind
-from monitor.config import Settings, SourceSettings
+from crawler.sink import DueSource, PollOutcome
+from monitor.config import Settings, SourceKind, SourceSettings
 from monitor.db.models import Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url
