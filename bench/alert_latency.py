@@ -25,10 +25,12 @@ import threading
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.support.http import LocalServer, Recorded, Reply
+
 ROOT = Path(__file__).resolve().parents[1]
+RSS = "application/rss+xml; charset=utf-8"
 
 
 class Site:
@@ -49,53 +51,32 @@ class Site:
         )
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                if self.path == "/feed.xml":
-                    body = site.feed(self.server.server_address[1])
-                    kind = "application/rss+xml; charset=utf-8"
-                elif not self.path.startswith("/news/"):
-                    # robots.txt among others: a 404 lets rasid in (RFC 9309); a crash here
-                    # would make robots.txt unreachable and keep rasid off the site.
-                    self._reply(b"not found", "text/plain", status=404)
-                    return
-                else:
-                    number = int(self.path.rsplit("/", 1)[1])
-                    paragraphs = "".join(f"<p>{text}</p>" for text in site.paragraphs(number))
-                    body = (
-                        '<html lang="ar"><head><meta charset="utf-8"><title>خبر</title></head>'
-                        f"<body><article><h1>إسقاط طائرة مسيرة رقم {number}</h1>"
-                        "<p>أعلنت الدفاعات الجوية إسقاط طائرة مسيرة مفخخة قرب قاعدة عسكرية "
-                        f"في الأنبار، في الهجوم رقم {number} خلال هذا الأسبوع.</p>"
-                        f"{paragraphs}</article></body></html>"
-                    ).encode()
-                    kind = "text/html; charset=utf-8"
-                self._reply(body, kind)
-
-            def do_POST(self) -> None:
+        def answer(request: Recorded) -> Reply:
+            if request.method == "POST":
                 arrived = time.perf_counter()
-                length = int(self.headers.get("Content-Length") or 0)
-                payload = json.loads(self.rfile.read(length))
-                number = int(payload["article"]["url"].rsplit("/", 1)[1])
+                number = int(json.loads(request.body)["article"]["url"].rsplit("/", 1)[1])
                 with site.lock:
                     site.received.setdefault(number, arrived)
-                self._reply(b"ok", "text/plain")
+                return Reply(body=b"ok", content_type="text/plain")
+            if request.path == "/feed.xml":
+                return Reply(body=site.feed(site.port), content_type=RSS)
+            if not request.path.startswith("/news/"):
+                # robots.txt among others: a 404 lets rasid in (RFC 9309); a crash here
+                # would make robots.txt unreachable and keep rasid off the site.
+                return Reply(404, b"not found", content_type="text/plain")
+            number = int(request.path.rsplit("/", 1)[1])
+            paragraphs = "".join(f"<p>{text}</p>" for text in site.paragraphs(number))
+            return Reply(
+                body=(
+                    '<html lang="ar"><head><meta charset="utf-8"><title>خبر</title></head>'
+                    f"<body><article><h1>إسقاط طائرة مسيرة رقم {number}</h1>"
+                    "<p>أعلنت الدفاعات الجوية إسقاط طائرة مسيرة مفخخة قرب قاعدة عسكرية "
+                    f"في الأنبار، في الهجوم رقم {number} خلال هذا الأسبوع.</p>"
+                    f"{paragraphs}</article></body></html>"
+                )
+            )
 
-            def _reply(self, body: bytes, kind: str, status: int = 200) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalServer(fallback=answer, record=False).start()
 
     def paragraphs(self, number: int) -> list[str]:
         """Text of its own for each story: stories that read alike would be grouped into
@@ -105,7 +86,7 @@ class Site:
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self.server.port
 
     def feed(self, port: int) -> bytes:
         now = time.perf_counter()

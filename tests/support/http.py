@@ -1,6 +1,8 @@
 """A small threaded HTTP server on 127.0.0.1 for tests: serves routes, records requests.
 
-Tests use it both as a news site (feeds, article pages) and as an alert receiver.
+Tests use it both as a news site (feeds, article pages) and as an alert receiver, and
+the benchmarks in bench/ as the sites they poll (``fallback`` answers every path no
+route names; ``record=False`` keeps a long run from holding every request).
 A route is either a fixed response or a callable taking the recorded request.
 """
 
@@ -38,6 +40,10 @@ Handler = Reply | Callable[[Recorded], Reply]
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # Read by listen() in the constructor: the default backlog of 5 drops connections
+    # when a benchmark polls thousands of feeds at once (1 s, 3 s, 7 s SYN retries).
+    request_queue_size = 1024
+
     def handle_error(self, request: object, client_address: object) -> None:
         """Clients that hang up early (timeouts, size caps under test) are expected."""
 
@@ -45,8 +51,10 @@ class _QuietServer(ThreadingHTTPServer):
 class LocalServer:
     """Routes by path (query string ignored unless the route includes it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fallback: Handler | None = None, record: bool = True) -> None:
         self.routes: dict[str, Handler] = {}
+        self.fallback = fallback
+        self.record = record
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         server = self
@@ -66,8 +74,10 @@ class LocalServer:
                     body,
                 )
                 with server._lock:
-                    server.requests.append(recorded)
+                    if server.record:
+                        server.requests.append(recorded)
                     handler = server.routes.get(self.path) or server.routes.get(parts.path)
+                handler = handler or server.fallback
                 reply = (
                     Reply(404, b"not found")
                     if handler is None
@@ -109,6 +119,10 @@ class LocalServer:
     def requests_to(self, path: str) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until the process ends (a benchmark's server process)."""
+        self._server.serve_forever()
 
     def start(self) -> LocalServer:
         self._thread.start()
