@@ -22,8 +22,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.support.http import LocalServer, Recorded, Reply
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 PAGES = [
@@ -48,46 +49,34 @@ def _serve(port_queue: multiprocessing.Queue, feeds: int, per_feed: int) -> None
     templates = [(FIXTURES / p).read_text(encoding="utf-8") for p in PAGES] + [_seed_page()]
     published = format_datetime(datetime.now(UTC) - timedelta(minutes=30))
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    server = LocalServer(record=False)
+    port = server.port
 
-        def do_GET(self) -> None:
-            port = self.server.server_address[1]
-            if self.path.startswith("/feed/"):
-                feed = int(self.path.split("/")[2])
-                items = "".join(
-                    f"<item><title>خبر {feed}-{i}</title>"
-                    f"<link>http://127.0.0.1:{port}/article/{feed}/{i}</link>"
-                    f"<guid>a-{feed}-{i}</guid><pubDate>{published}</pubDate>"
-                    f"<description>ملخص الخبر {i}</description></item>"
-                    for i in range(per_feed)
-                )
-                body = (
-                    f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-                    f"<title>موقع {feed}</title>{items}</channel></rss>"
-                ).encode()
-                kind = "application/rss+xml; charset=utf-8"
-            elif self.path.startswith("/article/"):
-                _, _, feed, number = self.path.split("/")
-                index = int(feed) * per_feed + int(number)
-                page = templates[index % len(templates)]
-                marker = f"<p>رقم المقال {index} في هذا الاختبار.</p></body>"
-                body = page.replace("</body>", marker, 1).encode()
-                kind = "text/html; charset=utf-8"
-            else:
-                body, kind = b"not found", "text/plain"
-            self.send_response(200 if kind != "text/plain" else 404)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(request: Recorded) -> Reply:
+        if request.path.startswith("/feed/"):
+            feed = int(request.path.split("/")[2])
+            items = "".join(
+                f"<item><title>خبر {feed}-{i}</title>"
+                f"<link>http://127.0.0.1:{port}/article/{feed}/{i}</link>"
+                f"<guid>a-{feed}-{i}</guid><pubDate>{published}</pubDate>"
+                f"<description>ملخص الخبر {i}</description></item>"
+                for i in range(per_feed)
+            )
+            body = (
+                f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+                f"<title>موقع {feed}</title>{items}</channel></rss>"
+            )
+            return Reply(body=body, content_type="application/rss+xml; charset=utf-8")
+        if request.path.startswith("/article/"):
+            _, _, feed, number = request.path.split("/")
+            index = int(feed) * per_feed + int(number)
+            page = templates[index % len(templates)]
+            marker = f"<p>رقم المقال {index} في هذا الاختبار.</p></body>"
+            return Reply(body=page.replace("</body>", marker, 1))
+        return Reply(404, b"not found", content_type="text/plain")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    port_queue.put(server.server_address[1])
+    server.fallback = answer
+    port_queue.put(port)
     server.serve_forever()
 
 
