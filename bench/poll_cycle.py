@@ -38,8 +38,9 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.support.http import LocalServer, Recorded, Reply
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 PER_FEED = 50
@@ -87,56 +88,29 @@ def _serve(ports: multiprocessing.Queue, state: object, feeds: int) -> None:
     ).read_text(encoding="utf-8")
     cache: dict[tuple[int, int], bytes] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    server = LocalServer(record=False)
+    port = server.port
 
-        def do_GET(self) -> None:
-            port = self.server.server_address[1]
-            cycle, validators = state.value // 10, state.value % 10  # type: ignore[attr-defined]
-            if self.path.startswith("/feed/"):
-                feed = int(self.path.split("/")[2])
-                generation = 2 if cycle >= 1 and feed % CHANGED_SHARE == 0 else 1
-                etag = f'"g{generation}-{feed}"'
-                if validators and self.headers.get("If-None-Match") == etag:
-                    self._reply(304, b"", None, etag)
-                    return
-                key = (feed, generation)
-                if key not in cache:
-                    cache[key] = _feed(feed, generation, port, sentences)
-                self._reply(
-                    200,
-                    cache[key],
-                    "application/rss+xml; charset=utf-8",
-                    etag if validators else None,
-                )
-            elif self.path.startswith("/article/"):
-                marker = f"<p>رقم المقال {self.path} في هذا الاختبار.</p></body>"
-                body = page_template.replace("</body>", marker, 1).encode()
-                self._reply(200, body, "text/html; charset=utf-8", None)
-            else:
-                self._reply(404, b"not found", "text/plain", None)
+    def answer(request: Recorded) -> Reply:
+        cycle, validators = state.value // 10, state.value % 10  # type: ignore[attr-defined]
+        if request.path.startswith("/feed/"):
+            feed = int(request.path.split("/")[2])
+            generation = 2 if cycle >= 1 and feed % CHANGED_SHARE == 0 else 1
+            etag = f'"g{generation}-{feed}"'
+            headers = {"ETag": etag} if validators else {}
+            if validators and request.headers.get("if-none-match") == etag:
+                return Reply(304, b"", headers, content_type=None)
+            key = (feed, generation)
+            if key not in cache:
+                cache[key] = _feed(feed, generation, port, sentences)
+            return Reply(200, cache[key], headers, "application/rss+xml; charset=utf-8")
+        if request.path.startswith("/article/"):
+            marker = f"<p>رقم المقال {request.path} في هذا الاختبار.</p></body>"
+            return Reply(body=page_template.replace("</body>", marker, 1))
+        return Reply(404, b"not found", content_type="text/plain")
 
-        def _reply(self, status: int, body: bytes, kind: str | None, etag: str | None) -> None:
-            self.send_response(status)
-            if kind:
-                self.send_header("Content-Type", kind)
-            if etag:
-                self.send_header("ETag", etag)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        # Read by listen() in the constructor: setting it on the instance is too late,
-        # and the default backlog of 5 drops connections (1 s, 3 s, 7 s SYN retries).
-        request_queue_size = 1024
-        daemon_threads = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    ports.put(server.server_address[1])
+    server.fallback = answer
+    ports.put(port)
     server.serve_forever()
 
 
