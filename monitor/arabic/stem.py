@@ -205,11 +205,6 @@ def surface_keys(word: str) -> tuple[str, ...]:
     return text_keys(norm) if norm else ()
 
 
-def exact_keys(norm: str) -> frozenset[str]:
-    """A word's forms for an exact-form match: orthography only, no affix stripped."""
-    return frozenset({norm})
-
-
 def cache_clear() -> None:
     """Forget every cached stem (benchmarks measure cold starts with it)."""
     for cached in (_inflection_readings, text_keys, query_keys, surface_keys):
