@@ -23,6 +23,7 @@ HEAVY = (
     "feedparser",
     "htmldate",
     "numpy",
+    "requests",  # only for webhook and Slack channels, and sources add's discovery
     "scipy",
     "scrapy",
     "tldextract",
