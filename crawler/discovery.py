@@ -98,11 +98,15 @@ class Fetcher:
 def discover(
     url: str, fetcher: Fetcher, *, progress: Callable[[str], None] | None = None
 ) -> tuple[Candidate | None, list[Candidate]]:
-    """``(the URL itself if it is a feed or sitemap, else None; candidates found)``."""
+    """``(the URL itself if it is a feed or sitemap, else None; candidates found)``.
+
+    The URL itself is returned even when it holds no entry (``entries == 0``): whoever
+    gave a feed's own URL must hear that it is empty, not be shown the site's others.
+    """
     page = fetcher.get(url)
     if page.status >= 400:
         raise SourceError(f"{page.url}: HTTP {page.status}")
-    itself = _candidate(page, "the URL itself")
+    itself = _candidate(page, "the URL itself", keep_empty=True)
     if itself is not None:
         return itself, []
     text, _encoding = decode_html(page.body, page.content_type)
@@ -130,12 +134,12 @@ def discover(
     return None, found
 
 
-def _candidate(fetched: Fetched, found_by: str) -> Candidate | None:
+def _candidate(fetched: Fetched, found_by: str, *, keep_empty: bool = False) -> Candidate | None:
     try:
         parsed = parse_document(fetched.body, url=fetched.url, content_type=fetched.content_type)
     except SourceError:
         return None
-    if not parsed.entries and not parsed.children:
+    if not parsed.entries and not parsed.children and not keep_empty:
         return None
     kind = "sitemap" if parsed.version in ("sitemap", "sitemapindex") else "feed"
     dates = [entry.published_at for entry in parsed.entries if entry.published_at]

@@ -34,9 +34,9 @@ from monitor.config import Settings
 from monitor.db.session import Database
 from monitor.errors import (
     Conflict,
+    InvalidRequest,
     NetworkGuardError,
     NotFound,
-    RasidError,
     ResolutionError,
     SourceError,
 )
@@ -47,7 +47,7 @@ from monitor.watchlists import WatchlistInfo
 
 if TYPE_CHECKING:
     from alerts.outbox import AlertFilter, AlertRecord
-    from crawler.discovery import Candidate, Fetcher
+    from crawler.discovery import Candidate
     from monitor.archive import ArchiveMatch
     from monitor.frontier import FailedEntry
     from monitor.stories import StoryView
@@ -208,22 +208,21 @@ class App:
         )
         try:
             itself, found = discover(url, fetcher)
-            empty = None if itself is not None else _empty_document(url, fetcher)
         except ResolutionError as exc:
             return FeedDiscovery(url, None, [], unchecked=str(exc))
         except NetworkGuardError as exc:
-            raise RasidError(str(exc)) from None
+            raise InvalidRequest(str(exc)) from None
         except SourceError as exc:
             return FeedDiscovery(url, None, [], unchecked=str(exc))
         finally:
             fetcher.close()
-        if empty is not None:
-            raise RasidError(
-                f"{url} is a {empty} without any entry: nothing to poll there yet; check "
+        if itself is not None and itself.entries == 0:
+            raise InvalidRequest(
+                f"{url} is a {itself.kind} without any entry: nothing to poll there yet; check "
                 "the URL, or add it as it is without the check (--no-check)"
             )
         if itself is None and not found:
-            raise RasidError(
+            raise NotFound(
                 f"{url} is a page without a feed or sitemap rasid could find; to follow its "
                 'article links, add it in settings.toml with kind = "html" and '
                 'links = "<selector>"'
@@ -378,24 +377,3 @@ class App:
                     "`rasid frontier list`); nothing was queued"
                 )
         return retry_failed(self.db, list(ids) or None)
-
-
-def _empty_document(url: str, fetcher: Fetcher) -> str | None:
-    """ "feed" or "sitemap" when ``url`` parses as one but holds no entry, else None.
-
-    Discovery skips an empty document and lists the site's other feeds; a person who
-    gave the feed's own URL must hear that it is empty instead. It costs one more GET,
-    made only when the URL was not itself a usable feed.
-    """
-    from crawler.documents import parse_document
-
-    fetched = fetcher.get(url)
-    if fetched.status >= 400:
-        return None
-    try:
-        parsed = parse_document(fetched.body, url=fetched.url, content_type=fetched.content_type)
-    except SourceError:
-        return None
-    if parsed.entries or parsed.children:
-        return None
-    return "sitemap" if parsed.version in ("sitemap", "sitemapindex") else "feed"
