@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from monitor import sources as source_state
+from monitor import users
 from monitor import watchlists as watchlist_state
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
@@ -43,6 +44,7 @@ from monitor.errors import (
 from monitor.matching import DEFAULT_SLOP, CompiledQuery, Synonyms, compile_query
 from monitor.sources import SourceStatus
 from monitor.status import StatusReport, collect_status
+from monitor.users import NewToken, TokenInfo, UserInfo
 from monitor.watchlists import WatchlistInfo
 
 if TYPE_CHECKING:
@@ -254,6 +256,37 @@ class App:
                 slop=slop,
             )
 
+    def get_watchlist(self, name: str) -> WatchlistInfo:
+        with self.db.transaction() as session:
+            return watchlist_state.get_watchlist(session, name)
+
+    def save_watchlist(
+        self,
+        name: str,
+        queries: Sequence[str],
+        channels: Sequence[str] = (),
+        *,
+        slop: int = DEFAULT_SLOP,
+        synonyms: Sequence[Sequence[str]] = (),
+        enabled: bool = True,
+        create: bool,
+    ) -> WatchlistInfo:
+        """Create a watchlist (``create``), or replace all of one made outside
+        settings.toml: its queries, channels, slop, synonyms and whether it is on."""
+        with self.db.transaction() as session:
+            return watchlist_state.save_watchlist(
+                session,
+                name=name,
+                queries=list(queries),
+                channels=list(channels),
+                settings=self.settings,
+                now=self.clock.now(),
+                slop=slop,
+                synonyms=[list(group) for group in synonyms],
+                enabled=enabled,
+                create=create,
+            )
+
     def remove_watchlist(self, name: str) -> None:
         with self.db.transaction() as session:
             watchlist_state.remove_watchlist(session, name, self.settings)
@@ -298,8 +331,11 @@ class App:
         found = list(backtest(self.db, compiled, since=after, progress=stage("searching")))
         return ArchiveTrial(query, after, found)
 
-    def _compile(self, query: str, slop: int) -> CompiledQuery:
-        return compile_query(query, slop=slop, synonyms=Synonyms(self.settings.matching.synonyms))
+    def _compile(
+        self, query: str, slop: int, synonyms: Sequence[Sequence[str]] = ()
+    ) -> CompiledQuery:
+        groups = [*self.settings.matching.synonyms, *(list(group) for group in synonyms)]
+        return compile_query(query, slop=slop, synonyms=Synonyms(groups))
 
     # -- stories ------------------------------------------------------------------
 
@@ -344,6 +380,68 @@ class App:
                     "`rasid alerts list --dead`); nothing was queued"
                 )
         return outbox.requeue_dead(self.db, self.clock.now(), ids=list(ids) or None)
+
+    # -- users --------------------------------------------------------------------
+
+    def count_users(self) -> int:
+        with self.db.transaction() as session:
+            return users.count_users(session)
+
+    def list_users(self) -> list[UserInfo]:
+        with self.db.transaction() as session:
+            return users.list_users(session)
+
+    def get_user(self, user_id: int) -> UserInfo | None:
+        with self.db.transaction() as session:
+            return users.get_user(session, user_id)
+
+    def add_user(self, name: str, role: str, password: str) -> UserInfo:
+        with self.db.transaction() as session:
+            return users.add_user(session, name, role, password, self.clock.now())
+
+    def remove_user(self, name: str) -> None:
+        with self.db.transaction() as session:
+            users.remove_user(session, name)
+
+    def set_user_role(self, name: str, role: str) -> UserInfo:
+        with self.db.transaction() as session:
+            return users.set_role(session, name, role)
+
+    def set_password(self, name: str, password: str) -> UserInfo:
+        """Change a password; that user's sessions end."""
+        with self.db.transaction() as session:
+            return users.set_password(session, name, password, self.clock.now())
+
+    def set_preferences(
+        self, user_id: int, *, language: str | None = None, time_zone: str | None = None
+    ) -> UserInfo:
+        with self.db.transaction() as session:
+            return users.set_preferences(session, user_id, language=language, time_zone=time_zone)
+
+    def authenticate(self, name: str, password: str) -> UserInfo | None:
+        with self.db.transaction() as session:
+            return users.authenticate(session, name, password)
+
+    def create_token(self, name: str, label: str) -> NewToken:
+        """A new API token for user ``name``; its secret is in the result only."""
+        with self.db.transaction() as session:
+            return users.create_token(session, name, label, self.clock.now())
+
+    def list_tokens(self, name: str | None = None) -> list[TokenInfo]:
+        with self.db.transaction() as session:
+            return users.list_tokens(session, name)
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.db.transaction() as session:
+            users.revoke_token(session, token_id)
+
+    def user_for_token(self, secret: str) -> UserInfo | None:
+        with self.db.transaction() as session:
+            return users.user_for_token(session, secret, self.clock.now())
+
+    def signing_key(self, name: str) -> str:
+        with self.db.transaction() as session:
+            return users.signing_key(session, name, self.clock.now())
 
     # -- the frontier -------------------------------------------------------------
 

@@ -300,12 +300,28 @@ class ChannelSettings(_Section):
         return self.enabled and (self.kind == "console" or bool(self.url))
 
 
+def _check_synonym_groups(groups: list[list[str]]) -> list[list[str]]:
+    for group in groups:
+        if len(group) < 2:
+            raise ValueError("a synonym group needs at least two members")
+        if any(not member.strip() for member in group):
+            raise ValueError("a synonym cannot be empty")
+    return groups
+
+
 class WatchlistSettings(_Section):
     name: str = Field(min_length=1)
     queries: list[str] = Field(min_length=1)
     channels: list[str] = Field(default_factory=list)
     enabled: StrictBool = True
     slop: int = Field(default=1, ge=0, le=10)
+    # Synonym groups for this watchlist only, added to [matching] synonyms.
+    synonyms: list[list[str]] = Field(default_factory=list)
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonym_groups(cls, groups: list[list[str]]) -> list[list[str]]:
+        return _check_synonym_groups(groups)
 
     @field_validator("queries")
     @classmethod
@@ -323,12 +339,59 @@ class MatchingSettings(_Section):
     @field_validator("synonyms")
     @classmethod
     def _groups(cls, groups: list[list[str]]) -> list[list[str]]:
-        for group in groups:
-            if len(group) < 2:
-                raise ValueError("a synonym group needs at least two members")
-            if any(not member.strip() for member in group):
-                raise ValueError("a synonym cannot be empty")
-        return groups
+        return _check_synonym_groups(groups)
+
+
+def _listen_address(value: object) -> str:
+    """ "host:port" (an IPv6 host in brackets); port 0 takes any free port."""
+    if not isinstance(value, str):
+        raise ValueError(f'expected "host:port" such as "127.0.0.1:8080", got {_shown(value)}')
+    host, colon, port = value.strip().rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'expected "host:port" such as "127.0.0.1:8080", got {_shown(value)}')
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f'an IPv6 address goes in brackets ("[::1]:8080"), got {_shown(value)}')
+    return f"{host}:{int(port)}"
+
+
+def _time_zone(value: object) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError(f'expected a time zone name such as "Asia/Baghdad", got {_shown(value)}')
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'unknown time zone {_shown(value)}; use a name such as "Asia/Baghdad" or "UTC"'
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_time_zone)]
+
+
+class WebSettings(_Section):
+    # Serve the web page and the API from `rasid run` (`rasid web` serves them alone).
+    enabled: StrictBool = True
+    listen: Annotated[str, BeforeValidator(_listen_address)] = "127.0.0.1:8080"
+    # Host names the page answers to besides the listen address and localhost names
+    # (a Host allow-list defeats DNS rebinding); "*" accepts any.
+    allowed_hosts: tuple[str, ...] = ()
+    # Mark cookies Secure: set when the page is reached over HTTPS (a proxy in front).
+    secure_cookies: StrictBool = False
+    session_lifetime: PositiveDuration = timedelta(days=14)
+    # The page's language and time zone until a user chooses their own.
+    language: Literal["ar", "en"] = "ar"
+    time_zone: TimeZoneName = "UTC"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
 
 
 class Settings(_Section):
@@ -342,6 +405,7 @@ class Settings(_Section):
     watchlists: list[WatchlistSettings] = Field(default_factory=list)
     matching: MatchingSettings = MatchingSettings()
     stories: StorySettings = StorySettings()
+    web: WebSettings = WebSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config_path: Path | None = None
     base_dir: Path = Path()

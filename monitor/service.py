@@ -36,7 +36,6 @@ from monitor.db.faults import OutageLog
 from monitor.db.session import Database, InstanceLock
 from monitor.errors import DatabaseUnavailable
 from monitor.ingest import Ingestor
-from monitor.matching import Synonyms
 from monitor.polling import PollingPolicy
 from monitor.status import record_channels
 from monitor.watchlists import WatchlistBook, sync_watchlists
@@ -103,7 +102,7 @@ class Service:
             pause_after_failures=crawl.pause_after_failures,
         )
         self._rng = random.Random()
-        self.watchlists = WatchlistBook(self.db, Synonyms(settings.matching.synonyms))
+        self.watchlists = WatchlistBook(self.db, settings.matching.synonyms)
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
         )

@@ -48,6 +48,8 @@ class WatchlistInfo:
     enabled: bool
     origin: str
     slop: int = DEFAULT_SLOP
+    # This watchlist's own synonym groups, added to [matching] synonyms for its queries.
+    synonyms: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass
@@ -67,7 +69,7 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
     for position, entry in enumerate(settings.watchlists):
         for number, query in enumerate(entry.queries):
             try:
-                compile_query(query, slop=entry.slop)
+                compile_query(query, slop=entry.slop, synonyms=Synonyms(entry.synonyms))
             except QuerySyntaxError as exc:
                 raise ConfigError(
                     f'{settings.config_path}: watchlists[{position}] ("{entry.name}")'
@@ -78,9 +80,15 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
             watchlist = Watchlist(name=entry.name, created_at=now, updated_at=now)
             session.add(watchlist)
         _assign(watchlist, entry.queries, entry.channels, now)
-        if watchlist.enabled != entry.enabled or watchlist.slop != entry.slop:
+        groups = [list(group) for group in entry.synonyms] or None
+        if (
+            watchlist.enabled != entry.enabled
+            or watchlist.slop != entry.slop
+            or watchlist.synonyms != groups
+        ):
             watchlist.enabled = entry.enabled
             watchlist.slop = entry.slop
+            watchlist.synonyms = groups
             watchlist.updated_at = now
         watchlist.origin = "settings"
     for watchlist in existing.values():
@@ -150,6 +158,59 @@ def add_watchlist(
     return _info(watchlist)
 
 
+def save_watchlist(
+    session: Session,
+    *,
+    name: str,
+    queries: list[str],
+    channels: list[str],
+    settings: Settings,
+    now: datetime,
+    slop: int = DEFAULT_SLOP,
+    synonyms: list[list[str]] | None = None,
+    enabled: bool = True,
+    create: bool,
+) -> WatchlistInfo:
+    """Create a watchlist (``create``) or replace everything about one: what the web
+    page's form saves. A watchlist from settings.toml is edited in the file only."""
+    queries = [query.strip() for query in queries if query.strip()]
+    if not queries:
+        raise InvalidRequest("give at least one query")
+    if not name.strip() or len(name) > 200:
+        raise InvalidRequest("a watchlist's name is 1 to 200 characters")
+    if not 0 <= slop <= 10:
+        raise InvalidRequest(f"slop must be from 0 to 10, not {slop}")
+    groups = [[member.strip() for member in group if member.strip()] for group in synonyms or []]
+    groups = [group for group in groups if group]
+    for group in groups:
+        if len(group) < 2:
+            raise InvalidRequest(f"a synonym group needs at least two members: {group[0]!r}")
+    for query in queries:
+        compile_query(query, slop=slop, synonyms=Synonyms([*settings.matching.synonyms, *groups]))
+    known_channels = {channel.name for channel in settings.effective_channels()}
+    for channel in channels:
+        if channel not in known_channels:
+            known = ", ".join(sorted(known_channels))
+            raise NotFound(f"unknown channel {channel!r} (channels in settings: {known})")
+    watchlist = _get(session, name)
+    if create:
+        if watchlist is not None:
+            raise Conflict(f"a watchlist named {name!r} exists already")
+        watchlist = Watchlist(name=name, origin="web", created_at=now, updated_at=now)
+        session.add(watchlist)
+    elif watchlist is None:
+        raise NotFound(f"no watchlist named {name!r}")
+    elif watchlist.origin == "settings":
+        raise Conflict(f"watchlist {name!r} is defined in {settings.config_path}; edit it there")
+    _assign(watchlist, queries, channels, now)
+    watchlist.enabled = enabled
+    watchlist.slop = slop
+    watchlist.synonyms = groups or None
+    watchlist.updated_at = now
+    session.flush()
+    return _info(watchlist)
+
+
 def remove_watchlist(session: Session, name: str, settings: Settings) -> None:
     watchlist = _get(session, name)
     if watchlist is None:
@@ -179,7 +240,15 @@ def _info(watchlist: Watchlist) -> WatchlistInfo:
         enabled=watchlist.enabled,
         origin=watchlist.origin,
         slop=watchlist.slop,
+        synonyms=tuple(tuple(group) for group in watchlist.synonyms or ()),
     )
+
+
+def get_watchlist(session: Session, name: str) -> WatchlistInfo:
+    watchlist = _get(session, name)
+    if watchlist is None:
+        raise NotFound(f"no watchlist named {name!r}")
+    return _info(watchlist)
 
 
 def keep_out_of_collector() -> None:
@@ -203,9 +272,10 @@ def keep_out_of_collector() -> None:
 class WatchlistBook:
     """The compiled index of enabled watchlists, rebuilt only when the table changed."""
 
-    def __init__(self, db: Database, synonyms: Synonyms | None = None) -> None:
+    def __init__(self, db: Database, synonyms: list[list[str]] | None = None) -> None:
         self._db = db
-        self._synonyms = synonyms or Synonyms.empty()
+        self._groups = list(synonyms or [])
+        self._synonyms = Synonyms(self._groups)
         self._signature: tuple[object, ...] | None = None
         self._compiled = CompiledWatchlists(index=WatchlistIndex([]))
 
@@ -240,9 +310,12 @@ class WatchlistBook:
         is skipped with a warning rather than stopping all matching."""
         entries = []
         for info in infos:
+            synonyms = self._synonyms
+            if info.synonyms:
+                synonyms = Synonyms([*self._groups, *info.synonyms])
             for query in info.queries:
                 try:
-                    tree = parse_query(query, slop=info.slop, synonyms=self._synonyms)
+                    tree = parse_query(query, slop=info.slop, synonyms=synonyms)
                 except QuerySyntaxError as exc:
                     logger.warning("watchlist %r: query skipped: %s", info.name, exc)
                     continue

@@ -239,6 +239,9 @@ class Watchlist(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Words allowed between consecutive words of a plain phrase query.
     slop: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # This watchlist's own synonym groups (lists of words or phrases), added to the
+    # groups of [matching] synonyms when its queries are compiled.
+    synonyms: Mapped[list[list[str]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -294,7 +297,12 @@ class Match(Base):
     article: Mapped[Article] = relationship()
     watchlist: Mapped[Watchlist] = relationship()
 
-    __table_args__ = (UniqueConstraint("article_id", "watchlist_id"),)
+    __table_args__ = (
+        UniqueConstraint("article_id", "watchlist_id"),
+        # The web page lists matches newest first, overall or per watchlist.
+        Index("ix_matches_created", "created_at", "id"),
+        Index("ix_matches_watchlist_created", "watchlist_id", "created_at"),
+    )
 
 
 class OutboxAlert(Base):
@@ -346,3 +354,52 @@ class ServiceChannel(Base):
     # Why an inactive channel is off, in a few words.
     reason: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime]
+
+
+class User(Base):
+    """A person who signs in to the web page: viewer, editor or admin.
+
+    Only an argon2 hash of the password is kept (monitor/users.py).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    password_hash: Mapped[str] = mapped_column(Text)
+    # Shown dates are in this zone; the language of the page ("ar" or "en").
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    # Sessions signed before this moment are refused (a changed password logs out).
+    password_changed_at: Mapped[datetime]
+
+    tokens: Mapped[list[ApiToken]] = relationship(cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """A token for scripts and feed readers; only its SHA-256 is kept, the token itself
+    is shown once when made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The first characters of the token, shown in lists so a person can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class WebKey(Base):
+    """Keys the web page signs with (session cookies), made once and shared through the
+    database so that every instance accepts the others' sessions."""
+
+    __tablename__ = "web_keys"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
