@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from random import Random
 
@@ -52,7 +52,9 @@ class DispatchSummary:
     ``failed`` counts transient failures (retried later), ``dead`` permanent ones or
     alerts out of attempts, ``skipped`` alerts left pending without an attempt (behind a
     failed alert of their channel, or for a channel not configured here), ``lease_lost``
-    alerts another dispatcher took over (not settled by this one).
+    alerts another dispatcher took over (not settled by this one). ``latencies`` holds,
+    for each alert sent, the time from its creation (its match) to its delivery: the
+    service's metrics read it (not compared: it depends on the clock).
     """
 
     sent: int = 0
@@ -60,6 +62,7 @@ class DispatchSummary:
     dead: int = 0
     skipped: int = 0
     lease_lost: int = 0
+    latencies: list[timedelta] = field(default_factory=list, compare=False, repr=False)
 
     def add(self, other: DispatchSummary) -> None:
         self.sent += other.sent
@@ -67,6 +70,7 @@ class DispatchSummary:
         self.dead += other.dead
         self.skipped += other.skipped
         self.lease_lost += other.lease_lost
+        self.latencies.extend(other.latencies)
 
 
 class Dispatcher:
@@ -144,6 +148,8 @@ class Dispatcher:
         if error is None:
             if outbox.mark_sent(self._db, alert, now):
                 summary.sent += 1
+                if alert.created_at is not None:
+                    summary.latencies.append(now - alert.created_at)
                 return True
             return self._lost(alert, summary)
         retry_at = outbox.next_attempt_time(

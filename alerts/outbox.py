@@ -66,6 +66,8 @@ class ClaimedAlert:
     event: MatchEvent
     attempts: int
     lease_token: str
+    # When its match was made, the start of its delivery latency (None: a test alert).
+    created_at: datetime | None = None
 
 
 def new_alert_id(now: datetime) -> str:
@@ -173,6 +175,7 @@ def claim_due(
                     event=event,
                     attempts=row.attempts,
                     lease_token=row.lease_token,
+                    created_at=row.created_at,
                 )
             )
         return claimed

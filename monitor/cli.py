@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from rich.text import Text
 
 from monitor.config import Settings, load_settings, parse_duration
 from monitor.errors import ConfigError, QuerySyntaxError, RasidError
+from monitor.logsetup import LOG_FORMATS, LogFormat, setup_logging
 
 if TYPE_CHECKING:
     from alerts.outbox import AlertFilter
@@ -73,9 +73,12 @@ class Context:
     """The settings path from --config, loaded on first use (so --help needs no file),
     and the App over it, closed when the command ends."""
 
-    def __init__(self, click_context: click.Context, config: str | None) -> None:
+    def __init__(
+        self, click_context: click.Context, config: str | None, log_format: LogFormat = "text"
+    ) -> None:
         self._click = click_context
         self.config = config
+        self.log_format = log_format
         self._settings: Settings | None = None
         self._app: App | None = None
 
@@ -105,16 +108,24 @@ pass_context = click.make_pass_decorator(Context)
     envvar="RASID_CONFIG",
     help="Settings file (default: $RASID_CONFIG, ./settings.toml, or the bundled one).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    envvar="RASID_LOG_FORMAT",
+    help="How the service logs to stderr: text lines, or one JSON object per line.",
+)
 @click.version_option(package_name="rasid")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, log_format: LogFormat) -> None:
     """rasid (راصد) watches Arabic news and alerts you when a story you watch breaks.
 
     Exit codes: 0 success, 1 a runtime problem (or no match for `watch test`), 2 a usage
     or settings problem. --json output is one document: an array for commands that list
     rows, an object otherwise.
     """
-    ctx.obj = Context(ctx, config)
+    ctx.obj = Context(ctx, config, log_format)
 
 
 # -- output ------------------------------------------------------------------------
@@ -205,23 +216,8 @@ def _plural(count: int, one: str, many: str) -> str:
 # -- run -----------------------------------------------------------------------------
 
 
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
-    for name in (
-        "scrapy",
-        "twisted",
-        "trafilatura",
-        "htmldate",
-        "apscheduler",
-        "filelock",
-        "alembic",
-    ):
-        logging.getLogger(name).setLevel(quiet)
+def _setup_logging(settings: Settings, fmt: LogFormat = "text") -> None:
+    setup_logging(settings, fmt)
 
 
 @cli.command()
@@ -238,7 +234,7 @@ def run(ctx: Context, once: bool) -> None:
     from crawler.runner import run_in_reactor
     from monitor.status import describe_run, run_failed
 
-    _setup_logging(ctx.settings)
+    _setup_logging(ctx.settings, ctx.log_format)
     with _service(ctx.settings) as service:
         if not once:
             run_in_reactor(service.run_forever)

@@ -47,6 +47,11 @@ class Ticker:
     def start(self) -> None:
         self._scheduler.start()
 
+    @property
+    def running(self) -> bool:
+        """Started and not shut down (what /readyz reports as the scheduler)."""
+        return bool(self._scheduler.running)
+
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)

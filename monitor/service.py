@@ -36,6 +36,7 @@ from monitor.db.faults import OutageLog
 from monitor.db.session import Database, InstanceLock
 from monitor.errors import DatabaseUnavailable
 from monitor.ingest import Ingestor
+from monitor.metrics import ServiceMetrics
 from monitor.polling import PollingPolicy
 from monitor.status import record_channels
 from monitor.watchlists import WatchlistBook, sync_watchlists
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from crawler.items import ArticleItem, FeedEntry
     from crawler.runner import CrawlerHandle
     from crawler.sink import DueSource, PageWork, PollOutcome
+    from monitor.scheduler import Ticker
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ class Service:
             self.clock,
         )
         self.summary = RunSummary()
+        self.metrics = ServiceMetrics(self.db)
+        self._ticker: Ticker | None = None
         # This process's lease token on frontier entries, and the outage reporter.
         self.token = str(uuid.uuid4())
         self.outage = OutageLog()
@@ -220,6 +224,7 @@ class Service:
 
     def _note_poll(self, source: DueSource, outcome: PollOutcome) -> None:
         self.summary.polled += 1
+        self.metrics.poll_recorded(source.id, outcome.status)
         if outcome.status == "error":
             self.summary.errors[source.name] = outcome.error or "error"
             logger.warning("source %s: %s", source.name, outcome.error)
@@ -269,6 +274,7 @@ class Service:
             self._note_store_failure(item, exc)
             return
         self.outage.succeeded()
+        self.metrics.article_stored(duplicate=result.duplicate, matches=result.matches)
         if result.duplicate:
             self.summary.duplicates += 1
             return
@@ -336,6 +342,8 @@ class Service:
             self.outage.failed(failure, "delivering alerts")
             return None
         self.outage.succeeded()
+        if summary is not None:
+            self.metrics.delivered(summary)
         return summary
 
     # -- the archive ------------------------------------------------------------
@@ -354,6 +362,10 @@ class Service:
     async def poll_tick(self) -> int:
         """Renew the leases of pages in flight, fetch frontier entries nobody holds, and
         claim the sources due now; returns how many sources were claimed."""
+        with self.metrics.poll_tick.time():
+            return self._poll_tick()
+
+    def _poll_tick(self) -> int:
         assert self._crawler is not None
         now = self.clock.now()
         try:
@@ -369,6 +381,7 @@ class Service:
             self._crawler.fetch(works)
         if due:
             self._polls.update(source.id for source in due)
+            self.metrics.polls_claimed(source.id for source in due)
             self._crawler.poll(due)
         return len(due)
 
@@ -437,6 +450,7 @@ class Service:
             limit=None,
         )
         self._polls.update(source.id for source in due)
+        self.metrics.polls_claimed(source.id for source in due)
         crawler = CrawlerHandle(
             self.settings, self, keep_alive=False, initial=due, initial_work=works
         )
@@ -521,7 +535,7 @@ class Service:
         if self.db.is_sqlite:
             frontier.release_stale(self.db)
         self._crawler = await self.start_crawler()
-        ticker = Ticker()
+        ticker = self._ticker = Ticker()
         ticker.every(self.settings.crawl.poll_tick, self.poll_tick, name="poll", now=True)
         ticker.every(self.settings.alerts.dispatch_interval, self.dispatch_tick, name="dispatch")
         ticker.every(ARCHIVE_INTERVAL, self.archive_tick, name="archive")
@@ -537,6 +551,11 @@ class Service:
             ticker.shutdown()
             await self._stop_crawler(self._crawler)
             await asyncio.gather(*self._background, return_exceptions=True)
+
+    @property
+    def scheduler_running(self) -> bool:
+        """``run_forever``'s ticks are scheduled (what /readyz asks of a service)."""
+        return self._ticker is not None and self._ticker.running
 
     def close(self) -> None:
         self.lock.release()
