@@ -102,6 +102,15 @@ class ArchiveTrial:
     matches: list[ArchiveMatch]
 
 
+@dataclass(frozen=True)
+class ChannelTest:
+    """A sample alert sent to a channel: delivered or not, and the receiver's answer."""
+
+    channel: str
+    delivered: bool
+    answer: str
+
+
 class App:
     """rasid's actions over one settings file; close it (or use ``with``) when done."""
 
@@ -380,6 +389,42 @@ class App:
                     "`rasid alerts list --dead`); nothing was queued"
                 )
         return outbox.requeue_dead(self.db, self.clock.now(), ids=list(ids) or None)
+
+    def test_channel(self, name: str) -> ChannelTest:
+        """Send a sample alert to channel ``name`` now, outside the outbox, and tell what
+        the receiver answered: what an admin checks after setting a channel up."""
+        from alerts.channels import build_channel
+        from alerts.event import Highlight, MatchedArticle, MatchEvent
+        from alerts.outbox import ClaimedAlert, new_alert_id
+        from monitor.errors import DeliveryError
+
+        entry = next((c for c in self.settings.effective_channels() if c.name == name), None)
+        if entry is None:
+            raise NotFound(f"no channel named {name!r} in settings.toml")
+        if not entry.active:
+            raise Conflict(f"channel {name!r} is off (disabled, or its URL is empty)")
+        channel = build_channel(
+            entry, self.settings, self.settings.crawl.network_policy, self.clock
+        )
+        now = self.clock.now()
+        event = MatchEvent(
+            watchlist="rasid test",
+            article=MatchedArticle(
+                url="https://example.com/rasid-test-alert",
+                title="اختبار راصد: أسقطت الدفاعات الجوية طائرتين مسيرتين",
+                source="rasid",
+                published_at=now,
+            ),
+            highlights=(Highlight("طائرة مسيرة", "طائرتين مسيرتين", "title"),),
+            snippet="هذا تنبيه تجريبي أرسله راصد للتحقق من القناة. (rasid test alert)",
+        )
+        alert_id = new_alert_id(now)
+        alert = ClaimedAlert(0, alert_id, name, event.with_id(alert_id), 1, "")
+        try:
+            channel.send(alert)
+        except DeliveryError as exc:
+            return ChannelTest(name, False, str(exc))
+        return ChannelTest(name, True, "delivered")
 
     # -- users --------------------------------------------------------------------
 

@@ -237,7 +237,7 @@ def run(ctx: Context, once: bool) -> None:
     _setup_logging(ctx.settings, ctx.log_format)
     with _service(ctx.settings) as service:
         if not once:
-            run_in_reactor(service.run_forever)
+            run_in_reactor(lambda: service.run_forever(on_web=_print_address))
             return
         summary = run_in_reactor(service.run_once)
     for line in describe_run(summary):
@@ -703,6 +703,147 @@ def frontier_retry(ctx: Context, ids: tuple[int, ...]) -> None:
     """Queue given-up entries again (all of them, or the given ids)."""
     count = ctx.app.retry_entries(ids)
     console.print(f"queued {_plural(count, 'entry', 'entries')} again")
+
+
+# -- the web page --------------------------------------------------------------------
+
+
+def _print_address(address: str) -> None:
+    console.print(f"web page and API: {address}  (API document: {address}/api/v1/openapi.json)")
+
+
+@cli.command("web")
+@pass_context
+def web(ctx: Context) -> None:
+    """Serve the web page and the API alone, without crawling (stop with Ctrl-C).
+
+    For a deployment where `rasid run` crawls elsewhere against the same PostgreSQL.
+    Listens on [web] listen.
+    """
+    from monitor.web.server import serve_alone
+
+    _setup_logging(ctx.settings, ctx.log_format)
+    serve_alone(ctx.app, on_listening=_print_address)
+
+
+# -- users ---------------------------------------------------------------------------
+
+
+@cli.group()
+def users() -> None:
+    """People who sign in to the web page, their roles and API tokens."""
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "editor", "admin"]),
+    default="viewer",
+    show_default=True,
+    help="viewer reads; editor also edits watchlists; admin also sources, channels, users.",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@pass_context
+def users_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
+    """Add a user (asks for the password twice)."""
+    added = ctx.app.add_user(name, role, _new_password(password_stdin))
+    console.print(f"added {added.name} ({added.role})")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@pass_context
+def users_list(ctx: Context, as_json: bool) -> None:
+    """Users and their roles."""
+    people = ctx.app.list_users()
+    if as_json:
+        _print_json(people)
+        return
+    if not people:
+        console.print("no users: the web page is open to this machine only")
+        return
+    table = Table("name", "role", "created", "tokens")
+    tokens = ctx.app.list_tokens()
+    now = ctx.app.clock.now()
+    for person in people:
+        count = sum(1 for token in tokens if token.user == person.name)
+        _add_row(table, person.name, person.role, _ago(person.created_at, now), str(count))
+    console.print(table)
+
+
+@users.command("remove")
+@click.argument("name")
+@pass_context
+def users_remove(ctx: Context, name: str) -> None:
+    """Remove a user and their tokens."""
+    ctx.app.remove_user(name)
+    console.print(f"removed {name}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@pass_context
+def users_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
+    """Set a user's password; their sessions end."""
+    ctx.app.set_password(name, _new_password(password_stdin))
+    console.print(f"password of {name} changed")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["viewer", "editor", "admin"]))
+@pass_context
+def users_role(ctx: Context, name: str, role: str) -> None:
+    """Change a user's role."""
+    changed = ctx.app.set_user_role(name, role)
+    console.print(f"{changed.name} is now {changed.role}")
+
+
+@users.command("token")
+@click.argument("name", required=False)
+@click.option("--label", default="token", show_default=True, help="What the token is for.")
+@click.option("--list", "listing", is_flag=True, help="List tokens (of NAME, or all).")
+@click.option("--revoke", type=int, metavar="ID", help="Revoke the token with this id.")
+@pass_context
+def users_token(
+    ctx: Context, name: str | None, label: str, listing: bool, revoke: int | None
+) -> None:
+    """Make an API token for NAME (printed once), list tokens, or revoke one.
+
+    Scripts send it as `Authorization: Bearer TOKEN`; feed readers as ?token=TOKEN.
+    """
+    if revoke is not None:
+        ctx.app.revoke_token(revoke)
+        console.print(f"revoked token {revoke}")
+        return
+    if listing:
+        table = Table("id", "user", "name", "starts with", "last used")
+        now = ctx.app.clock.now()
+        for token in ctx.app.list_tokens(name):
+            _add_row(
+                table,
+                str(token.id),
+                token.user,
+                token.name,
+                token.prefix,
+                _ago(token.last_used_at, now),
+            )
+        console.print(table)
+        return
+    if name is None:
+        raise click.UsageError("give the user's NAME (or --list, or --revoke ID)")
+    made = ctx.app.create_token(name, label)
+    console.print(f"token {made.info.id} for {name} (shown once, keep it now):")
+    click.echo(made.secret)
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from crawler.runner import CrawlerHandle
     from crawler.sink import DueSource, PageWork, PollOutcome
     from monitor.scheduler import Ticker
+    from monitor.web.server import WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -527,11 +528,19 @@ class Service:
             except DatabaseUnavailable as exc:
                 self.outage.failed(exc, "renewing page leases")
 
-    async def run_forever(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly: no claim or alert is left hanging."""
+    async def run_forever(self, on_web: Callable[[str], None] | None = None) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly: no claim or alert is left hanging.
+
+        The web page and the API are served from this loop when ``[web] enabled``
+        (before any crawling: an address refused stops the run at once); ``on_web`` is
+        told their address.
+        """
         from monitor.scheduler import Ticker
 
         stop = asyncio.Event()
+        web = await self._start_web()
+        if web is not None and on_web is not None:
+            on_web(web.address)
         if self.db.is_sqlite:
             frontier.release_stale(self.db)
         self._crawler = await self.start_crawler()
@@ -551,6 +560,22 @@ class Service:
             ticker.shutdown()
             await self._stop_crawler(self._crawler)
             await asyncio.gather(*self._background, return_exceptions=True)
+            if web is not None:
+                await web.stop()
+
+    async def _start_web(self) -> WebServer | None:
+        if not self.settings.web.enabled:
+            return None
+        from monitor.app import App
+        from monitor.web.context import WebContext
+        from monitor.web.server import WebServer, check_listen
+
+        app = App(self.settings, clock=self.clock)
+        check_listen(self.settings, app.count_users())
+        web = WebServer(WebContext(app, self.settings, self.clock, service=self))
+        address = await web.start()
+        logger.info("web page and API on %s", address)
+        return web
 
     @property
     def scheduler_running(self) -> bool:

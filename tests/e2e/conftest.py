@@ -141,6 +141,7 @@ def settings_text(
     crawl: dict[str, object] | None = None,
     alerts: dict[str, object] | None = None,
     interval: str = "1m",
+    web: dict[str, object] | None = None,
 ) -> str:
     watchlists = watchlists or {"drones": ["طائرة مسيرة"], "ain-al-asad": ["عين الأسد"]}
     # AutoThrottle's first delay would only slow a loopback test down.
@@ -155,6 +156,8 @@ def settings_text(
         f"[database]\nurl = {json.dumps(database_url)}\n",
         _table("crawl", crawl),
         _table("alerts", alerts),
+        # Any free port: tests run side by side, and 8080 may be the developer's own.
+        _table("web", {"listen": "127.0.0.1:0", **(web or {})}),
     ]
     for name, url in sources.items():
         parts.append(f'[[sources]]\nname = "{name}"\nurl = "{url}"\ninterval = "{interval}"\n')
