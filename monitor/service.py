@@ -34,12 +34,12 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.db.faults import OutageLog
 from monitor.db.session import Database, InstanceLock
-from monitor.errors import DatabaseUnavailable
+from monitor.errors import ConfigError, DatabaseUnavailable
 from monitor.ingest import Ingestor
 from monitor.metrics import ServiceMetrics
 from monitor.polling import PollingPolicy
 from monitor.status import record_channels
-from monitor.watchlists import WatchlistBook, sync_watchlists
+from monitor.watchlists import SettingsFileWatch, WatchlistBook, sync_watchlists
 
 if TYPE_CHECKING:
     # Scrapy and Twisted load when the crawler starts (crawler.runner), not before.
@@ -106,6 +106,7 @@ class Service:
         )
         self._rng = random.Random()
         self.watchlists = WatchlistBook(self.db, settings.matching.synonyms)
+        self.settings_file = SettingsFileWatch(settings)
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher
         )
@@ -370,6 +371,7 @@ class Service:
         assert self._crawler is not None
         now = self.clock.now()
         try:
+            self._follow_settings_file(now)
             if self.watchlists.refresh():
                 logger.info("watchlists changed; index recompiled")
             works = self._claim_pages(now)
@@ -385,6 +387,20 @@ class Service:
             self.metrics.polls_claimed(source.id for source in due)
             self._crawler.poll(due)
         return len(due)
+
+    def _follow_settings_file(self, now: datetime) -> None:
+        """Apply settings.toml's watchlists when the file changed (a query that does not
+        compile is logged with its position, and nothing of that edit applies)."""
+        fresh = self.settings_file.changed()
+        if fresh is None:
+            return
+        try:
+            with self.db.transaction() as session:
+                sync_watchlists(session, fresh, now)
+        except ConfigError as exc:
+            logger.error("%s; the watchlists in use are kept", exc)
+            return
+        logger.info("settings.toml changed: its watchlists apply now")
 
     def _claim_pages(self, now: datetime, limit: int | None = 200) -> list[PageWork]:
         """Renew this process's page leases, then claim the entries nobody holds."""

@@ -269,6 +269,54 @@ def keep_out_of_collector() -> None:
     gc.freeze()
 
 
+class SettingsFileWatch:
+    """Notices when settings.toml changed on disk, so that its watchlists apply without
+    a restart (the file is the only place to edit those).
+
+    Only watchlists follow the file: a new source, channel or crawl setting needs a
+    restart, and :meth:`changed` says so in the log. A file that no longer loads is
+    reported once per change, and the watchlists in use are kept.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._path = settings.config_path
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            status = self._path.stat()
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
+    def changed(self) -> Settings | None:
+        """The file's new settings when it changed since the last call, else None."""
+        stamp = self._stat()
+        if stamp is None or stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        from monitor.config import load_settings
+
+        try:
+            fresh = load_settings(self._path)
+        except ConfigError as exc:
+            logger.error(
+                "settings.toml changed but cannot be used (%s); the watchlists in use are kept", exc
+            )
+            return None
+        for section in ("sources", "channels", "crawl", "alerts", "web", "database"):
+            if getattr(fresh, section) != getattr(self._settings, section):
+                logger.warning(
+                    "settings.toml: [%s] changed; it applies at the next start (watchlists "
+                    "apply now)",
+                    section,
+                )
+        return fresh
+
+
 class WatchlistBook:
     """The compiled index of enabled watchlists, rebuilt only when the table changed."""
 
