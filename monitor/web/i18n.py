@@ -3,7 +3,7 @@
 Templates and handlers write the English text, ``t("Watchlists")``; the catalogue
 (monitor/web/catalogue.py) gives its Arabic. English is the key, so an English page
 needs no table and a missing Arabic string shows up in a test (tests/web/test_i18n.py
-reads every ``t("…")`` in the templates and the code) rather than on the page.
+reads every t(...) call in the templates and the code) rather than on the page.
 Placeholders are ``{name}``, filled after translation.
 """
 
