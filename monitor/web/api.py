@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.config import parse_duration
 from monitor.errors import InvalidRequest, NotFound, QuerySyntaxError
 from monitor.matching import DEFAULT_SLOP
 from monitor.status import SourceHealth, describe_source
-from monitor.users import Role, TokenInfo, UserInfo
+from monitor.users import MIN_PASSWORD, Role, TokenInfo, UserInfo
 from monitor.web.auth import require
 from monitor.web.context import context_of
 from monitor.web.pages import safe_link
@@ -69,6 +69,7 @@ class Error(BaseModel):
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     described = {
+        400: "The body could not be read as JSON",
         401: "Not signed in: no API token, or an unknown one",
         403: "The token's user lacks the role this needs",
         404: "What the path names does not exist",
@@ -77,8 +78,14 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     }
     return {
         status: {"model": Error, "description": described[status]}
-        for status in (401, 403, 422, *statuses)
+        for status in (400, 401, 403, 422, *statuses)
     }
+
+
+class Body(BaseModel):
+    """A request body: JSON types as they are (``false`` is no number), no unknown keys."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 router = APIRouter(
@@ -135,7 +142,7 @@ def _app(request: Request, role: Role) -> App:
 # -- watchlists ---------------------------------------------------------------------
 
 
-class WatchlistBody(BaseModel):
+class WatchlistBody(Body):
     """What a watchlist holds; PUT replaces all of it."""
 
     queries: list[Annotated[str, Field(min_length=1, max_length=MAX_QUERY)]] = Field(
@@ -145,7 +152,9 @@ class WatchlistBody(BaseModel):
         default_factory=list, max_length=50, examples=[["ops"]]
     )
     slop: int = Field(DEFAULT_SLOP, ge=0, le=10, description="Words allowed between a phrase's")
-    synonyms: list[list[Annotated[str, Field(min_length=1, max_length=200)]]] = Field(
+    synonyms: list[
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=2)]
+    ] = Field(
         default_factory=list,
         max_length=200,
         description="This watchlist's synonym groups, each of two or more words",
@@ -277,7 +286,7 @@ def _source(health: SourceHealth) -> Source:
     )
 
 
-class NewSource(BaseModel):
+class NewSource(Body):
     url: str = Field(min_length=1, max_length=2000, examples=["https://www.aljazeera.net/"])
     name: str = Field(min_length=1, max_length=100, examples=["aljazeera"])
     interval: str | None = Field(
@@ -313,7 +322,7 @@ class AddedSource(BaseModel):
     warning: str | None
 
 
-class DiscoverRequest(BaseModel):
+class DiscoverRequest(Body):
     url: str = Field(min_length=1, max_length=2000)
 
 
@@ -477,8 +486,8 @@ class AlertPage(BaseModel):
     next: str | None = Field(description="The next page's URL; null on the last page")
 
 
-class RetryAll(BaseModel):
-    all_dead: bool = Field(description="Must be true: queue every dead alert again")
+class RetryAll(Body):
+    all_dead: Literal[True] = Field(description="Queue every dead alert again")
 
 
 class Retried(BaseModel):
@@ -517,10 +526,7 @@ def retry_alert(request: Request, alert_id: Annotated[int, Path(ge=1)]) -> Retri
 @router.post("/alerts/retry", tags=["alerts"])
 def retry_all_alerts(request: Request, body: RetryAll) -> Retried:
     """Queue every dead alert again (``{"all_dead": true}``)."""
-    app = _app(request, "admin")
-    if not body.all_dead:
-        raise InvalidRequest('send {"all_dead": true} to queue every dead alert again')
-    return Retried(queued=app.retry_alerts())
+    return Retried(queued=_app(request, "admin").retry_alerts())
 
 
 # -- users --------------------------------------------------------------------------
@@ -534,17 +540,17 @@ class User(BaseModel):
     language: str | None
 
 
-class NewUser(BaseModel):
+class NewUser(Body):
     name: str = Field(min_length=1, max_length=100, examples=["amal"])
     role: Role
-    password: str = Field(min_length=1, max_length=1000, description="10 characters or more")
+    password: str = Field(min_length=MIN_PASSWORD, max_length=1000)
 
 
-class RoleChange(BaseModel):
+class RoleChange(Body):
     role: Role
 
 
-class NewTokenRequest(BaseModel):
+class NewTokenRequest(Body):
     label: str = Field(min_length=1, max_length=100, examples=["newsroom script"])
 
 
@@ -751,7 +757,7 @@ def search_articles(
 # -- query tools --------------------------------------------------------------------
 
 
-class QueryCheck(BaseModel):
+class QueryCheck(Body):
     query: str = Field(max_length=MAX_QUERY, examples=["طائرة مسيرة NOT احتجاجية"])
     slop: int = Field(DEFAULT_SLOP, ge=0, le=10)
 
