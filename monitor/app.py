@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from alerts.outbox import AlertFilter, AlertRecord
     from crawler.discovery import Candidate
     from monitor.archive import ArchiveMatch
+    from monitor.findings import MatchPage, Preview, WatchlistActivity
     from monitor.frontier import FailedEntry
     from monitor.stories import StoryView
 
@@ -520,3 +521,58 @@ class App:
                     "`rasid frontier list`); nothing was queued"
                 )
         return retry_failed(self.db, list(ids) or None)
+
+    # -- findings (web page and API) -----------------------------------------------
+
+    def list_matches(
+        self,
+        *,
+        watchlist: str | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> MatchPage:
+        """Matches newest first (a page of ``limit``), with their stories' other outlets."""
+        from monitor.findings import list_matches
+
+        with self.db.connection() as connection:
+            return list_matches(
+                connection,
+                watchlist=watchlist,
+                source=source,
+                since=since,
+                until=until,
+                limit=limit,
+                before=before,
+            )
+
+    def watchlist_activity(self, days: int = 30) -> dict[str, WatchlistActivity]:
+        from monitor.findings import watchlist_activity
+
+        with self.db.connection() as connection:
+            return watchlist_activity(connection, self.clock.now(), days)
+
+    def source_rates(self, days: int = 7) -> dict[str, float]:
+        from monitor.findings import source_rates
+
+        with self.db.connection() as connection:
+            return source_rates(connection, self.clock.now(), days)
+
+    def preview_query(
+        self,
+        query: str,
+        *,
+        text: str = "",
+        slop: int = DEFAULT_SLOP,
+        synonyms: Sequence[Sequence[str]] = (),
+        recent: int = 5000,
+        show: int = 20,
+    ) -> Preview:
+        """A query being edited, tried on pasted ``text`` and the newest ``recent``
+        stored articles, with the forms it matched (raises QuerySyntaxError)."""
+        from monitor.findings import preview_query
+
+        compiled = self._compile(query, slop, synonyms)
+        return preview_query(self.db, compiled, text=text, recent=recent, show=show)
