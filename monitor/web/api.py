@@ -24,6 +24,7 @@ time or as a duration back from now ("24h", "7d").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -43,6 +44,8 @@ from monitor.web.pages import safe_link
 if TYPE_CHECKING:
     from crawler.discovery import Candidate as CrawlerCandidate
     from monitor.app import App, FeedDiscovery, QueryHit
+    from monitor.findings import MatchView, WatchlistActivity
+    from monitor.findings import Segment as FoundSegment
     from monitor.matching import Hit
     from monitor.watchlists import WatchlistInfo
 
@@ -176,9 +179,12 @@ class Watchlist(BaseModel):
     enabled: bool
     origin: str = Field(description='"settings" (read-only here: edit settings.toml) or not')
     read_only: bool
+    matches_last_day: int
+    matches_last_week: int
 
 
-def _watchlist(info: WatchlistInfo) -> Watchlist:
+def _watchlist(info: WatchlistInfo, activity: dict[str, WatchlistActivity]) -> Watchlist:
+    counts = activity.get(info.name)
     return Watchlist(
         name=info.name,
         queries=list(info.queries),
@@ -188,18 +194,23 @@ def _watchlist(info: WatchlistInfo) -> Watchlist:
         enabled=info.enabled,
         origin=info.origin,
         read_only=info.origin == "settings",
+        matches_last_day=counts.last_day if counts else 0,
+        matches_last_week=counts.last_week if counts else 0,
     )
 
 
 @router.get("/watchlists", tags=["watchlists"])
 def list_watchlists(request: Request) -> list[Watchlist]:
     """Every watchlist, those from settings.toml marked read-only."""
-    return [_watchlist(info) for info in _app(request, "viewer").list_watchlists()]
+    app = _app(request, "viewer")
+    activity = app.watchlist_activity(days=7)
+    return [_watchlist(info, activity) for info in app.list_watchlists()]
 
 
 @router.get("/watchlists/{name}", tags=["watchlists"], responses=_errors(404))
 def get_watchlist(request: Request, name: Name) -> Watchlist:
-    return _watchlist(_app(request, "viewer").get_watchlist(name))
+    app = _app(request, "viewer")
+    return _watchlist(app.get_watchlist(name), app.watchlist_activity(days=7))
 
 
 @router.post("/watchlists", tags=["watchlists"], status_code=201, responses=_errors(404, 409))
@@ -216,7 +227,7 @@ def create_watchlist(request: Request, body: NewWatchlist) -> Watchlist:
         enabled=body.enabled,
         create=True,
     )
-    return _watchlist(info)
+    return _watchlist(info, {})
 
 
 @router.put("/watchlists/{name}", tags=["watchlists"], responses=_errors(404, 409))
@@ -232,7 +243,7 @@ def replace_watchlist(request: Request, name: Name, body: WatchlistBody) -> Watc
         enabled=body.enabled,
         create=False,
     )
-    return _watchlist(info)
+    return _watchlist(info, app.watchlist_activity(days=7))
 
 
 @router.delete(
@@ -263,9 +274,10 @@ class Source(BaseModel):
     entries_seen: int
     paused_at: datetime | None
     resume_hint: str | None
+    articles_per_day: float = Field(description="Articles stored per day over the last week")
 
 
-def _source(health: SourceHealth) -> Source:
+def _source(health: SourceHealth, rates: dict[str, float] | None = None) -> Source:
     return Source(
         name=health.name,
         url=health.url,
@@ -283,6 +295,7 @@ def _source(health: SourceHealth) -> Source:
         entries_seen=health.entries_seen,
         paused_at=health.paused_at,
         resume_hint=health.resume_hint,
+        articles_per_day=round((rates or {}).get(health.name, 0.0), 2),
     )
 
 
@@ -345,18 +358,12 @@ def _discovery(found: FeedDiscovery) -> Discovery:
     )
 
 
-def _health(app: App, name: str) -> Source:
-    for source in app.list_sources():
-        if source.name == name:
-            return _source(describe_source(source))
-    raise NotFound(f"no source named {name!r}")
-
-
 @router.get("/sources", tags=["sources"])
 def list_sources(request: Request) -> list[Source]:
     """Every source with its health: last poll, result, error, interval, next poll."""
     app = _app(request, "viewer")
-    return [_source(describe_source(source)) for source in app.list_sources()]
+    rates = app.source_rates()
+    return [_source(describe_source(source), rates) for source in app.list_sources()]
 
 
 @router.post("/sources/discover", tags=["sources"], responses=_errors(404))
@@ -784,3 +791,199 @@ def check_query(request: Request, body: QueryCheck) -> QueryVerdict:
             ok=False, error=QueryProblem(message=exc.args[0], position=exc.position)
         )
     return QueryVerdict(ok=True, error=None)
+
+
+# -- matches ------------------------------------------------------------------------
+
+
+class Segment(BaseModel):
+    """A run of text; ``hit``: the query matched these words."""
+
+    text: str
+    hit: bool
+
+
+class Match(BaseModel):
+    id: int = Field(description="Also the cursor: pass the last id shown as `before`")
+    watchlist: str
+    article_id: int
+    title: str
+    title_segments: list[Segment]
+    snippet: str
+    snippet_segments: list[Segment]
+    url: str | None = Field(description="The article's link (http or https only)")
+    source: str | None
+    published_at: datetime | None
+    fetched_at: datetime
+    created_at: datetime
+    alerted: bool = Field(description="False: too old to alert when it was found")
+    words: list[str] = Field(description="The words matched, as written")
+    story_id: int
+    also_reported_by: list[Outlet]
+
+
+class MatchList(BaseModel):
+    items: list[Match]
+    next: str | None = Field(description="The next page's URL; null on the last page")
+
+
+def _segments(runs: Sequence[FoundSegment]) -> list[Segment]:
+    return [Segment(text=run.text, hit=run.hit) for run in runs]
+
+
+def _match(view: MatchView) -> Match:
+    return Match(
+        id=view.id,
+        watchlist=view.watchlist,
+        article_id=view.article_id,
+        title=view.title_text,
+        title_segments=_segments(view.title),
+        snippet="".join(run.text for run in view.snippet),
+        snippet_segments=_segments(view.snippet),
+        url=safe_link(view.url),
+        source=view.source,
+        published_at=view.published_at,
+        fetched_at=view.fetched_at,
+        created_at=view.created_at,
+        alerted=view.alerted,
+        words=list(view.words),
+        story_id=view.story_id,
+        also_reported_by=[
+            Outlet(
+                source=outlet.source,
+                url=safe_link(outlet.url),
+                title=outlet.title,
+                fetched_at=outlet.fetched_at,
+            )
+            for outlet in view.also_reported_by
+        ],
+    )
+
+
+@router.get("/matches", tags=["findings"])
+def list_matches(
+    request: Request,
+    watchlist: Annotated[str | None, Query(max_length=200)] = None,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+    since: MomentParam = None,
+    until: MomentParam = None,
+    limit: Limit = 50,
+    before: Before = None,
+) -> MatchList:
+    """What the watchlists matched, newest first, each with its highlights and the
+    other outlets that reported the same story."""
+    app = _app(request, "viewer")
+    page = app.list_matches(
+        watchlist=watchlist or None,
+        source=source or None,
+        since=_moment(request, since, "since"),
+        until=_moment(request, until, "until"),
+        limit=limit,
+        before=before,
+    )
+    return MatchList(
+        items=[_match(view) for view in page.items], next=_next_page(request, page.next_before)
+    )
+
+
+# -- the live preview ---------------------------------------------------------------
+
+
+class PreviewRequest(Body):
+    query: str = Field(max_length=MAX_QUERY, examples=["طائرة مسيرة"])
+    text: str = Field("", max_length=MAX_TEXT, description="Pasted text to try it on")
+    slop: int = Field(DEFAULT_SLOP, ge=0, le=10)
+    synonyms: list[
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=2)]
+    ] = Field(default_factory=list, max_length=200)
+    recent: int = Field(5000, ge=1, le=5000, description="How many newest articles to search")
+    show: int = Field(20, ge=0, le=100, description="How many matching articles to return")
+
+
+class FollowingWord(BaseModel):
+    word: str
+    count: int
+
+
+class SurfaceForm(BaseModel):
+    text: str = Field(description="A form the query matched, as written (harakat removed)")
+    count: int
+    followed_by: list[FollowingWord] = Field(description="The words most often after it")
+
+
+class PreviewArticle(BaseModel):
+    article_id: int
+    title_segments: list[Segment]
+    snippet_segments: list[Segment]
+    url: str | None
+    source: str | None
+    fetched_at: datetime
+
+
+class PreviewResult(BaseModel):
+    query: str
+    text_segments: list[Segment] = Field(description="The pasted text, its hits marked")
+    text_hits: int
+    searched: int = Field(description="How many recent articles were looked at")
+    matched: int = Field(description="How many of them the query matches")
+    articles: list[PreviewArticle] = Field(description="The newest matching ones")
+    forms: list[SurfaceForm]
+
+
+class ExclusionRequest(Body):
+    query: str = Field(max_length=MAX_QUERY, examples=["طائرة مسيرة OR مسيرة"])
+    phrase: str = Field(min_length=1, max_length=500, examples=["مسيرة احتجاجية"])
+
+
+class ExclusionResult(BaseModel):
+    query: str = Field(description="The query with articles holding the phrase left out")
+
+
+@router.post("/queries/preview", tags=["queries"])
+def preview_query(request: Request, body: PreviewRequest) -> PreviewResult:
+    """Where a query matches: the pasted text, the newest stored articles, and the
+    distinct forms it matched with their counts. A malformed query: 422."""
+    app = _app(request, "viewer")
+    found = app.preview_query(
+        body.query,
+        text=body.text,
+        slop=body.slop,
+        synonyms=body.synonyms,
+        recent=body.recent,
+        show=body.show,
+    )
+    return PreviewResult(
+        query=found.query,
+        text_segments=_segments(found.text),
+        text_hits=found.text_hits,
+        searched=found.searched,
+        matched=found.matched,
+        articles=[
+            PreviewArticle(
+                article_id=article.article_id,
+                title_segments=_segments(article.title),
+                snippet_segments=_segments(article.snippet),
+                url=safe_link(article.url),
+                source=article.source,
+                fetched_at=article.fetched_at,
+            )
+            for article in found.articles
+        ],
+        forms=[
+            SurfaceForm(
+                text=form.text,
+                count=form.count,
+                followed_by=[FollowingWord(word=w, count=n) for w, n in form.followed_by],
+            )
+            for form in found.forms
+        ],
+    )
+
+
+@router.post("/queries/exclude", tags=["queries"])
+def exclude_phrase(request: Request, body: ExclusionRequest) -> ExclusionResult:
+    """The query with a surface form left out (what the preview's one click does)."""
+    require(request, "viewer")
+    from monitor.findings import exclusion_query
+
+    return ExclusionResult(query=exclusion_query(body.query, body.phrase))

@@ -73,7 +73,7 @@ def assert_error(answer: Response, status: int, code: str | None = None) -> None
 def test_without_a_token_the_api_answers_401_once_a_user_exists(sqlite_site):
     sqlite_site.add_user("amal", "admin")
     client = sqlite_site.client()
-    for path in ["/watchlists", "/sources", "/alerts", "/users", "/me"]:
+    for path in ["/watchlists", "/sources", "/matches", "/alerts", "/users", "/me"]:
         answer = client.get(API + path)
         assert_error(answer, 401, "not_signed_in")
         assert answer.headers["www-authenticate"].startswith("Bearer")
@@ -450,6 +450,87 @@ def test_stories_list_who_reported_them(sqlite_site, admin):
         "https://news.example/seed",
         "https://news.example/copy",
     ]
+
+
+# -- matches and the live preview ---------------------------------------------------
+
+
+def test_matches_are_paged_newest_first_and_filtered(site):
+    headers = token_for(site, "rami", "viewer")
+    site.app.add_watchlist("drones", ["طائرة مسيرة"])
+    for number in range(3):
+        store_article(
+            site, f"إسقاط طائرة مسيرة رقم {number}", f"طائرة مسيرة {number}", f"d{number}"
+        )
+    client = site.client()
+    first = client.get(f"{API}/matches", headers=headers, params={"limit": 2}).json()
+    assert [item["title"] for item in first["items"]] == [
+        "إسقاط طائرة مسيرة رقم 2",
+        "إسقاط طائرة مسيرة رقم 1",
+    ]
+    assert first["items"][0]["title_segments"][1] == {"text": "طائرة مسيرة", "hit": True}
+    rest = client.get(first["next"], headers=headers).json()
+    assert [item["title"] for item in rest["items"]] == ["إسقاط طائرة مسيرة رقم 0"]
+    assert rest["next"] is None
+
+    def count(**params: str) -> int:
+        return len(client.get(f"{API}/matches", headers=headers, params=params).json()["items"])
+
+    assert count(watchlist="drones", source="wire") == 3
+    assert count(watchlist="from-file") == 0
+    assert count(source="elsewhere") == 0
+    assert count(since="1h") == 3
+    assert count(since="2030-01-01T00:00:00Z") == 0
+    assert count(until="2020-01-01") == 0
+    assert_error(client.get(f"{API}/matches?limit=201", headers=headers), 422, "invalid")
+    assert_error(client.get(f"{API}/matches?until=soon", headers=headers), 422, "invalid")
+
+
+def test_a_match_shows_the_other_outlets_of_its_story(sqlite_site, admin):
+    sqlite_site.app.add_watchlist("asad", ["عين الأسد"])
+    body = SEED.read_text(encoding="utf-8")
+    store_article(sqlite_site, "هجوم على عين الأسد", body, "seed")
+    store_article(sqlite_site, "هجوم على عين الأسد", "مقدمة جديدة. " + body, "copy")
+    items = sqlite_site.client().get(f"{API}/matches?watchlist=asad", headers=admin).json()["items"]
+    assert [o["url"] for o in items[0]["also_reported_by"]] == ["https://news.example/seed"]
+
+
+def test_the_preview_shows_hits_recent_articles_and_surface_forms(site):
+    headers = token_for(site, "rami", "viewer")
+    seed = store_article(site, "هجوم على عين الأسد", SEED.read_text(encoding="utf-8"), "seed")
+    store_article(site, "مسيرة في بغداد", PROTEST, "protest")
+    answer = site.client().post(
+        f"{API}/queries/preview",
+        headers=headers,
+        json={"query": "طائرة مسيرة", "text": "أسقطت الدفاعات الجوية طائرتين مسيرتين فجرا"},
+    )
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["text_hits"] == 1
+    assert {"text": "طائرتين مسيرتين", "hit": True} in found["text_segments"]
+    assert [article["article_id"] for article in found["articles"]] == [seed]
+    assert found["searched"] == 2 and found["matched"] == 1
+    forms = {form["text"]: form["count"] for form in found["forms"]}
+    assert forms["بطائرتين مسيرتين"] >= 1
+
+
+def test_the_preview_of_a_malformed_query_is_422(sqlite_site, admin):
+    answer = sqlite_site.client().post(
+        f"{API}/queries/preview", headers=admin, json={"query": '"طائرة'}
+    )
+    assert_error(answer, 422, "query_syntax")
+
+
+def test_a_surface_form_is_excluded_with_one_call(sqlite_site, admin):
+    answer = sqlite_site.client().post(
+        f"{API}/queries/exclude",
+        headers=admin,
+        json={"query": "مسيرة", "phrase": "مسيرة احتجاجية"},
+    )
+    assert answer.status_code == 200, answer.text
+    query = answer.json()["query"]
+    assert "مسيرة احتجاجية" in query and query.startswith("(مسيرة)")
+    assert sqlite_site.app.try_query(query, PROTEST).matched is False
 
 
 # -- CSRF, methods and hosts (scenario 38) -------------------------------------------
