@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
+from monitor.errors import Conflict, InvalidRequest, NotFound, QuerySyntaxError
+from monitor.findings import SurfaceForm, exclusion_query, group_by_story, segments
+from monitor.matching import Hit
 from monitor.users import ROLES
+from monitor.watchlists import WatchlistInfo
 from monitor.web import HERE
 from monitor.web.auth import (
     CSRF_FIELD,
@@ -189,12 +194,306 @@ def home(request: Request) -> RedirectResponse:
     return RedirectResponse("/matches", status_code=303)
 
 
+def _date(value: str | None, zone: str, *, end: bool = False) -> datetime | None:
+    """A date from a filter form (YYYY-MM-DD, the user's zone) as a UTC moment: its
+    start, or with ``end`` the start of the next day."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"a date is written YYYY-MM-DD, not {value!r}") from None
+    moment = datetime.combine(day, datetime.min.time(), ZoneInfo(zone))
+    return (moment + timedelta(days=1) if end else moment).astimezone(UTC)
+
+
+@router.get("/matches")
+def matches_page(
+    request: Request,
+    watchlist: str | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    before: int | None = None,
+) -> HTMLResponse:
+    """Recent matches, one card per story, with the outlets that also carried it."""
+    require(request, "viewer")
+    app = context_of(request).app
+    zone = zone_of(request)
+    page = app.list_matches(
+        watchlist=watchlist or None,
+        source=source or None,
+        since=_date(since, zone),
+        until=_date(until, zone, end=True),
+        before=before,
+    )
+    filters = {
+        key: value
+        for key, value in (
+            ("watchlist", watchlist),
+            ("source", source),
+            ("since", since),
+            ("until", until),
+        )
+        if value
+    }
+    return render(
+        request,
+        "matches.html",
+        {
+            "groups": group_by_story(page.items),
+            "next_before": page.next_before,
+            "filters": filters,
+            "next_query": urlencode({**filters, "before": page.next_before or ""}),
+            "watchlists": [w.name for w in app.list_watchlists()],
+            "sources": [s.name for s in app.list_sources()],
+        },
+    )
+
+
+@router.get("/search")
+def search_page(
+    request: Request, q: str = "", days: str = "30", source: str | None = None
+) -> HTMLResponse:
+    """The stored articles a query matches, in the watchlists' query language."""
+    require(request, "viewer")
+    app = context_of(request).app
+    found = None
+    total = 0
+    error = None
+    if q.strip():
+        try:
+            trial = app.backtest_query(q, since=_days(days, 30))
+        except QuerySyntaxError as exc:
+            error = str(exc)
+        else:
+            matches = [m for m in trial.matches if not source or m.source == source]
+            total = len(matches)
+            found = [
+                {
+                    "match": match,
+                    "title": segments(match.title, _hit_spans(match.hits, "title")),
+                    "words": list(dict.fromkeys(hit.text for hit in match.hits)),
+                }
+                for match in matches[:SEARCH_SHOWN]
+            ]
+    return render(
+        request,
+        "search.html",
+        {
+            "q": q,
+            "days": days,
+            "source": source or "",
+            "found": found,
+            "total": total,
+            "shown": SEARCH_SHOWN,
+            "error": error,
+            "sources": [s.name for s in app.list_sources()],
+        },
+    )
+
+
+SEARCH_SHOWN = 50
+
+
+def _hit_spans(hits: list[Hit], field: str) -> list[tuple[int, int]]:
+    return [(hit.start, hit.end) for hit in hits if hit.field == field]
+
+
 def _days(value: str | None, default: int) -> timedelta:
     try:
         days = int(value) if value else default
     except ValueError:
         days = default
     return timedelta(days=min(max(days, 1), 365))
+
+
+# -- watchlists ----------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _groups(text: str) -> list[list[str]]:
+    """Synonym groups from the form: one per line, members split by commas (Arabic or
+    Latin)."""
+    return [
+        [member.strip() for member in line.replace("،", ",").split(",") if member.strip()]
+        for line in _lines(text)
+    ]
+
+
+def _channel_names(request: Request) -> list[str]:
+    return [channel.name for channel in context_of(request).settings.effective_channels()]
+
+
+@router.get("/watchlists")
+def watchlists_page(request: Request) -> HTMLResponse:
+    require(request, "viewer")
+    app = context_of(request).app
+    return render(
+        request,
+        "watchlists.html",
+        {"watchlists": app.list_watchlists(), "activity": app.watchlist_activity()},
+    )
+
+
+@router.get("/watchlists/new")
+def watchlist_new(request: Request) -> HTMLResponse:
+    require(request, "editor")
+    return _editor(request, None, queries="", synonyms="", channels=[], slop=1, enabled=True)
+
+
+@router.get("/watchlists/{name}")
+def watchlist_edit(request: Request, name: str) -> HTMLResponse:
+    require(request, "viewer")
+    watchlist = context_of(request).app.get_watchlist(name)
+    return _editor(
+        request,
+        watchlist,
+        queries="\n".join(watchlist.queries),
+        synonyms="\n".join("، ".join(group) for group in watchlist.synonyms),
+        channels=list(watchlist.channels),
+        slop=watchlist.slop,
+        enabled=watchlist.enabled,
+    )
+
+
+def _editor(
+    request: Request,
+    watchlist: WatchlistInfo | None,
+    *,
+    queries: str,
+    synonyms: str,
+    channels: list[str],
+    slop: int,
+    enabled: bool,
+    name: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "watchlist_edit.html",
+        {
+            "watchlist": watchlist,
+            "name": watchlist.name if watchlist else name,
+            "queries": queries,
+            "synonyms": synonyms,
+            "channels": channels,
+            "slop": slop,
+            "enabled": enabled,
+            "all_channels": _channel_names(request),
+            "error": error,
+        },
+        status,
+    )
+
+
+@router.post("/watchlists/save")
+def watchlist_save(
+    request: Request,
+    name: str = Form(...),
+    queries: str = Form(""),
+    synonyms: str = Form(""),
+    channels: list[str] = Form([]),  # noqa: B008 - FastAPI's form declaration
+    slop: int = Form(1),
+    enabled: bool = Form(False),
+    create: bool = Form(False),
+) -> Response:
+    require(request, "editor")
+    app = context_of(request).app
+    try:
+        saved = app.save_watchlist(
+            name.strip(),
+            _lines(queries),
+            channels,
+            slop=slop,
+            synonyms=_groups(synonyms),
+            enabled=enabled,
+            create=create,
+        )
+    except (InvalidRequest, QuerySyntaxError, Conflict, NotFound) as exc:
+        # Shown in the form, with what was typed kept.
+        existing = None if create else app.get_watchlist(name.strip())
+        return _editor(
+            request,
+            existing,
+            queries=queries,
+            synonyms=synonyms,
+            channels=channels,
+            slop=slop,
+            enabled=enabled,
+            name=name,
+            error=str(exc),
+            status=422,
+        )
+    notice = translate(language_of(request), "Saved {name}.", name=saved.name)
+    return back("/watchlists", notice)
+
+
+@router.post("/watchlists/{name}/delete")
+def watchlist_delete(request: Request, name: str) -> RedirectResponse:
+    require(request, "editor")
+    context_of(request).app.remove_watchlist(name)
+    return back("/watchlists", translate(language_of(request), "Deleted {name}.", name=name))
+
+
+@router.post("/watchlists/preview")
+def watchlist_preview(
+    request: Request,
+    queries: str = Form(""),
+    synonyms: str = Form(""),
+    slop: int = Form(1),
+    sample: str = Form(""),
+    backtest: bool = Form(False),
+) -> HTMLResponse:
+    """The live preview, an HTML fragment the editor's script puts in place: each
+    query's parse error at its position, its hits in the pasted text, in the latest
+    stored articles, and the surface forms it matched (each with a one-click NOT)."""
+    require(request, "viewer")
+    app = context_of(request).app
+    groups = _groups(synonyms)
+    lines = _lines(queries)
+    results = []
+    for number, query in enumerate(lines, start=1):
+        try:
+            preview = app.preview_query(query, text=sample, slop=slop, synonyms=groups)
+        except QuerySyntaxError as exc:
+            results.append({"number": number, "query": query, "error": exc, "preview": None})
+            continue
+        trial = None
+        if backtest:
+            trial = app.backtest_query(query, since=timedelta(days=30), slop=slop)
+        results.append(
+            {
+                "number": number,
+                "query": query,
+                "error": None,
+                "preview": preview,
+                "backtest": trial,
+                "exclude": _exclusions(lines, number - 1, preview.forms),
+            }
+        )
+    return render(request, "preview.html", {"results": results, "lines": lines})
+
+
+def _exclusions(lines: list[str], at: int, forms: list[SurfaceForm]) -> dict[str, str]:
+    """For each form the preview shows (and each form with the word that follows it),
+    the queries textarea with that phrase excluded from query ``at``."""
+    phrases = []
+    for form in forms:
+        phrases.append(form.text)
+        phrases.extend(f"{form.text} {word}" for word, _ in form.followed_by)
+    result = {}
+    for phrase in phrases:
+        try:
+            changed = exclusion_query(lines[at], phrase)
+        except QuerySyntaxError:
+            continue
+        result[phrase] = "\n".join(changed if i == at else line for i, line in enumerate(lines))
+    return result
 
 
 # -- running it ----------------------------------------------------------------------
@@ -205,7 +504,7 @@ def sources_page(request: Request) -> HTMLResponse:
     require(request, "viewer")
     app = context_of(request).app
     report = app.collect_status()
-    rates = app.source_rates() if hasattr(app, "source_rates") else {}
+    rates = app.source_rates()
     return render(request, "sources.html", {"report": report, "rates": rates, "found": None})
 
 
@@ -219,7 +518,7 @@ def sources_discover(request: Request, url: str = Form(...)) -> HTMLResponse:
     return render(
         request,
         "sources.html",
-        {"report": report, "rates": {}, "found": discovery, "url": url},
+        {"report": report, "rates": app.source_rates(), "found": discovery, "url": url},
     )
 
 
