@@ -85,7 +85,7 @@ def admin_headers(sqlite_site: Site) -> dict[str, str]:
 
 @schema.parametrize()
 @settings(
-    max_examples=5,
+    max_examples=12,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
