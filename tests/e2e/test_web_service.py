@@ -1,0 +1,124 @@
+"""`rasid run` serves the web page from its own loop; `rasid web` serves it alone; an
+address beyond loopback without any user is refused at start (scenario 37)."""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.conftest import Rasid, clean_env, settings_text, start_service, stop_service
+
+ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
+
+
+def _address(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    """The address the command prints when it listens (read off its stdout)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen = []
+    while True:
+        line = lines.get(timeout=timeout)
+        seen.append(line)
+        found = ADDRESS.search(line)
+        if found:
+            return found.group(1)
+        assert process.poll() is None, "".join(seen)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _rasid(tmp_path: Path, news_site, web: dict[str, object] | None = None) -> Rasid:
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        settings_text(
+            database_url=f"sqlite:///{tmp_path / 'rasid.db'}",
+            sources={"site": news_site.feed_url},
+            webhook_url=None,
+            web=web,
+        ),
+        encoding="utf-8",
+    )
+    return Rasid(config)
+
+
+def test_rasid_run_serves_the_page_and_probes_from_its_loop(tmp_path, news_site):
+    rasid = _rasid(tmp_path, news_site)
+    process = start_service(rasid)
+    try:
+        address = _address(process)
+        assert _get(f"{address}/healthz")[0] == 200
+        status, body = _get(f"{address}/readyz")
+        assert status == 200, body
+        status, page = _get(f"{address}/sources")
+        assert status == 200 and 'dir="rtl"' in page and "site" in page
+        assert "rasid_polls_total" in _get(f"{address}/metrics")[1]
+    finally:
+        code, err = stop_service(process)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_listening_beyond_loopback_without_a_user_is_refused(tmp_path, news_site):
+    rasid = _rasid(tmp_path, news_site, web={"listen": "0.0.0.0:0"})
+    result = rasid.run("run", timeout=60)
+    assert result.returncode == 2
+    assert "[web] listen" in result.stderr and "rasid users add" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rasid_web_serves_without_crawling(tmp_path, news_site):
+    rasid = _rasid(tmp_path, news_site)
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "--config",
+            str(rasid.config),
+            "users",
+            "add",
+            "amal",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(rasid.config), "web"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        address = _address(process)
+        status, page = _get(f"{address}/login")
+        assert status == 200 and 'name="password"' in page
+        assert _get(f"{address}/readyz")[0] == 200  # no scheduler is asked of `rasid web`
+        assert news_site.server.requests_to("/feeds/main.xml") == []  # it crawls nothing
+    finally:
+        code, err = stop_service(process)
+    assert code == 0, err
