@@ -464,7 +464,7 @@ def test_channel(request: Request, name: Name) -> ChannelTestResult:
 def _redacted(text: str, app: App) -> str:
     """``text`` without any channel's URL or secret: a receiver's error may quote them."""
     for entry in app.settings.effective_channels():
-        for secret in (entry.url, getattr(entry, "secret", None)):
+        for secret in (entry.url, entry.secret):
             if secret and len(secret) >= 8:
                 text = text.replace(secret, "[redacted]")
     return text
