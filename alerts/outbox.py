@@ -375,8 +375,9 @@ def counts(db: Database) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES} | found
 
 
-# "failed": pending again after a failed attempt, waiting for its retry.
-AlertFilter = Literal["failed", "dead"]
+# "failed": pending again after a failed attempt, waiting for its retry; "pending": every
+# alert not yet sent nor given up (failed ones included).
+AlertFilter = Literal["pending", "sent", "failed", "dead"]
 
 
 @dataclass(frozen=True)
@@ -401,9 +402,10 @@ def list_alerts(
     only: AlertFilter | None = None,
     ids: Collection[int] | None = None,
     limit: int | None = None,
+    before: int | None = None,
 ) -> list[AlertRecord]:
-    """Outbox rows, newest first: all of them, only ``"failed"`` or ``"dead"`` ones, or
-    those outbox ids; at most ``limit``."""
+    """Outbox rows, newest first: all of them, those in one state (``only``), or those
+    outbox ids; at most ``limit``, older than id ``before`` (the page's cursor)."""
     query = (
         select(
             OutboxAlert.id,
@@ -421,10 +423,12 @@ def list_alerts(
         .join(Watchlist, Watchlist.id == Match.watchlist_id)
         .order_by(OutboxAlert.id.desc())
     )
-    if only == "dead":
-        query = query.where(OutboxAlert.status == DEAD)
-    elif only == "failed":
+    if only == "failed":
         query = query.where(OutboxAlert.status == PENDING, OutboxAlert.attempts > 0)
+    elif only is not None:
+        query = query.where(OutboxAlert.status == only)
+    if before is not None:
+        query = query.where(OutboxAlert.id < before)
     if ids is not None:
         query = query.where(OutboxAlert.id.in_(list(ids)))
     if limit is not None:

@@ -360,13 +360,13 @@ class App:
     # -- alerts -------------------------------------------------------------------
 
     def list_alerts(
-        self, only: AlertFilter | None = None, *, limit: int | None = 100
+        self, only: AlertFilter | None = None, *, limit: int | None = 100, before: int | None = None
     ) -> list[AlertRecord]:
         """Alerts newest first: all, only those waiting to retry a failed attempt
         (``"failed"``), or only those given up (``"dead"``)."""
         from alerts import outbox
 
-        return outbox.list_alerts(self.db, only=only, limit=limit)
+        return outbox.list_alerts(self.db, only=only, limit=limit, before=before)
 
     def retry_alerts(self, ids: Sequence[int] = ()) -> int:
         """Queue dead alerts again (all, or those ids); how many.

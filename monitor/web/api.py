@@ -510,12 +510,8 @@ def list_alerts(
 ) -> AlertPage:
     """The alert log, newest first. ``failed``: pending again after a failed attempt."""
     app = _app(request, "viewer")
-    only = status if status in ("failed", "dead") else None
-    records = app.list_alerts(only, limit=None)  # type: ignore[arg-type] # narrowed above
-    if status in ("pending", "sent"):
-        records = [record for record in records if record.status == status]
-    if before is not None:
-        records = [record for record in records if record.id < before]
+    only = None if status == "all" else status
+    records = app.list_alerts(only, limit=limit + 1, before=before)
     page = records[:limit]
     more = len(records) > limit
     return AlertPage(

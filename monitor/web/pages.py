@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
+from alerts.outbox import AlertFilter
 from monitor.errors import Conflict, InvalidRequest, NotFound, QuerySyntaxError
 from monitor.findings import SurfaceForm, exclusion_query, group_by_story, segments
 from monitor.matching import Hit
@@ -560,16 +561,20 @@ def sources_remove(request: Request, name: str) -> RedirectResponse:
     return back("/sources", translate(language_of(request), "Removed {name}.", name=name))
 
 
-ALERT_FILTERS = ("all", "pending", "sent", "failed", "dead")
+ALERT_STATES: tuple[AlertFilter, ...] = ("pending", "sent", "failed", "dead")
+ALERT_FILTERS = ("all", *ALERT_STATES)
 
 
 @router.get("/alerts")
 def alerts_page(request: Request, status: str = "all") -> HTMLResponse:
     require(request, "viewer")
     app = context_of(request).app
-    chosen = status if status in ALERT_FILTERS else "all"
-    only = None if chosen == "all" else chosen
-    alerts = app.list_alerts(only, limit=200)  # type: ignore[arg-type]
+    only: AlertFilter | None = None
+    for state in ALERT_STATES:
+        if status == state:
+            only = state
+    chosen = only or "all"
+    alerts = app.list_alerts(only, limit=200)
     counts = app.collect_status().alerts
     return render(
         request,

@@ -274,3 +274,14 @@ def test_english_switch_and_right_to_left_arabic(site):
     assert switched.headers["location"] == "/watchlists"
     english = client.get("/watchlists").text
     assert '<html lang="en" dir="ltr">' in english and ">Watchlists<" in english
+
+
+def test_the_alert_log_filters_by_state(site, stored):
+    stored("هجوم على عين الأسد", SEED_TEXT, "seed")
+    client = site.signed_in("amal", "viewer")
+    pending = client.get("/alerts", params={"status": "pending"}).text
+    assert pending.count('<tr id="alert-') == 2  # two watchlists, one channel
+    assert '<tr id="alert-' not in client.get("/alerts", params={"status": "sent"}).text
+    assert '<tr id="alert-' not in client.get("/alerts", params={"status": "dead"}).text
+    newest = site.app.list_alerts(limit=1)[0].id
+    assert [a.id for a in site.app.list_alerts("pending", before=newest)] == [newest - 1]
