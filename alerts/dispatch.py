@@ -91,19 +91,27 @@ class Dispatcher:
         self._rng = rng or Random()
         self._batch_size = batch_size
 
-    def lease_for(self, channel: str) -> timedelta:
+    def set_channels(self, channels: Mapping[str, Channel]) -> None:
+        """Deliver to these channels from the next round on (a round under way keeps
+        the channel objects it started with)."""
+        self._channels = dict(channels)
+
+    def lease_for(self, channel: str | Channel) -> timedelta:
         """How long one send to ``channel`` may own its alert: that channel's whole
         deadline plus a margin, so a slow receiver never sees a second sender."""
-        return self._channels[channel].deadline + LEASE_MARGIN
+        found = self._channels[channel] if isinstance(channel, str) else channel
+        return found.deadline + LEASE_MARGIN
 
     async def dispatch_due(self, *, ignore_backoff: bool = False) -> DispatchSummary:
         """One round: every due alert of every channel, channels concurrently, sends in
         threads, never blocking the loop."""
         summary = DispatchSummary(skipped=self._hold_unconfigured())
+        # The channels as they are now: set_channels during the round changes the next.
+        channels = self._channels
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(self._channel_round(name, ignore_backoff))
-                for name in sorted(self._channels)
+                group.create_task(self._channel_round(name, channels[name], ignore_backoff))
+                for name in sorted(channels)
             ]
         for task in tasks:
             summary.add(task.result())
@@ -111,30 +119,31 @@ class Dispatcher:
 
     # -- one channel ------------------------------------------------------------
 
-    async def _channel_round(self, name: str, ignore_backoff: bool) -> DispatchSummary:
+    async def _channel_round(
+        self, name: str, channel: Channel, ignore_backoff: bool
+    ) -> DispatchSummary:
         summary = DispatchSummary()
-        channel = self._channels[name]
-        while batch := self._claim(name, ignore_backoff):
+        while batch := self._claim(name, channel, ignore_backoff):
             for index, alert in enumerate(batch):
-                if not self._renew(alert, summary):
+                if not self._renew(alert, channel, summary):
                     return self._stop(batch[index + 1 :], summary)
                 error = await asyncio.to_thread(_attempt, channel, alert)
                 if not self._settle(alert, error, summary):
                     return self._stop(batch[index + 1 :], summary)
         return summary
 
-    def _claim(self, name: str, ignore_backoff: bool) -> list[ClaimedAlert]:
+    def _claim(self, name: str, channel: Channel, ignore_backoff: bool) -> list[ClaimedAlert]:
         return outbox.claim_due(
             self._db,
             now=self._clock.now(),
             limit=self._batch_size,
-            lease=self.lease_for(name),
+            lease=self.lease_for(channel),
             ignore_backoff=ignore_backoff,
             channels=[name],
         )
 
-    def _renew(self, alert: ClaimedAlert, summary: DispatchSummary) -> bool:
-        if outbox.renew(self._db, alert, self._clock.now(), self.lease_for(alert.channel)):
+    def _renew(self, alert: ClaimedAlert, channel: Channel, summary: DispatchSummary) -> bool:
+        if outbox.renew(self._db, alert, self._clock.now(), self.lease_for(channel)):
             return True
         logger.warning("alert %s: lease lost before sending; left to its new owner", alert.id)
         summary.lease_lost += 1

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
 from monitor import sources as source_state
 from monitor import users
 from monitor import watchlists as watchlist_state
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from alerts.outbox import AlertFilter, AlertRecord
     from crawler.discovery import Candidate
     from monitor.archive import ArchiveMatch
+    from monitor.channels import ChannelInfo
     from monitor.findings import MatchPage, Preview, WatchlistActivity
     from monitor.frontier import FailedEntry
     from monitor.stories import StoryView
@@ -116,6 +119,9 @@ class App:
     """rasid's actions over one settings file; close it (or use ``with``) when done."""
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        # settings.toml as read; ``settings`` adds the channels stored by the web page
+        # once the database is open.
+        self.file_settings = settings
         self.settings = settings
         self.clock = clock or SystemClock()
         self._db: Database | None = None
@@ -147,11 +153,17 @@ class App:
                 with db.transaction() as session:
                     source_state.sync_sources(session, self.settings, now)
                     watchlist_state.sync_watchlists(session, self.settings, now)
+                    self._follow_channels(session)
             except BaseException:
                 db.dispose()
                 raise
             self._db = db
         return self._db
+
+    def _follow_channels(self, session: Session) -> None:
+        from monitor import channels
+
+        self.settings = channels.with_stored(self.file_settings, channels.stored_channels(session))
 
     # -- status -------------------------------------------------------------------
 
@@ -391,6 +403,40 @@ class App:
                 )
         return outbox.requeue_dead(self.db, self.clock.now(), ids=list(ids) or None)
 
+    def list_channels(self) -> list[ChannelInfo]:
+        """settings.toml's channels and those added here, without URLs or secrets."""
+        from monitor import channels
+
+        with self.db.transaction() as session:
+            return channels.describe(self.file_settings, channels.stored_channels(session))
+
+    def add_channel(self, name: str, kind: str, url: str, secret: str | None = None) -> ChannelInfo:
+        """Store a webhook or Slack channel; the running service delivers to it from its
+        next dispatch tick."""
+        from monitor import channels
+
+        with self.db.transaction() as session:
+            added = channels.add_channel(
+                session,
+                self.settings,
+                name=name,
+                kind=kind,
+                url=url,
+                secret=secret,
+                now=self.clock.now(),
+            )
+            session.flush()
+            self._follow_channels(session)
+        return added
+
+    def remove_channel(self, name: str) -> None:
+        from monitor import channels
+
+        with self.db.transaction() as session:
+            channels.remove_channel(session, self.file_settings, name)
+            session.flush()
+            self._follow_channels(session)
+
     def test_channel(self, name: str) -> ChannelTest:
         """Send a sample alert to channel ``name`` now, outside the outbox, and tell what
         the receiver answered: what an admin checks after setting a channel up."""
@@ -399,6 +445,7 @@ class App:
         from alerts.outbox import ClaimedAlert, new_alert_id
         from monitor.errors import DeliveryError
 
+        self.db  # noqa: B018 - opened, so the channels stored by the web page are known
         entry = next((c for c in self.settings.effective_channels() if c.name == name), None)
         if entry is None:
             raise NotFound(f"no channel named {name!r} in settings.toml")

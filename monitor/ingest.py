@@ -109,6 +109,10 @@ class Ingestor:
         self._active_channels = [c.name for c in settings.effective_channels() if c.active]
         self._stories: StoryIndex | None = None
 
+    def set_channels(self, settings: Settings) -> None:
+        """Route new matches to these settings' active channels from now on."""
+        self._active_channels = [c.name for c in settings.effective_channels() if c.active]
+
     @property
     def stories(self) -> StoryIndex:
         """The story index, filled with the recent window (``[stories] window``) when

@@ -94,6 +94,9 @@ class Service:
 
             check_selectors(settings)
         self.settings = settings
+        self._file_settings = settings  # without the channels stored by the web page
+        self._alert_stream = alert_stream
+        self._channels_mark: tuple[object, ...] | None = None
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url)
         self.lock = InstanceLock(self.db)
@@ -142,8 +145,31 @@ class Service:
         with self.db.transaction() as session:
             source_state.sync_sources(session, self.settings, now)
             sync_watchlists(session, self.settings, now)
-            record_channels(session, self.settings, now)
+        self.follow_stored_channels(force=True)
         self.watchlists.refresh()
+
+    def follow_stored_channels(self, *, force: bool = False) -> bool:
+        """Deliver to the channels added on the web page as well, picking up an added or
+        removed one without a restart; True when the channels changed."""
+        from monitor import channels as stored
+
+        with self.db.transaction() as session:
+            mark = stored.signature(session)
+            if mark == self._channels_mark and not force:
+                return False
+            found = stored.stored_channels(session)
+            settings = stored.with_stored(self._file_settings, found)
+            built = build_channels(
+                settings, settings.crawl.network_policy, self.clock, stream=self._alert_stream
+            )
+            record_channels(session, settings, self.clock.now())
+        self._channels_mark = mark
+        self.settings = settings
+        self.ingestor.set_channels(settings)
+        self.dispatcher.set_channels(built)
+        if not force:
+            logger.info("channels changed on the web page: %s", ", ".join(sorted(built)))
+        return True
 
     @property
     def poll_lease(self) -> timedelta:
@@ -305,6 +331,10 @@ class Service:
         """The scheduler's dispatch job: it returns at once, so a slow receiver never
         makes the scheduler skip (and warn about) the ticks that come while a round is
         still sending."""
+        try:
+            self.follow_stored_channels()
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "reading channels")
         self._start_dispatch()
 
     def _start_dispatch(self) -> None:

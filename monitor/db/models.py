@@ -403,3 +403,21 @@ class WebKey(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class StoredChannel(Base):
+    """A channel an admin added on the web page, beside those of settings.toml.
+
+    Its URL and secret are credentials, kept here because the service needs them to
+    deliver and sign; they are never shown again (monitor/channels.py).
+    """
+
+    __tablename__ = "stored_channels"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -151,4 +151,8 @@ ARABIC: dict[str, str] = {
     "Query {number}": "الاستعلام {number}",
     "Backtest: {count} articles in the last 30 days.": "الاختبار: {count} مقالة في آخر 30 يومًا.",
     "Type a query to see what it finds.": "اكتب استعلامًا لترى ما يجده.",
+    "Remove this channel?": "أتحذف هذه القناة؟",
+    "URLs and signing secrets are credentials: they are never shown again once saved.": "الروابط وأسرار التوقيع بيانات اعتماد: لا تُعرض مرة أخرى بعد حفظها.",
+    "Add a channel": "إضافة قناة",
+    "Signing secret (webhook, optional)": "سر التوقيع (للويب هوك، اختياري)",
 }

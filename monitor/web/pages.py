@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from alerts.outbox import AlertFilter
+from monitor.app import ChannelTest
 from monitor.errors import Conflict, InvalidRequest, NotFound, QuerySyntaxError
 from monitor.findings import SurfaceForm, exclusion_query, group_by_story, segments
 from monitor.matching import Hit
@@ -326,7 +327,8 @@ def _groups(text: str) -> list[list[str]]:
 
 
 def _channel_names(request: Request) -> list[str]:
-    return [channel.name for channel in context_of(request).settings.effective_channels()]
+    app = context_of(request).app
+    return [channel.name for channel in app.list_channels()] or ["console"]
 
 
 @router.get("/watchlists")
@@ -532,8 +534,6 @@ def sources_add(
     every = None
     if minutes:
         if not minutes.isdigit() or int(minutes) < 1:
-            from monitor.errors import InvalidRequest
-
             raise InvalidRequest(f"the interval is a number of minutes, not {minutes!r}")
         every = timedelta(minutes=int(minutes))
     added = context_of(request).app.add_source(name.strip(), url.strip(), every)
@@ -592,19 +592,49 @@ def alerts_retry(request: Request, alert: int | None = Form(None)) -> RedirectRe
     return back("/alerts?status=dead", notice)
 
 
+def _channels_view(request: Request, tried: ChannelTest | None = None) -> HTMLResponse:
+    app = context_of(request).app
+    report = app.collect_status()
+    origins = {channel.name: channel.origin for channel in app.list_channels()}
+    return render(
+        request,
+        "channels.html",
+        {"report": report, "tried": tried, "origins": origins, "kinds": ("webhook", "slack")},
+    )
+
+
 @router.get("/channels")
 def channels_page(request: Request) -> HTMLResponse:
     require(request, "viewer")
-    report = context_of(request).app.collect_status()
-    return render(request, "channels.html", {"report": report, "tried": None})
+    return _channels_view(request)
+
+
+@router.post("/channels/add")
+def channels_add(
+    request: Request,
+    name: str = Form(...),
+    kind: str = Form(...),
+    url: str = Form(...),
+    secret: str = Form(""),
+) -> RedirectResponse:
+    """A webhook or Slack channel kept in the database; the service picks it up at its
+    next dispatch tick. Its URL and secret are not shown again."""
+    require(request, "admin")
+    added = context_of(request).app.add_channel(name.strip(), kind, url, secret or None)
+    return back("/channels", translate(language_of(request), "Added {name}.", name=added.name))
+
+
+@router.post("/channels/{name}/remove")
+def channels_remove(request: Request, name: str) -> RedirectResponse:
+    require(request, "admin")
+    context_of(request).app.remove_channel(name)
+    return back("/channels", translate(language_of(request), "Removed {name}.", name=name))
 
 
 @router.post("/channels/{name}/test")
 def channels_test(request: Request, name: str) -> HTMLResponse:
     require(request, "admin")
-    app = context_of(request).app
-    tried = app.test_channel(name)
-    return render(request, "channels.html", {"report": app.collect_status(), "tried": tried})
+    return _channels_view(request, context_of(request).app.test_channel(name))
 
 
 # -- users and the account -----------------------------------------------------------
@@ -659,8 +689,6 @@ def account_password(
     user = require(request, "viewer")
     app = context_of(request).app
     if app.authenticate(user.name, current) is None:
-        from monitor.errors import InvalidRequest
-
         raise InvalidRequest(translate(language_of(request), "The current password is wrong."))
     changed = app.set_password(user.name, password)
     sign_in(request, changed)  # the old sessions end; this one goes on

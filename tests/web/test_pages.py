@@ -285,3 +285,33 @@ def test_the_alert_log_filters_by_state(site, stored):
     assert '<tr id="alert-' not in client.get("/alerts", params={"status": "dead"}).text
     newest = site.app.list_alerts(limit=1)[0].id
     assert [a.id for a in site.app.list_alerts("pending", before=newest)] == [newest - 1]
+
+
+def test_an_admin_adds_and_removes_a_channel_whose_url_is_never_shown(site):
+    client = site.signed_in("amal", "admin")
+    token = csrf_of(client, "/channels")
+    added = client.post(
+        "/channels/add",
+        data={
+            "csrf_token": token,
+            "name": "newsroom",
+            "kind": "slack",
+            "url": "https://hooks.slack.com/services/T1/B2/zzsecretzz",
+        },
+    )
+    assert added.status_code == 303
+    page = client.get("/channels").text
+    assert "newsroom" in page and "zzsecretzz" not in page
+    refused = client.post(
+        "/channels/add",
+        data={
+            "csrf_token": token,
+            "name": "meta",
+            "kind": "webhook",
+            "url": "http://169.254.169.254/",
+        },
+    )
+    assert refused.status_code == 422
+    removed = client.post("/channels/newsroom/remove", data={"csrf_token": token})
+    assert removed.status_code == 303
+    assert "newsroom" not in client.get("/channels").text
