@@ -449,6 +449,37 @@ def list_channels(request: Request) -> list[Channel]:
     ]
 
 
+class NewChannel(Body):
+    name: str = Field(max_length=64, examples=["newsroom"])
+    kind: Literal["webhook", "slack"]
+    url: str = Field(max_length=2000, examples=["https://hooks.slack.com/services/T0/B0/X"])
+    secret: str | None = Field(
+        None, max_length=200, description="A webhook's Standard Webhooks key (whsec_…)"
+    )
+
+
+class StoredChannel(BaseModel):
+    """A channel added here; its URL and secret are never returned."""
+
+    name: str
+    kind: str
+    signed: bool
+
+
+@router.post("/channels", tags=["channels"], status_code=201, responses=_errors(404, 409))
+def add_channel(request: Request, body: NewChannel) -> StoredChannel:
+    """Add a webhook or Slack channel (kept in the database, delivered to by the running
+    service from its next dispatch tick); checked like settings.toml's channels."""
+    added = _app(request, "admin").add_channel(body.name, body.kind, body.url, body.secret)
+    return StoredChannel(name=added.name, kind=added.kind, signed=added.signed)
+
+
+@router.delete("/channels/{name}", tags=["channels"], status_code=204, responses=_errors(404, 409))
+def remove_channel(request: Request, name: Name) -> None:
+    """Remove a channel added here; one from settings.toml: 409."""
+    _app(request, "admin").remove_channel(name)
+
+
 @router.post("/channels/{name}/test", tags=["channels"], responses=_errors(404, 409))
 def test_channel(request: Request, name: Name) -> ChannelTestResult:
     """Send a sample alert to the channel now, outside the outbox."""

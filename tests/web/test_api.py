@@ -614,3 +614,27 @@ def test_no_get_route_shows_a_channel_secret_a_hash_or_a_token(sqlite_site, admi
             assert secret not in answer.text, (path, secret)
         walked += 1
     assert walked >= 10
+
+
+def test_channels_are_added_and_removed_through_the_api_without_echoing_secrets(sqlite_site):
+    sqlite_site.app.add_user("root", "admin", "correct horse battery")
+    token = sqlite_site.app.create_token("root", "api").secret
+    client = sqlite_site.client()
+    headers = {"Authorization": f"Bearer {token}"}
+    made = client.post(
+        "/api/v1/channels",
+        json={
+            "name": "desk",
+            "kind": "webhook",
+            "url": "https://hooks.example.org/zz9secret",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        },
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json() == {"name": "desk", "kind": "webhook", "signed": True}
+    listed = client.get("/api/v1/channels", headers=headers).text
+    assert "desk" in listed and "zz9secret" not in listed
+    assert client.delete("/api/v1/channels/ops", headers=headers).status_code == 409
+    assert client.delete("/api/v1/channels/desk", headers=headers).status_code == 204
+    assert client.delete("/api/v1/channels/desk", headers=headers).status_code == 404
