@@ -122,3 +122,51 @@ def test_rasid_web_serves_without_crawling(tmp_path, news_site):
     finally:
         code, err = stop_service(process)
     assert code == 0, err
+
+
+def test_web_writes_beside_polling_never_meet_a_locked_sqlite(tmp_path, news_site):
+    """Scenario 31, shortened: the service polls every 200 ms and delivers while the
+    page saves watchlists as fast as it can; no write fails on a locked database."""
+    import time
+
+    import httpx
+
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        settings_text(
+            database_url=f"sqlite:///{tmp_path / 'rasid.db'}",
+            sources={"site": news_site.feed_url},
+            webhook_url=None,
+            crawl={"poll_tick": "200ms", "min_interval": "1s"},
+            interval="1s",
+        ),
+        encoding="utf-8",
+    )
+    process = start_service(Rasid(config))
+    saved = 0
+    try:
+        address = _address(process)
+        with httpx.Client(base_url=address, timeout=10) as client:
+            page = client.get("/watchlists/new").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                answer = client.post(
+                    "/watchlists/save",
+                    data={
+                        "csrf_token": token,
+                        "create": "true",
+                        "name": f"w{saved}",
+                        "queries": "طائرة مسيرة",
+                        "slop": "1",
+                        "enabled": "true",
+                    },
+                )
+                assert answer.status_code == 303, answer.text
+                saved += 1
+    finally:
+        code, err = stop_service(process)
+    assert code == 0, err
+    assert saved > 20
+    assert "locked" not in err
+    assert len(news_site.server.requests_to("/feeds/main.xml")) >= 3  # it kept polling
