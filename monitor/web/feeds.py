@@ -2,7 +2,8 @@
 
 ``GET /feeds/<watchlist>.atom?token=rsd_…``: feed readers cannot send headers, so the
 API token of a viewer (or higher) comes as a query parameter; without a valid one the
-answer is 401. A token in an ``Authorization`` or ``X-Auth-Token`` header also works.
+answer is 401. A token in an ``Authorization`` or ``X-Auth-Token`` header also works, and
+a person signed in to the page opens it from there.
 
 Guarantees:
 
@@ -127,12 +128,9 @@ def feed_entries(app: App, watchlist: str) -> list[FeedEntry]:
 
 
 def _reader(request: Request, token: str | None) -> UserInfo:
-    """The token's user when it may read (a viewer or higher); else 401."""
-    if token:
-        user = context_of(request).app.user_for_token(token)
-    else:
-        visitor = visitor_of(request)
-        user = visitor.user if visitor.via == "token" else None
+    """The token's user when it may read (a viewer or higher); else 401. A person
+    signed in to the page may open the feed from it without a token (a GET reads only)."""
+    user = context_of(request).app.user_for_token(token) if token else visitor_of(request).user
     if user is None:
         raise AuthError(
             401,

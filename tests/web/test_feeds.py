@@ -88,9 +88,11 @@ def test_a_token_in_a_header_also_reads_the_feed(sqlite_site):
     assert feedparser.parse(answer.content).feed.title == "rasid: from-file"
 
 
-def test_a_session_cookie_is_not_a_feed_token(sqlite_site):
+def test_a_signed_in_person_opens_the_feed_from_the_page(sqlite_site):
     client = sqlite_site.signed_in("rami", "viewer")
-    assert client.get("/feeds/from-file.atom").status_code == 401
+    assert client.get("/feeds/from-file.atom").status_code == 200
+    stranger = sqlite_site.client()  # no session, no token, and users exist
+    assert stranger.get("/feeds/from-file.atom").status_code == 401
 
 
 def test_an_unknown_watchlist_feed_is_404(sqlite_site):
