@@ -1,0 +1,191 @@
+"""Every page of the web fits a phone, in Arabic and in English, in Debian's Chromium.
+
+tests/e2e/test_web_browser.py walks a newsroom's day at desktop width and checks one page
+(/matches) at a phone's width. This test opens every page a signed-in admin reaches from
+the header, with real rows in them (a source, the seed article matched, its alert, the
+watchlist editor's live preview), in a 390 x 844 viewport, in both languages, and fails
+on any page wider than the screen, naming the elements that stick out. On the way it
+checks that /login lands on /matches and that the English switch sets `lang` and `dir`.
+
+Skipped without /usr/bin/chromium unless $RASID_REQUIRE_BROWSER=1 (set by .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import (
+    NewsSite,
+    Rasid,
+    clean_env,
+    recent,
+    settings_text,
+    start_service,
+    stop_service,
+)
+from tests.support.http import Reply, local_server
+from tests.support.site import seed_story
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "a long enough password"
+ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
+ADD_AMAL = ("users", "add", "amal", "--role", "admin", "--password-stdin")
+PHONE = {"width": 390, "height": 844}
+PAGES = (
+    "/matches",
+    "/watchlists",
+    "/watchlists/new",
+    "/search",
+    "/sources",
+    "/alerts",
+    "/channels",
+    "/users",
+    "/account",
+)
+# Pages known to scroll sideways on a phone, each with why. Listed ones must still
+# overflow (fixing one fails this test until its line goes), so the list stays true.
+KNOWN_WIDE: dict[str, str] = {
+    # The "Add a source" form's <input name=url size=48> is ~410 px wide and nothing
+    # caps it at the screen (rasid.css has no max-width for inputs under 760 px).
+    "/sources": "input[name=url] size=48",
+}
+# Elements whose box leaves the screen on either side (RTL pages overflow to the left).
+STICKING_OUT = """() => [...document.querySelectorAll('body *')]
+  .filter(e => { const r = e.getBoundingClientRect();
+                 return r.width > 0 && (r.right > innerWidth + 1 || r.left < -1); })
+  .slice(0, 5)
+  .map(e => e.tagName.toLowerCase() + (e.name ? `[name=${e.name}]` : '')
+            + (e.className ? '.' + e.className : ''))"""
+
+if not CHROMIUM.exists():
+    reason = "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
+    if os.environ.get("RASID_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"RASID_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _address(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    """The address `rasid run` prints at start (start_service pipes its stdout), read by a
+    thread so that a silent service fails after `timeout` instead of hanging."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while (line := lines.get(timeout=max(deadline - time.monotonic(), 0.1))) is not None:
+        seen.append(line)
+        if found := ADDRESS.search(line):
+            return found.group(1)
+    raise AssertionError(f"rasid run printed no address: {''.join(seen)!r}")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[str]:
+    """`rasid run` over SQLite polling a site with the seed article, its address."""
+    with local_server() as server, local_server() as receiver:
+        site = NewsSite(server, [])
+        site.publish(seed_story(recent(1)))
+        receiver.route("/hook", Reply(200, "ok", content_type="text/plain"))
+        config = tmp_path / "settings.toml"
+        config.write_text(
+            settings_text(
+                database_url=f"sqlite:///{tmp_path / 'rasid.db'}",
+                sources={"site": site.feed_url},
+                webhook_url=receiver.url("/hook"),
+                crawl={"poll_tick": "200ms", "min_interval": "1s"},
+                interval="1s",
+            ),
+            encoding="utf-8",
+        )
+        added = subprocess.run(
+            [sys.executable, "-m", "monitor", "--config", str(config), *ADD_AMAL],
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+        process = start_service(Rasid(config))
+        try:
+            yield _address(process)
+        finally:
+            code, err = stop_service(process)
+            assert code == 0, err
+            assert "Traceback" not in err
+
+
+def _width_problems(page: Page, address: str, language: str) -> dict[str, list[str]]:
+    wide = {}
+    for path in PAGES:
+        page.goto(f"{address}{path}")
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        if path == "/watchlists/new":
+            # The editor with its live preview filled, as an editor on a phone sees it.
+            page.fill("textarea[name=queries]", "طائرة مسيرة")
+            page.fill("textarea[name=sample]", " ".join(seed_story(recent(1)).paragraphs))
+            expect(page.locator("#preview mark").first).to_be_visible()
+        if page.evaluate("document.documentElement.scrollWidth") > PHONE["width"]:
+            wide[path] = page.evaluate(STICKING_OUT)
+    return wide
+
+
+def test_every_page_fits_a_phone_in_both_languages(service: str) -> None:
+    address = service
+    dialogs: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        try:
+            page = browser.new_page(viewport=PHONE, locale="ar")
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.set_default_timeout(20_000)
+
+            page.goto(f"{address}/login")
+            page.fill("input[name=name]", "amal")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            expect(page).to_have_url(f"{address}/matches")
+            # The seed article matches the settings' drones watchlist after a poll.
+            deadline = time.monotonic() + 60
+            while not page.locator("#matches .card mark").count():
+                assert time.monotonic() < deadline, "the seed article never matched"
+                time.sleep(1)
+                page.reload()
+
+            wide = {"ar": _width_problems(page, address, "ar")}
+            page.goto(f"{address}/matches")
+            page.click("button[name=language][value=en]")
+            expect(page.locator("html[dir=ltr][lang=en]")).to_have_count(1)
+            expect(page.locator("nav")).to_contain_text("Watchlists")
+            wide["en"] = _width_problems(page, address, "en")
+            page.click("button[name=language][value=ar]")
+            expect(page.locator("html[dir=rtl][lang=ar]")).to_have_count(1)
+        finally:
+            browser.close()
+
+    for language, pages in wide.items():
+        unexpected = {path: why for path, why in pages.items() if path not in KNOWN_WIDE}
+        assert not unexpected, f"scrolls sideways on a phone ({language}): {unexpected}"
+        fixed = set(KNOWN_WIDE) - set(pages)
+        assert not fixed, f"{fixed} now fit a phone ({language}): drop them from KNOWN_WIDE"
+    assert dialogs == []
