@@ -155,4 +155,5 @@ ARABIC: dict[str, str] = {
     "URLs and signing secrets are credentials: they are never shown again once saved.": "الروابط وأسرار التوقيع بيانات اعتماد: لا تُعرض مرة أخرى بعد حفظها.",
     "Add a channel": "إضافة قناة",
     "Signing secret (webhook, optional)": "سر التوقيع (للويب هوك، اختياري)",
+    "{seconds} s": "{seconds} ث",
 }

@@ -19,6 +19,7 @@ import queue
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ from tests.support.http import LocalServer, Reply, local_server
 from tests.support.site import Story
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The docs' screenshots are rewritten when RASID_SCREENSHOTS=1 (they show the time, so
+# every run would change them); otherwise they are still taken, into a temporary folder.
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 PASSWORD = "a long enough password"
 ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
@@ -154,9 +157,14 @@ def _reload_until(page: Page, url: str, selector: str, text: str, timeout: float
 
 
 def _shot(page: Page, name: str) -> None:
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    folder = DOCS_IMG if os.environ.get("RASID_SCREENSHOTS") == "1" else SHOTS
+    folder.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(DOCS_IMG / f"{name}.png"), full_page=False)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+    assert (folder / f"{name}.png").stat().st_size > 10_000  # a page, not a blank
+
+
+SHOTS = Path(tempfile.gettempdir()) / "rasid-screenshots"
 
 
 def test_a_newsroom_day_in_the_browser(day) -> None:
