@@ -22,7 +22,12 @@ over hundreds of hosts, each with its own politeness slot. robots.txt is obeyed 
 has none: one 404 for the host), with no download delay (the default). Targets (issue 4): >= 400
 unchanged polls/s per core, the whole cycle <= 15 s, peak memory <= 300 MB.
 
-    .venv/bin/python bench/poll_cycle.py [--feeds 2000]
+With ``--web`` the web page and the API are served from the service's loop, as under
+`rasid run`, while a reader in another process signs in and reads /matches and /metrics
+once a second (issue 14: they must add no measurable cost; bench/web.py runs both ways
+side by side).
+
+    .venv/bin/python bench/poll_cycle.py [--feeds 2000] [--web]
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ from tests.support.http import LocalServer, Recorded, Reply
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 PER_FEED = 50
 CHANGED_SHARE = 10  # one feed in ten has new articles in cycle 1
+WEB_PASSWORD = "bench password"  # a throwaway account in a temporary database
+
+Cycle = tuple[float, float, dict[str, int]]  # wall s, CPU s, how the polls ended
 
 
 def _sentences() -> list[str]:
@@ -152,7 +160,7 @@ def _steady_state(service: object, port: int, feeds: int) -> None:
             )
 
 
-async def _cycles(service: object, state: object) -> list[tuple[float, float, dict[str, int]]]:
+async def _cycles(service: object, state: object) -> list[Cycle]:
     """The three cycles through the running service's path: the spider is open (as under
     `rasid run`), every source is made due, poll ticks claim them (claim -> Scrapy ->
     parse -> ingest) and the cycle ends when the spider is idle with every poll recorded.
@@ -205,19 +213,67 @@ async def _cycles(service: object, state: object) -> list[tuple[float, float, di
     return results
 
 
+async def _cycles_served(service: object, state: object, reads: object) -> list[Cycle]:
+    """:func:`_cycles` with the web served from this loop and read once a second."""
+    from monitor.app import App
+    from monitor.web.context import WebContext
+    from monitor.web.server import WebServer
+
+    app = App(service.settings, clock=service.clock)  # type: ignore[attr-defined]
+    if not app.count_users():
+        app.add_user("bench", "admin", WEB_PASSWORD)
+    context = WebContext(app, app.settings, app.clock, service=service)  # type: ignore[arg-type]
+    server = WebServer(context)
+    address = await server.start()
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop = spawn.Event(), spawn.Event()
+    reader = spawn.Process(target=_read_web, args=(address, ready, stop, reads), daemon=True)
+    reader.start()
+    await asyncio.to_thread(ready.wait, 60)  # signed in (argon2) before the clock starts
+    try:
+        return await _cycles(service, state)
+    finally:
+        stop.set()
+        await asyncio.to_thread(reader.join, 10)
+        await server.stop()
+        app.close()
+
+
+def _read_web(address: str, ready: object, stop: object, reads: object) -> None:
+    """Sign in through the form, then read /matches and /metrics once a second."""
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=address, timeout=30) as client:
+        form = client.get("/login").text
+        found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert found, "no CSRF field on /login"
+        signed = client.post(
+            "/login", data={"name": "bench", "password": WEB_PASSWORD, "csrf_token": found[1]}
+        )
+        assert signed.status_code == 303, signed.text
+        ready.set()  # type: ignore[attr-defined]
+        while not stop.is_set():  # type: ignore[attr-defined]
+            began = time.monotonic()
+            for path in ("/matches", "/metrics"):
+                client.get(path).raise_for_status()
+            reads.value += 1  # type: ignore[attr-defined]
+            stop.wait(max(0.0, 1.0 - (time.monotonic() - began)))  # type: ignore[attr-defined]
+
+
 def _show_errors(errors: dict[str, str]) -> None:
     for name, error in list(errors.items())[:3]:
         print(f"  error: {name}: {error}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=int, default=2000)
-    args = parser.parse_args()
-
+def measure(feeds: int, *, web: bool = False) -> tuple[list[Cycle], float, int]:
+    """The cycles, peak RSS in MB, and how many times the web reader read /matches and
+    /metrics (``web``: the page and the API served from the service's loop, as under
+    `rasid run`, with a reader in its own process, so its CPU is not counted)."""
     state = multiprocessing.Value("i", 1)  # cycle * 10 + validators
     ports: multiprocessing.Queue = multiprocessing.Queue()
-    site = multiprocessing.Process(target=_serve, args=(ports, state, args.feeds), daemon=True)
+    site = multiprocessing.Process(target=_serve, args=(ports, state, feeds), daemon=True)
     site.start()
     port = ports.get(timeout=30)
 
@@ -236,28 +292,43 @@ def main() -> None:
                 },
                 "sources": [
                     {"name": f"feed-{n}", "url": f"http://127.0.0.1:{port}/feed/{n}"}
-                    for n in range(args.feeds)
+                    for n in range(feeds)
                 ],
                 "channels": [{"name": "console", "kind": "console"}],
                 "watchlists": [
                     {"name": "drones", "queries": ["طائرة مسيرة"]},
                     {"name": "syria", "queries": ["ريف دمشق"]},
                 ],
+                "web": {"listen": "127.0.0.1:0", "enabled": web},
             },
             Path(folder) / "settings.toml",
             env={},
         )
         service = Service(settings, alert_stream=io.StringIO())
         service.prepare()
-        _steady_state(service, port, args.feeds)
+        _steady_state(service, port, feeds)
 
         from crawler.runner import run_in_reactor
 
-        results = run_in_reactor(lambda: _cycles(service, state))
+        reads = multiprocessing.get_context("spawn").Value("i", 0)  # shared with the reader
+        if web:
+            results = run_in_reactor(lambda: _cycles_served(service, state, reads))
+        else:
+            results = run_in_reactor(lambda: _cycles(service, state))
         service.close()
     site.terminate()
+    return results, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, reads.value
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument(
+        "--web", action="store_true", help="serve the web page, read /matches and /metrics 1/s"
+    )
+    args = parser.parse_args()
+
+    results, peak, reads = measure(args.feeds, web=args.web)
     changed = args.feeds // CHANGED_SHARE
     print(f"\nPoll cycles over {args.feeds} local feeds of {PER_FEED} items")
     print(
@@ -284,7 +355,9 @@ def main() -> None:
         )
     print(f"new articles in cycle 1: expected {2 * changed}")
     print(f"peak RSS: {peak:.0f} MB = {peak / 300:.2f}x the 300 MB budget")
-    print("\nrerun: .venv/bin/python bench/poll_cycle.py")
+    if args.web:
+        print(f"web served: /matches and /metrics read {reads} times each")
+    print(f"\nrerun: .venv/bin/python bench/poll_cycle.py{' --web' if args.web else ''}")
 
 
 if __name__ == "__main__":
