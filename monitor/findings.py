@@ -32,6 +32,9 @@ from monitor.db.session import Database
 from monitor.matching import CompiledQuery, Hit, compile_query
 
 SNIPPET = 280
+# Outlets listed under a match: a story carried by 300 sites would otherwise make each
+# page (and each API answer) 300 times longer.
+ALSO_SHOWN = 10
 _SPACE = re.compile(r"\s+")
 _MARKS = re.compile("[\u064b-\u0652\u0670\u0640]")  # harakat, dagger alef, tatweel
 _NEXT_WORD = re.compile(r"\s*([^\s.,،؛:!?؟«»\"'()\[\]]+)")
@@ -70,7 +73,8 @@ class MatchView:
     alerted: bool
     words: tuple[str, ...]  # the matched words, as written
     story_id: int
-    also_reported_by: tuple[Outlet, ...]
+    also_reported_by: tuple[Outlet, ...]  # one per outlet, at most ALSO_SHOWN
+    also_more: int = 0  # outlets of the story beyond those
 
     @property
     def title_text(self) -> str:
@@ -263,6 +267,7 @@ def list_matches(
         story_id,
     ) in rows:
         highlights = highlights or []
+        outlets = _others(others.get(story_id, []), article_id, source_name)
         items.append(
             MatchView(
                 id=match_id,
@@ -278,9 +283,8 @@ def list_matches(
                 alerted=alerted,
                 words=tuple(dict.fromkeys(str(h.get("text", "")) for h in highlights)),
                 story_id=story_id,
-                also_reported_by=tuple(
-                    outlet for key, outlet in others.get(story_id, []) if key != article_id
-                ),
+                also_reported_by=outlets[:ALSO_SHOWN],
+                also_more=max(0, len(outlets) - ALSO_SHOWN),
             )
         )
     return MatchPage(items, items[-1].id if more and items else None)
@@ -304,6 +308,21 @@ def _outlets(
     for story_id, article_id, source, url, title, fetched in rows:
         found[story_id].append((article_id, Outlet(source, url or None, title, fetched)))
     return found
+
+
+def _others(
+    story: list[tuple[int, Outlet]], article_id: int, source: str | None
+) -> tuple[Outlet, ...]:
+    """The story's other outlets: each source once (its first article), not the
+    match's own source (its update of the story is no other outlet)."""
+    seen: set[str | None] = {source}
+    found = []
+    for other_id, outlet in story:
+        if other_id == article_id or outlet.source in seen:
+            continue
+        seen.add(outlet.source)
+        found.append(outlet)
+    return tuple(found)
 
 
 def group_by_story(items: Sequence[MatchView]) -> list[StoryGroup]:
@@ -344,6 +363,13 @@ def watchlist_activity(
         name: WatchlistActivity(day_counts[name], week_counts[name], tuple(per_day[name]))
         for name in names
     }
+
+
+def names(connection: Connection) -> tuple[list[str], list[str]]:
+    """Every watchlist's and every source's name, sorted: what a filter offers."""
+    watchlists = list(connection.execute(select(Watchlist.name).order_by(Watchlist.name)).scalars())
+    sources = list(connection.execute(select(Source.name).order_by(Source.name)).scalars())
+    return watchlists, sources
 
 
 def source_rates(connection: Connection, now: datetime, days: int = 7) -> dict[str, float]:

@@ -846,7 +846,10 @@ class Match(BaseModel):
     alerted: bool = Field(description="False: too old to alert when it was found")
     words: list[str] = Field(description="The words matched, as written")
     story_id: int
-    also_reported_by: list[Outlet]
+    also_reported_by: list[Outlet] = Field(
+        description="Other outlets of the story, each once, at most ten"
+    )
+    also_more: int = Field(description="How many more outlets carried the story")
 
 
 class MatchList(BaseModel):
@@ -884,6 +887,7 @@ def _match(view: MatchView) -> Match:
             )
             for outlet in view.also_reported_by
         ],
+        also_more=view.also_more,
     )
 
 

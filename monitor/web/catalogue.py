@@ -156,4 +156,5 @@ ARABIC: dict[str, str] = {
     "Add a channel": "إضافة قناة",
     "Signing secret (webhook, optional)": "سر التوقيع (للويب هوك، اختياري)",
     "{seconds} s": "{seconds} ث",
+    "and {count} more outlets": "و{count} وسائل أخرى",
 }

@@ -239,6 +239,7 @@ def matches_page(
         )
         if value
     }
+    watchlists, sources = app.filter_names()
     return render(
         request,
         "matches.html",
@@ -247,8 +248,8 @@ def matches_page(
             "next_before": page.next_before,
             "filters": filters,
             "next_query": urlencode({**filters, "before": page.next_before or ""}),
-            "watchlists": [w.name for w in app.list_watchlists()],
-            "sources": [s.name for s in app.list_sources()],
+            "watchlists": watchlists,
+            "sources": sources,
         },
     )
 
@@ -290,7 +291,7 @@ def search_page(
             "total": total,
             "shown": SEARCH_SHOWN,
             "error": error,
-            "sources": [s.name for s in app.list_sources()],
+            "sources": app.filter_names()[1],
         },
     )
 

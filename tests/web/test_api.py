@@ -35,20 +35,22 @@ def admin(sqlite_site: Site) -> dict[str, str]:
     return token_for(sqlite_site, "amal", "admin")
 
 
-def store_article(site: Site, title: str, body: str, slug: str) -> int:
+def store_article(site: Site, title: str, body: str, slug: str, source: str = "wire") -> int:
     """Store an article as the crawler would: matched, grouped, its alerts queued."""
     app = site.app
-    if not any(source.name == "wire" for source in app.list_sources()):
-        app.add_source("wire", "https://news.example/feed")
+    if not any(known.name == source for known in app.list_sources()):
+        app.add_source(source, f"https://{source}.example/feed")
     with app.db.connection() as connection:
-        source_id = connection.execute(text("SELECT id FROM sources WHERE name = 'wire'")).scalar()
+        source_id = connection.execute(
+            text("SELECT id FROM sources WHERE name = :name"), {"name": source}
+        ).scalar()
     assert source_id is not None
     book = WatchlistBook(app.db)
     book.refresh()
     ingestor = Ingestor(app.db, app.settings, site.context.clock, book)
     item = ArticleItem(
         source_id=source_id,
-        source_name="wire",
+        source_name=source,
         url=f"https://news.example/{slug}",
         title=title,
         body=body,
@@ -490,9 +492,10 @@ def test_a_match_shows_the_other_outlets_of_its_story(sqlite_site, admin):
     sqlite_site.app.add_watchlist("asad", ["عين الأسد"])
     body = SEED.read_text(encoding="utf-8")
     store_article(sqlite_site, "هجوم على عين الأسد", body, "seed")
-    store_article(sqlite_site, "هجوم على عين الأسد", "مقدمة جديدة. " + body, "copy")
+    store_article(sqlite_site, "هجوم على عين الأسد", "مقدمة جديدة. " + body, "copy", "other")
     items = sqlite_site.client().get(f"{API}/matches?watchlist=asad", headers=admin).json()["items"]
     assert [o["url"] for o in items[0]["also_reported_by"]] == ["https://news.example/seed"]
+    assert items[0]["also_more"] == 0
 
 
 def test_the_preview_shows_hits_recent_articles_and_surface_forms(site):
