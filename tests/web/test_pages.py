@@ -315,3 +315,54 @@ def test_an_admin_adds_and_removes_a_channel_whose_url_is_never_shown(site):
     removed = client.post("/channels/newsroom/remove", data={"csrf_token": token})
     assert removed.status_code == 303
     assert "newsroom" not in client.get("/channels").text
+
+
+def test_account_token_is_shown_once_and_password_change_keeps_this_session(site):
+    client = site.signed_in("amal", "viewer")
+    token = csrf_of(client, "/account")
+    made = client.post("/account/tokens", data={"csrf_token": token, "label": "reader"})
+    secret = re.search(r'id="new-token">(rsd_[^<]+)<', made.text).group(1)
+    assert site.app.user_for_token(secret).name == "amal"
+    again = client.get("/account").text
+    assert secret not in again and "reader" in again
+    wrong = client.post(
+        "/account/password",
+        data={"csrf_token": token, "current": "nope", "password": "a brand new password"},
+    )
+    assert wrong.status_code == 422
+    changed = client.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current": "correct horse battery",
+            "password": "a brand new password",
+        },
+    )
+    assert changed.status_code == 303
+    assert client.get("/account").status_code == 200  # this session goes on
+    assert site.app.authenticate("amal", "a brand new password") is not None
+
+
+def test_an_admin_manages_users_on_the_page(site):
+    client = site.signed_in("amal", "admin")
+    token = csrf_of(client, "/users")
+    added = client.post(
+        "/users/add",
+        data={
+            "csrf_token": token,
+            "name": "omar",
+            "role": "editor",
+            "password": "omar's long password",
+        },
+    )
+    assert added.status_code == 303
+    assert (
+        client.post("/users/omar/role", data={"csrf_token": token, "role": "viewer"}).status_code
+        == 303
+    )
+    assert {u.name: u.role for u in site.app.list_users()} == {"amal": "admin", "omar": "viewer"}
+    last = client.post("/users/amal/remove", data={"csrf_token": token})
+    assert last.status_code == 409 and "last admin" in last.text
+    assert client.post("/users/omar/remove", data={"csrf_token": token}).status_code == 303
+    page = client.get("/users").text
+    assert "omar" not in page and "$argon2" not in page
