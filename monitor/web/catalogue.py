@@ -157,4 +157,11 @@ ARABIC: dict[str, str] = {
     "Signing secret (webhook, optional)": "سر التوقيع (للويب هوك، اختياري)",
     "{seconds} s": "{seconds} ث",
     "and {count} more outlets": "و{count} وسائل أخرى",
+    "ok": "سليم",
+    "not_modified": "لم يتغير",
+    "error": "خطأ",
+    "never polled": "لم يُجلب بعد",
+    "paused": "موقوف مؤقتًا",
+    "disabled": "معطّل",
+    "disabled (removed from settings)": "معطّل (حُذف من الإعدادات)",
 }

@@ -11,8 +11,13 @@ from monitor.web.i18n import translate
 
 WEB = Path(__file__).resolve().parents[2] / "monitor" / "web"
 LITERAL = re.compile(r"""\bt\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-# Shown through t(value): alert statuses and filters, roles.
-BY_VALUE = ["all", "pending", "sent", "failed", "dead", "viewer", "editor", "admin"]
+# Shown through t(value): alert statuses and filters, roles, a source's result.
+BY_VALUE = [
+    *("all", "pending", "sent", "failed", "dead", "viewer", "editor", "admin"),
+    # A source's result (monitor/status.py describe_source), before any " ×N".
+    *("ok", "not_modified", "error", "never polled", "paused", "disabled"),
+    "disabled (removed from settings)",
+]
 
 
 def used_strings() -> set[str]:

@@ -237,7 +237,7 @@ def test_sources_are_added_with_discovery_paused_and_resumed(site, server):
     )
     assert added.status_code == 303
     assert client.post("/sources/local/pause", data={"csrf_token": token}).status_code == 303
-    assert "paused" in client.get("/sources").text
+    assert "موقوف مؤقتًا" in client.get("/sources").text
     assert client.post("/sources/local/resume", data={"csrf_token": token}).status_code == 303
     assert [s.state for s in site.app.list_sources() if s.name == "local"] == ["active"]
 
