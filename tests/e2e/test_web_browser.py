@@ -15,12 +15,8 @@ Chromium comes from Debian (`.ci/run` installs it); Playwright downloads nothing
 from __future__ import annotations
 
 import os
-import queue
 import re
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,46 +27,23 @@ from sqlalchemy import create_engine, text
 from tests.e2e.conftest import (
     NewsSite,
     Rasid,
-    clean_env,
     recent,
     seed_story,
     settings_text,
     start_service,
     stop_service,
 )
+from tests.e2e.web import PASSWORD, add_user, chromium, web_address
 from tests.support.http import LocalServer, Reply, local_server
 from tests.support.site import Story
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = chromium()
 # The docs' screenshots are rewritten when RASID_SCREENSHOTS=1 (they show the time, so
 # every run would change them); otherwise they are still taken, into a temporary folder.
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-PASSWORD = "a long enough password"
-ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
 PROTEST = "وفي بغداد خرجت مسيرة احتجاجية تنديدا بارتفاع الأسعار."
 
-if not CHROMIUM.exists():
-    reason = "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
-    if os.environ.get("RASID_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"RASID_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason, allow_module_level=True)
-
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-def _address(process: subprocess.Popen[str], timeout: float = 60) -> str:
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    while True:
-        found = ADDRESS.search(lines.get(timeout=timeout))
-        if found:
-            return found.group(1)
 
 
 def _hostile_feed(base: str, hostile: bool) -> Reply:
@@ -116,30 +89,10 @@ def day(tmp_path: Path) -> Iterator[tuple[str, NewsSite, LocalServer, LocalServe
             encoding="utf-8",
         )
         rasid = Rasid(config)
-        added = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--config",
-                str(config),
-                "users",
-                "add",
-                "amal",
-                "--role",
-                "admin",
-                "--password-stdin",
-            ],
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            check=False,
-        )
-        assert added.returncode == 0, added.stderr
+        add_user(config, "amal")
         process = start_service(rasid)
         try:
-            yield _address(process), site, server, receiver, f"sqlite:///{tmp_path / 'rasid.db'}"
+            yield web_address(process), site, server, receiver, f"sqlite:///{tmp_path / 'rasid.db'}"
         finally:
             code, err = stop_service(process)
             assert code == 0, err

@@ -3,37 +3,14 @@ address beyond loopback without any user is refused at start (scenario 37)."""
 
 from __future__ import annotations
 
-import queue
 import re
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 
 from tests.e2e.conftest import Rasid, clean_env, settings_text, start_service, stop_service
-
-ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
-
-
-def _address(process: subprocess.Popen[str], timeout: float = 60) -> str:
-    """The address the command prints when it listens (read off its stdout)."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen = []
-    while True:
-        line = lines.get(timeout=timeout)
-        seen.append(line)
-        found = ADDRESS.search(line)
-        if found:
-            return found.group(1)
-        assert process.poll() is None, "".join(seen)
+from tests.e2e.web import add_user, web_address
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -62,7 +39,7 @@ def test_rasid_run_serves_the_page_and_probes_from_its_loop(tmp_path, news_site)
     rasid = _rasid(tmp_path, news_site)
     process = start_service(rasid)
     try:
-        address = _address(process)
+        address = web_address(process)
         assert _get(f"{address}/healthz")[0] == 200
         status, body = _get(f"{address}/readyz")
         assert status == 200, body
@@ -85,27 +62,7 @@ def test_listening_beyond_loopback_without_a_user_is_refused(tmp_path, news_site
 
 def test_rasid_web_serves_without_crawling(tmp_path, news_site):
     rasid = _rasid(tmp_path, news_site)
-    added = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "--config",
-            str(rasid.config),
-            "users",
-            "add",
-            "amal",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        input="a long enough password\n",
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
+    add_user(rasid.config, "amal")
     process = subprocess.Popen(
         [sys.executable, "-m", "monitor", "--config", str(rasid.config), "web"],
         stdout=subprocess.PIPE,
@@ -114,7 +71,7 @@ def test_rasid_web_serves_without_crawling(tmp_path, news_site):
         env=clean_env(),
     )
     try:
-        address = _address(process)
+        address = web_address(process)
         status, page = _get(f"{address}/login")
         assert status == 200 and 'name="password"' in page
         assert _get(f"{address}/readyz")[0] == 200  # no scheduler is asked of `rasid web`
@@ -145,7 +102,7 @@ def test_web_writes_beside_polling_never_meet_a_locked_sqlite(tmp_path, news_sit
     process = start_service(Rasid(config))
     saved = 0
     try:
-        address = _address(process)
+        address = web_address(process)
         with httpx.Client(base_url=address, timeout=10) as client:
             page = client.get("/watchlists/new").text
             token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

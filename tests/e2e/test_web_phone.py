@@ -12,12 +12,6 @@ Skipped without /usr/bin/chromium unless $RASID_REQUIRE_BROWSER=1 (set by .ci/ru
 
 from __future__ import annotations
 
-import os
-import queue
-import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +21,16 @@ import pytest
 from tests.e2e.conftest import (
     NewsSite,
     Rasid,
-    clean_env,
     recent,
     settings_text,
     start_service,
     stop_service,
 )
+from tests.e2e.web import PASSWORD, add_user, chromium, web_address
 from tests.support.http import Reply, local_server
 from tests.support.site import seed_story
 
-CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "a long enough password"
-ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
-ADD_AMAL = ("users", "add", "amal", "--role", "admin", "--password-stdin")
+CHROMIUM = chromium()
 PHONE = {"width": 390, "height": 844}
 PAGES = (
     "/matches",
@@ -52,8 +43,6 @@ PAGES = (
     "/users",
     "/account",
 )
-# Pages known to scroll sideways on a phone, each with why. Listed ones must still
-# overflow (fixing one fails this test until its line goes), so the list stays true.
 # Elements whose box leaves the screen on either side (RTL pages overflow to the left).
 STICKING_OUT = """() => [...document.querySelectorAll('body *')]
   .filter(e => { const r = e.getBoundingClientRect();
@@ -62,34 +51,7 @@ STICKING_OUT = """() => [...document.querySelectorAll('body *')]
   .map(e => e.tagName.toLowerCase() + (e.name ? `[name=${e.name}]` : '')
             + (e.className ? '.' + e.className : ''))"""
 
-if not CHROMIUM.exists():
-    reason = "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
-    if os.environ.get("RASID_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"RASID_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason, allow_module_level=True)
-
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-def _address(process: subprocess.Popen[str], timeout: float = 60) -> str:
-    """The address `rasid run` prints at start (start_service pipes its stdout), read by a
-    thread so that a silent service fails after `timeout` instead of hanging."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen = []
-    deadline = time.monotonic() + timeout
-    while (line := lines.get(timeout=max(deadline - time.monotonic(), 0.1))) is not None:
-        seen.append(line)
-        if found := ADDRESS.search(line):
-            return found.group(1)
-    raise AssertionError(f"rasid run printed no address: {''.join(seen)!r}")
 
 
 @pytest.fixture
@@ -110,18 +72,10 @@ def service(tmp_path: Path) -> Iterator[str]:
             ),
             encoding="utf-8",
         )
-        added = subprocess.run(
-            [sys.executable, "-m", "monitor", "--config", str(config), *ADD_AMAL],
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            check=False,
-        )
-        assert added.returncode == 0, added.stderr
+        add_user(config, "amal")
         process = start_service(Rasid(config))
         try:
-            yield _address(process)
+            yield web_address(process)
         finally:
             code, err = stop_service(process)
             assert code == 0, err
