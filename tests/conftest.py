@@ -47,21 +47,38 @@ def postgres_problem() -> str | None:
     return _postgres_problem
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("RASID_REQUIRE_BROWSER") == "1"
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run, or None when Debian's Chromium is there."""
+    if CHROMIUM.exists():
+        return None
+    return "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests/e2e; skip the tests whose server or browser is missing, with the
+    reason, unless CI requires it ($RASID_REQUIRE_POSTGRES, $RASID_REQUIRE_BROWSER set
+    by .ci/run), where a missing one fails the run instead."""
     e2e = PROJECT_ROOT / "tests" / "e2e"
     for item in items:
         if item.path.is_relative_to(e2e):
             item.add_marker(pytest.mark.e2e)
-    needs_postgres = [item for item in items if "postgres" in item.keywords]
-    if not needs_postgres:
-        return
-    problem = postgres_problem()
-    if problem is None:
-        return
-    if REQUIRE_POSTGRES:
-        raise pytest.UsageError(f"RASID_REQUIRE_POSTGRES=1 but {problem}")
-    for item in needs_postgres:
-        item.add_marker(pytest.mark.skip(reason=problem))
+    needs = [
+        ("postgres", postgres_problem, REQUIRE_POSTGRES, "RASID_REQUIRE_POSTGRES"),
+        ("browser", browser_problem, REQUIRE_BROWSER, "RASID_REQUIRE_BROWSER"),
+    ]
+    for marker, problem_of, required, variable in needs:
+        marked = [item for item in items if marker in item.keywords]
+        problem = problem_of() if marked else None
+        if problem is None:
+            continue
+        if required:
+            raise pytest.UsageError(f"{variable}=1 but {problem}")
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason=problem))
 
 
 def _postgres_schema_url() -> Iterator[str]:

@@ -22,8 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import create_engine, text
 
+from tests.conftest import CHROMIUM
 from tests.e2e.conftest import (
     NewsSite,
     Rasid,
@@ -33,17 +35,15 @@ from tests.e2e.conftest import (
     start_service,
     stop_service,
 )
-from tests.e2e.web import PASSWORD, add_user, chromium, web_address
+from tests.e2e.web import PASSWORD, add_user, web_address
 from tests.support.http import LocalServer, Reply, local_server
 from tests.support.site import Story
 
-CHROMIUM = chromium()
+pytestmark = pytest.mark.browser
 # The docs' screenshots are rewritten when RASID_SCREENSHOTS=1 (they show the time, so
 # every run would change them); otherwise they are still taken, into a temporary folder.
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 PROTEST = "وفي بغداد خرجت مسيرة احتجاجية تنديدا بارتفاع الأسعار."
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
 def _hostile_feed(base: str, hostile: bool) -> Reply:

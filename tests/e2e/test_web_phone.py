@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect, sync_playwright
 
+from tests.conftest import CHROMIUM
 from tests.e2e.conftest import (
     NewsSite,
     Rasid,
@@ -26,11 +28,11 @@ from tests.e2e.conftest import (
     start_service,
     stop_service,
 )
-from tests.e2e.web import PASSWORD, add_user, chromium, web_address
+from tests.e2e.web import PASSWORD, add_user, web_address
 from tests.support.http import Reply, local_server
 from tests.support.site import seed_story
 
-CHROMIUM = chromium()
+pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 PAGES = (
     "/matches",
@@ -50,8 +52,6 @@ STICKING_OUT = """() => [...document.querySelectorAll('body *')]
   .slice(0, 5)
   .map(e => e.tagName.toLowerCase() + (e.name ? `[name=${e.name}]` : '')
             + (e.className ? '.' + e.className : ''))"""
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""What the end-to-end tests of the web need: the address a running command prints, an
-account made the way an admin makes one, and Debian's Chromium (or why it is missing)."""
+"""What the end-to-end tests of the web need: the address a running command prints, and
+an account made the way an admin makes one. (Whether Chromium is there for the browser
+tests is decided with PostgreSQL's in tests/conftest.py, by the ``browser`` marker.)"""
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import subprocess
@@ -12,11 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.conftest import clean_env
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "a long enough password"
 ADDRESS = re.compile(r"web page and API: (http://127\.0\.0\.1:\d+)")
 
@@ -65,14 +62,3 @@ def add_user(config: Path, name: str, role: str = "admin") -> None:
         check=False,
     )
     assert added.returncode == 0, added.stderr
-
-
-def chromium() -> Path:
-    """Debian's Chromium; skips the module with the reason when it is not installed,
-    unless $RASID_REQUIRE_BROWSER=1 (set by .ci/run), which makes that an error."""
-    if not CHROMIUM.exists():
-        reason = "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("RASID_REQUIRE_BROWSER") == "1":
-            raise RuntimeError(f"RASID_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason, allow_module_level=True)
-    return CHROMIUM
