@@ -14,6 +14,8 @@ spelling table alone (``SPELLING``). Otherwise المدني "civil" would read a
 
 from __future__ import annotations
 
+from monitor.arabic.plurals import BROKEN_PLURALS
+
 # Spelling variants, mostly of foreign names: every spelling -> the first one.
 _NAME_VARIANTS: tuple[tuple[str, ...], ...] = (
     ("امريكا", "اميركا"),
@@ -42,37 +44,10 @@ _NAME_VARIANTS: tuple[tuple[str, ...], ...] = (
     ("ميليشيا", "مليشيا", "ميليشي", "مليشي"),
 )
 
-# Broken plurals common in news: plural stem -> singular stem.
-_BROKEN_PLURALS: dict[str, str] = {
-    "صواريخ": "صاروخ",
-    "قتلي": "قتيل",
-    "جرحي": "جريح",
-    "اسري": "اسير",
-    "سدود": "سد",
-    "دواعش": "داعش",
-    "جنود": "جندي",
-    "قواعد": "قاعده",
-    "مواقع": "موقع",
-    "مدن": "مدينه",
-    "قري": "قريه",
-    "دول": "دوله",
-    "اسلحه": "سلاح",
-    "ذخاير": "ذخيره",
-    "اهداف": "هدف",
-    "قنابل": "قنبله",
-    "الغام": "لغم",
-    "فصايل": "فصيل",
-    "قاده": "قايد",
-    "وزراء": "وزير",
-    "سفن": "سفينه",
-    "حدود": "حد",
-    "شهداء": "شهيد",
-}
-
 # Every stem that stands for another -> the one it stands for; a stem absent stands for
 # itself. Read as ``CANONICAL.get(stem, stem)``: stemming looks these up for every new
 # word of every article, and a dictionary method costs a fraction of a function call.
 # SPELLING is for stems left by a sound-plural or nisba suffix, which a broken plural
 # never carries; CANONICAL for whole stems, with broken plurals too.
 SPELLING: dict[str, str] = {variant: group[0] for group in _NAME_VARIANTS for variant in group[1:]}
-CANONICAL: dict[str, str] = SPELLING | _BROKEN_PLURALS
+CANONICAL: dict[str, str] = SPELLING | BROKEN_PLURALS
