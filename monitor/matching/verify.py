@@ -9,7 +9,7 @@ many queries is verified once per text.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 
 from monitor.arabic.tokenize import piece_ends, word_segments
@@ -18,8 +18,9 @@ from monitor.matching.syntax import And, Near, Node, Not, Or, Phrase, Term
 
 _NOWHERE: list[int] = []
 
-# NEAR pairs examined per field: enough for any real article, bounded for a pathological one.
-MAX_NEAR_PAIRS = 10_000
+# A NEAR with at most this many pairs of spans checks them all: cheaper than sorting
+# (most NEARs of an article have one span a side), and a fixed amount of work.
+FEW_PAIRS = 256
 
 
 # Where a positional node matched: first word, last word, and the word ranges to show
@@ -260,26 +261,50 @@ def _in_scope(scope: str | None, name: str) -> bool:
 
 
 def _near(left: list[Span], right: list[Span], distance: int) -> list[Span]:
+    """Every left span paired with every right span, in either order, with at most
+    ``distance`` words strictly between (overlapping spans never pair): in left order,
+    then right order. Beyond a few pairs, each left span meets only the right spans
+    :func:`_nearby` finds, so no pair is ever left unexamined and none needs a cap."""
+    nearby = None if len(left) * len(right) <= FEW_PAIRS else _nearby(right, distance)
     found: list[Span] = []
-    examined = 0
-    for one in left:
-        for other in right:
-            examined += 1
-            if examined > MAX_NEAR_PAIRS:
-                return found
-            if one[1] < other[0]:
-                gap = other[0] - one[1] - 1
-            elif other[1] < one[0]:
-                gap = one[0] - other[1] - 1
+    for first, last, hits in left:
+        for other in right if nearby is None else nearby(first, last):
+            if last < other[0]:
+                gap = other[0] - last - 1
+            elif other[1] < first:
+                gap = first - other[1] - 1
             else:
                 continue  # the same words cannot be both parts
             if gap <= distance:
-                found.append((min(one[0], other[0]), max(one[1], other[1]), one[2] + other[2]))
+                found.append((min(first, other[0]), max(last, other[1]), hits + other[2]))
     return found
 
 
+def _nearby(spans: list[Span], distance: int) -> Callable[[int, int], list[Span]]:
+    """What finds, for a span from ``first`` to ``last``, the spans that may pair with
+    it: those starting at most ``distance`` words after it or ending at most
+    ``distance`` words before it, in their own order.
+
+    The spans are sorted once by first and by last word (an OR's come from several
+    lists), and each lookup bisects both: a long text with many places of both sides of
+    a NEAR costs its places and its matches, never all its pairs.
+    """
+    by_first = sorted(range(len(spans)), key=lambda at: spans[at][0])
+    firsts = [spans[at][0] for at in by_first]
+    by_last = sorted(range(len(spans)), key=lambda at: spans[at][1])
+    lasts = [spans[at][1] for at in by_last]
+
+    def nearby(first: int, last: int) -> list[Span]:
+        after = by_first[bisect_right(firsts, last) : bisect_right(firsts, last + 1 + distance)]
+        before = by_last[bisect_left(lasts, first - 1 - distance) : bisect_left(lasts, first)]
+        return [spans[at] for at in sorted(after + before)]
+
+    return nearby
+
+
 def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
-    """Every non-overlapping occurrence of the phrase, earliest first."""
+    """Every non-overlapping occurrence of the phrase, earliest first: from each place
+    of its first word (past the previous occurrence) the one :func:`_chains` finds."""
     if len(phrase.terms) == 1:
         return [(place, place, ((place, place),)) for place in scan.places(phrase.terms[0])]
     places = []
@@ -289,19 +314,15 @@ def _phrase_spans(phrase: Phrase, scan: FieldScan) -> list[Span]:
             return []
         places.append(found)
     segments = scan.segments
-    spans: list[Span] = []
-    last_end = -1
     if len(places) == 2:
         pairs = _pairs(places[0], places[1], phrase.slop + 1, segments)
         return [(first, second, ((first, second),)) for first, second in pairs]
-    for first in places[0]:
-        if first <= last_end:
-            continue
-        end = _chain(phrase.slop, places, segments, 1, first)
-        if end is None:
-            continue
-        spans.append((first, end, ((first, end),)))
-        last_end = end
+    spans: list[Span] = []
+    last_end = -1
+    for first, end in zip(*_chains(places, phrase.slop + 1, segments), strict=True):
+        if first > last_end:
+            spans.append((first, end, ((first, end),)))
+            last_end = end
     return spans
 
 
@@ -325,17 +346,30 @@ def _pairs(
     return pairs
 
 
-def _chain(
-    slop: int, places: list[list[int]], segments: list[int], position: int, previous: int
-) -> int | None:
-    """The word number of the last word when words ``position..`` follow ``previous``."""
-    if position == len(places):
-        return previous
-    candidates = places[position]
-    for candidate in candidates[bisect_left(candidates, previous + 1) :]:
-        if candidate > previous + 1 + slop or segments[candidate] != segments[previous]:
-            break
-        end = _chain(slop, places, segments, position + 1, candidate)
-        if end is not None:
-            return end
-    return None
+def _chains(
+    places: list[list[int]], reach: int, segments: list[int]
+) -> tuple[list[int], list[int]]:
+    """The places of the first word from which the whole phrase follows, and where it
+    then ends.
+
+    A place of word ``k`` continues with the next place of word ``k + 1`` that itself
+    continues to the last word, when that one is within ``reach`` and in the same
+    sentence; a later one never could be, and an earlier one is a dead end. Worked from
+    the last word back, one bisect per place: a search forward from each first word
+    would revisit the same dead ends, exponentially in the words of a long phrase.
+    """
+    starts, ends = places[-1], places[-1]
+    for candidates in reversed(places[:-1]):
+        kept: list[int] = []
+        kept_ends: list[int] = []
+        for place in candidates:
+            at = bisect_right(starts, place)
+            if at < len(starts):
+                following = starts[at]
+                if following - place <= reach and segments[following] == segments[place]:
+                    kept.append(place)
+                    kept_ends.append(ends[at])
+        if not kept:
+            return [], []
+        starts, ends = kept, kept_ends
+    return starts, ends
