@@ -7,7 +7,7 @@ controls, in presentation forms (ﻃﺎﺋﺮﺓ), or with Arabic-Indic digits. 
 casefolded. NFKC runs first (it is what turns presentation forms into letters), then a
 single ``str.translate`` pass does the rest.
 
-Choices worth knowing: ؤ becomes و and ئ becomes ي (مسؤول/مسئول, and every stemmer
+Turkish İ and ı are plain i, and Urdu ۃ is ة. Choices worth knowing: ؤ becomes و and ئ becomes ي (مسؤول/مسئول, and every stemmer
 must agree with the query anyway); ء on the line is kept; the final ة becomes ه.
 """
 
@@ -50,6 +50,7 @@ _LETTERS = {
     "ێ": "ي",
     "ے": "ي",
     "ة": "ه",
+    "ۃ": "ه",  # Urdu teh marbuta goal
     "ۀ": "ه",
     "ہ": "ه",
     "ە": "ه",
@@ -60,12 +61,17 @@ _LETTERS = {
     "ئ": "ي",
     "ک": "ك",
     "ڪ": "ك",
+    # Turkish dotted and dotless i: casefold would turn İ into i + a combining dot, so
+    # "İstanbul" would not find "Istanbul"; Latin queries compare them as plain i.
+    "İ": "i",
+    "ı": "i",
 }
 _DIGITS = {chr(0x0660 + n): str(n) for n in range(10)} | {
     chr(0x06F0 + n): str(n) for n in range(10)
 }
 
 TABLE: dict[int, int | None] = {code: None for code in (*_MARKS, *_INVISIBLE)}
+TABLE[0x0307] = None  # the combining dot of a decomposed İ (i + U+0307)
 TABLE.update({ord(k): ord(v) for k, v in (_LETTERS | _DIGITS).items()})
 
 ARABIC_MARKS = "".join(chr(code) for code in _MARKS)

@@ -46,3 +46,13 @@ def test_latin_is_casefolded():
 def test_normalization_is_idempotent(text):
     once = normalize(text)
     assert normalize(once) == once
+
+
+def test_urdu_teh_marbuta_goal_is_teh_marbuta():
+    assert normalize("حکومۃ") == normalize("حكومة") == "حكومه"
+
+
+def test_turkish_dotted_and_dotless_i_are_plain_i():
+    assert normalize("İstanbul") == normalize("ISTANBUL") == "istanbul"
+    assert normalize("Diyarbakır") == "diyarbakir"
+    assert normalize("i\u0307stanbul") == normalize("İstanbul")  # decomposed input
