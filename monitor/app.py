@@ -356,7 +356,7 @@ class App:
     def _compile(
         self, query: str, slop: int, synonyms: Sequence[Sequence[str]] = ()
     ) -> CompiledQuery:
-        groups = [*self.settings.matching.synonyms, *(list(group) for group in synonyms)]
+        groups = [*self.settings.matching.synonym_groups, *(list(group) for group in synonyms)]
         return compile_query(query, slop=slop, synonyms=Synonyms(groups))
 
     # -- stories ------------------------------------------------------------------

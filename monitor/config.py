@@ -332,9 +332,25 @@ class WatchlistSettings(_Section):
         return queries
 
 
+# Concepts users expect a news watcher to know: what every drone watchlist would
+# otherwise list by hand. On unless [matching] builtin_synonyms = false.
+BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("طائرة مسيرة", "طائرة بدون طيار", "طائرة دون طيار", "طائرة بلا طيار", "درون"),
+)
+
+
 class MatchingSettings(_Section):
     # Groups of words or phrases to treat as one (docs/queries.md).
     synonyms: list[list[str]] = Field(default_factory=list)
+    # Whether the built-in groups (BUILTIN_SYNONYMS: drones) apply as well.
+    builtin_synonyms: bool = True
+
+    @property
+    def synonym_groups(self) -> list[list[str]]:
+        """Every group queries are compiled with: the built-in ones (when on), then the
+        user's."""
+        builtin = [list(group) for group in BUILTIN_SYNONYMS] if self.builtin_synonyms else []
+        return [*builtin, *self.synonyms]
 
     @field_validator("synonyms")
     @classmethod

@@ -108,7 +108,7 @@ class Service:
             pause_after_failures=crawl.pause_after_failures,
         )
         self._rng = random.Random()
-        self.watchlists = WatchlistBook(self.db, settings.matching.synonyms)
+        self.watchlists = WatchlistBook(self.db, settings.matching.synonym_groups)
         self.settings_file = SettingsFileWatch(settings)
         self.ingestor = Ingestor(
             self.db, settings, self.clock, self.watchlists, on_alerts=self.wake_dispatcher

@@ -69,7 +69,11 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
     for position, entry in enumerate(settings.watchlists):
         for number, query in enumerate(entry.queries):
             try:
-                compile_query(query, slop=entry.slop, synonyms=Synonyms(entry.synonyms))
+                compile_query(
+                    query,
+                    slop=entry.slop,
+                    synonyms=Synonyms([*settings.matching.synonym_groups, *entry.synonyms]),
+                )
             except QuerySyntaxError as exc:
                 raise ConfigError(
                     f'{settings.config_path}: watchlists[{position}] ("{entry.name}")'
@@ -186,7 +190,9 @@ def save_watchlist(
         if len(group) < 2:
             raise InvalidRequest(f"a synonym group needs at least two members: {group[0]!r}")
     for query in queries:
-        compile_query(query, slop=slop, synonyms=Synonyms([*settings.matching.synonyms, *groups]))
+        compile_query(
+            query, slop=slop, synonyms=Synonyms([*settings.matching.synonym_groups, *groups])
+        )
     known_channels = {channel.name for channel in settings.effective_channels()}
     for channel in channels:
         if channel not in known_channels:
