@@ -29,6 +29,7 @@ from sqlalchemy import Connection, delete, insert, select, text
 
 from monitor.arabic.stem import text_keys
 from monitor.arabic.tokenize import normalized_words
+from monitor.arabic.variants import CANONICAL
 from monitor.db.models import Article, PendingTerms, Source
 from monitor.db.session import Database
 from monitor.matching import CompiledQuery, Hit
@@ -184,9 +185,21 @@ def _term(term: Term, syntax: _Syntax) -> str:
     # Keys are letters and digits only (tokenizer words), safe inside quotes.
     if term.mode == "prefix":
         return syntax.prefix(next(iter(term.keys))[1:])
-    if term.mode == "exact":
-        return syntax.word(next(iter(term.keys))[1:])
-    return "(" + syntax.or_.join(syntax.word(key) for key in sorted(term.keys)) + ")"
+    words = sorted({word for key in term.keys for word in _indexed_words(key)})
+    return "(" + syntax.or_.join(syntax.word(word) for word in words) + ")"
+
+
+def _indexed_words(key: str) -> tuple[str, ...]:
+    """The indexed terms one of which an article holds where ``key`` occurs. A strict
+    key (``=`` + a name or marked word, perhaps with its article) occurs where the word
+    less its clitics does: its stems hold it bare (للأسد -> اسد), or as the singular a
+    broken plural stands for (الصواريخ -> صاروخ), and the normalized word itself when it
+    is one a strip may not leave (الله)."""
+    if not key.startswith("="):
+        return (key,)
+    word = key[1:]
+    bare = word[2:] if word.startswith("ال") and len(word) > 3 else word
+    return (word, bare, CANONICAL.get(bare, bare))
 
 
 def backtest(

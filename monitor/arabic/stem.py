@@ -12,7 +12,14 @@ What known stemmers miss (see ARABIC.md) and this does: the feminine ت kept bef
 dual or plural suffix (طائرتين -> طائرة, وزارتي -> وزارة), a lone ب ك ل ف و before a long
 enough stem, a pronoun after a plural (سفاراتهم). What it refuses, for precision: any
 strip leaving fewer than 2 letters, a one-letter prefix leaving fewer than 3, and a bare
-ه or ي or ا strip leaving fewer than 3 (so عينة is not عين, نسيان is not نسي).
+ه or ي or ا strip leaving fewer than 3 (so عينة is not عين, نسيان is not نسي), any
+strip leaving a function word (الله is not له), and a masculine ات plural of fewer than
+four letters (عينات is the plural of عينة, not of عين).
+
+A query noun also meets its relative adjective (nisba): اقتصاد finds الاقتصادية and
+اقتصاديا, العراق finds العراقيون (:func:`nisba`). Names in ``lexicon.NAMES`` and words
+marked ``=`` meet only themselves plus clitics (:func:`strict_key`, :func:`clitic_keys`):
+بوتين is not بوتينا, حماس is not حماسة.
 """
 
 from __future__ import annotations
@@ -20,6 +27,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from monitor.arabic.lexicon import (
+    FUNCTION_WORDS,
+    NAMES,
+    NISBA,
+    NISBA_TRAPS,
+    OWN_READINGS,
+    TWO_LETTER_NOUNS,
+)
 from monitor.arabic.normalize import normalize_word
 from monitor.arabic.variants import CANONICAL, SPELLING
 
@@ -52,6 +67,9 @@ _PREFIX_LENGTHS_BY_LETTER: dict[str, tuple[int, ...]] = {
     )
     for letter in {prefix[0] for prefix, _ in _PREFIXES if prefix}
 }
+# Clitics allowed before a two-letter noun of ``TWO_LETTER_NOUNS`` (بسد، وسد، وبسد): not
+# ف or ك or ل, which start whole words (فسد، كسد، لسد "to block").
+_TWO_LETTER_CLITICS = frozenset({"ب", "و", "وب", "فب"})
 # Pronouns stripped after a stem, by their last letter. A bare ه is left to the suffix
 # rules, which guard it by length (عينة must not read as عين).
 _PRONOUNS = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا")
@@ -65,9 +83,14 @@ _NUMBER_SUFFIXES: tuple[tuple[str, str, int], ...] = (
     ("تان", "ه", 2),  # feminine dual, nominative
     ("تي", "ه", 2),  # feminine dual in construct: وزارتي -> وزاره
     ("ات", "ه", 2),  # sound feminine plural: مسيرات -> مسيره
-    ("ات", "", 3),  # ... of a masculine noun: مطارات -> مطار
+    # ... of a masculine noun: مطارات -> مطار; four letters at least, as a shorter stem
+    # is nearly always a ة noun's (عينات، غارات، حملات are not عين، غار، حمل)
+    ("ات", "", 4),
     ("يين", "ي", 2),  # nisba plural: أمريكيين -> أمريكي
     ("يون", "ي", 2),
+    ("يات", "ي", 2),  # nisba feminine plural: عراقيات -> عراقي
+    ("يتين", "ي", 2),  # nisba feminine dual: العراقيتين -> عراقي
+    ("يتان", "ي", 2),
     ("يه", "ي", 2),  # nisba feminine (ية): صحفية -> صحفي
     ("ين", "", 2),  # masculine plural or dual: صاروخين, سدين
     ("ون", "", 2),
@@ -131,6 +154,8 @@ _QUERY_RULES = _by_last_letter(_QUERY_SUFFIXES)
 
 def _suffix_readings(word: str, rules: _Suffixes = _NUMBER_RULES) -> set[str]:
     """Canonical stems of ``word`` and of what each suffix strip leaves."""
+    if word in OWN_READINGS:
+        return set(OWN_READINGS[word])
     readings = {CANONICAL.get(word, word)}
     size = len(word)
     for suffix, length, replacement, shortest, names in rules.get(word[-1:], ()):
@@ -145,6 +170,8 @@ def _inflection_readings(word: str) -> tuple[str, ...]:
     """Stems of a word with its clitics already off; cached, because one stem comes with
     many prefixes (الطائرات، والطائرات، بالطائرات ...)."""
     readings = _suffix_readings(word)
+    if len(word) >= 4 and word[-2:] in ("ته", "تك"):  # حكومته، سفارتك -> حكومه، سفاره
+        readings |= _suffix_readings(word[:-2] + "ه")
     for pronoun in _PRONOUNS_BY_LAST_LETTER.get(word[-1:], ()):
         if not word.endswith(pronoun):
             continue
@@ -154,6 +181,12 @@ def _inflection_readings(word: str) -> tuple[str, ...]:
         if base.endswith("ت") and len(base) >= 3:
             readings |= _suffix_readings(base[:-1] + "ه")  # سفارتها -> سفاره
         readings |= _suffix_readings(base)
+    if not FUNCTION_WORDS.isdisjoint(readings):
+        readings = {
+            reading for reading in readings if reading == word or reading not in FUNCTION_WORDS
+        }
+    if not NISBA_TRAPS.isdisjoint(readings):  # رسمي "official" is not of رسم "drawing"
+        readings -= {trap[:-1] for trap in NISBA_TRAPS.intersection(readings)} - {word}
     return tuple(sorted(readings))
 
 
@@ -175,26 +208,109 @@ def text_keys(norm: str) -> tuple[str, ...]:
     size = len(norm)
     readings: set[str] = set()
     for length in lengths:
-        minimum = _PREFIX_MINIMUM.get(norm[:length])
+        prefix = norm[:length]
+        minimum = _PREFIX_MINIMUM.get(prefix)
         # Every strip leaves at least two letters, so no reading is shorter.
-        if minimum is None or size - length < minimum:
+        if minimum is None:
+            continue
+        if size - length < minimum and not (
+            prefix in _TWO_LETTER_CLITICS and norm[length:] in TWO_LETTER_NOUNS
+        ):
             continue
         found = _inflection_readings(norm[length:])
         if length == 0 and not readings:  # no prefix applied: sorted readings already
             return found
         readings.update(found)
+    if not FUNCTION_WORDS.isdisjoint(readings):  # الله is not ال + له
+        readings = {
+            reading for reading in readings if reading == norm or reading not in FUNCTION_WORDS
+        }
     return tuple(sorted(readings))
 
 
 @lru_cache(maxsize=50_000)
 def query_keys(norm: str) -> frozenset[str]:
-    """The forms of a normalized query word that may appear among a text word's stems."""
+    """The forms of a normalized query word that may appear among a text word's stems
+    (or, for a name, the one key :func:`clitic_keys` gives its occurrences)."""
     if not _has_arabic(norm):
         return frozenset({norm})
-    word = norm
-    if word.startswith("ال") and len(word) - 2 >= 2:
-        word = word[2:]
-    return frozenset(_suffix_readings(word, _QUERY_RULES))
+    word = _without_article(norm)
+    if SPELLING.get(word, word) in NAMES:
+        return frozenset({strict_key(norm)})
+    keys = _suffix_readings(word, _QUERY_RULES)
+    relative = nisba(CANONICAL.get(word, word))
+    if relative is not None:
+        keys.add(relative)
+    return frozenset(keys)
+
+
+def nisba(noun: str) -> str | None:
+    """The relative adjective of a normalized noun (اقتصاد -> اقتصادي, سوريا -> سوري,
+    امريكا -> امريكي), in the form every inflection of it is read back to (اقتصادية،
+    اقتصاديين، اقتصاديا -> اقتصادي); None where there is none to trust.
+
+    One level only: a word already ending in ي takes none (اقتصادي does not reach
+    اقتصادي + ية's stem again, and صحفي is not a noun of its own). A ة noun takes one only
+    from ``lexicon.NISBA``, and no rule produces a word of ``NISBA_TRAPS`` (رسمي
+    "official" is not of رسم "drawing").
+    """
+    if noun in NISBA:
+        return NISBA[noun]
+    if len(noun) < 3 or noun[-1] in "يه":
+        return None
+    if noun.endswith("يا"):  # سوريا، روسيا، بريطانيا
+        relative = noun[:-1]
+    elif noun.endswith("ا"):  # امريكا، اوروبا، كندا
+        relative = noun[:-1] + "ي"
+    else:
+        relative = noun + "ي"
+    if relative in NISBA_TRAPS or relative in FUNCTION_WORDS:
+        return None
+    return SPELLING.get(relative, relative)
+
+
+def strict_key(norm: str) -> str:
+    """The key of a word matched on its own letters (a name, or a word marked ``=``):
+    ``=`` and the word as written, name variants spelled one way (بوتن -> بوتين)."""
+    return "=" + _spelled(norm)
+
+
+@lru_cache(maxsize=200_000)
+def clitic_keys(norm: str) -> tuple[str, ...]:
+    """The :func:`strict_key` forms a text word meets: itself, and what is left after
+    each clitic its rules allow (وبوتين -> بوتين; للأسد -> أسد and الأسد). No suffix is
+    taken off, so بوتينا and حماسة stay themselves."""
+    keys = {strict_key(norm)}
+    if not _has_arabic(norm):
+        return tuple(keys)
+    size = len(norm)
+    for length in _PREFIX_LENGTHS_BY_LETTER.get(norm[:1], ()):
+        prefix, rest = norm[:length], norm[length:]
+        minimum = _PREFIX_MINIMUM.get(prefix)
+        if not length or minimum is None or rest in FUNCTION_WORDS:
+            continue
+        if size - length < minimum and not (
+            prefix in _TWO_LETTER_CLITICS and rest in TWO_LETTER_NOUNS
+        ):
+            continue
+        keys.add(strict_key(rest))
+        if prefix.endswith("ال") or prefix.endswith("لل"):  # the article was there
+            keys.add(strict_key("ال" + rest))
+    return tuple(sorted(keys))
+
+
+def _without_article(norm: str) -> str:
+    rest = norm[2:]
+    if norm.startswith("ال") and len(rest) >= 2 and rest not in FUNCTION_WORDS:
+        return rest
+    return norm
+
+
+def _spelled(norm: str) -> str:
+    """``norm`` with a name variant spelled one way, its article kept."""
+    if norm.startswith("ال"):
+        return "ال" + SPELLING.get(norm[2:], norm[2:])
+    return SPELLING.get(norm, norm)
 
 
 @lru_cache(maxsize=200_000)
@@ -207,5 +323,5 @@ def surface_keys(word: str) -> tuple[str, ...]:
 
 def cache_clear() -> None:
     """Forget every cached stem (benchmarks measure cold starts with it)."""
-    for cached in (_inflection_readings, text_keys, query_keys, surface_keys):
+    for cached in (_inflection_readings, text_keys, query_keys, surface_keys, clitic_keys):
         cached.cache_clear()

@@ -30,7 +30,7 @@ from operator import is_
 from typing import overload
 
 from monitor.arabic.normalize import normalize
-from monitor.arabic.stem import text_keys
+from monitor.arabic.stem import clitic_keys, text_keys
 from monitor.arabic.tokenize import WORDS_AND_GAPS
 from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
@@ -171,6 +171,8 @@ class WatchlistIndex:
                 self._groups_of_form[form] = (*self._groups_of_form.get(form, ()), group)
         wanted = self._singles | self._groups_of_form.keys()
         self._wanted = wanted
+        # Names and words marked = are met by their clitic forms (stem.clitic_keys).
+        self._strict = any(key.startswith("=") for key in wanted)
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
         self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
         # The shortest prefix's length, and every prefix cut to it: most stems begin none.
@@ -295,8 +297,8 @@ class WatchlistIndex:
         stems = text_keys(norm) if norm else ()
         wanted = self._wanted
         keys = [key for key in stems if key in wanted]
-        if norm and "=" + norm in wanted:
-            keys.append("=" + norm)
+        if norm and self._strict:
+            keys.extend(key for key in clitic_keys(norm) if key in wanted)
         if self._prefixes:
             prefixes, heads, head_length = self._prefixes, self._prefix_heads, self._head_length
             for stem in stems:

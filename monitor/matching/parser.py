@@ -2,7 +2,7 @@
 
     طائرة مسيرة               phrase: in order, inflection-insensitive, <= slop words between
     "طائرة مسيرة"             strict phrase: adjacent words, still inflection-insensitive
-    =مسيرة                    exact form: orthographic normalization only
+    =مسيرة                    this word plus clitics only: no inflection taken off
     مسير*                     prefix of a word's stem
     A OR B, A AND B, A B      either; both (side by side means AND)
     NOT A, -A                 exclusion
@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from monitor.arabic.stem import query_keys
+from monitor.arabic.lexicon import STOPWORDS
+from monitor.arabic.stem import query_keys, strict_key
 from monitor.arabic.tokenize import tokenize
 from monitor.errors import QuerySyntaxError
 from monitor.matching.synonyms import Synonyms
@@ -47,50 +48,6 @@ MAX_DEPTH = 8
 MAX_PHRASES = 32
 MAX_WORDS = 16
 MIN_PREFIX = 3
-
-STOPWORDS = frozenset(
-    {
-        "في",
-        "من",
-        "الي",
-        "علي",
-        "عن",
-        "مع",
-        "ان",
-        "او",
-        "ثم",
-        "قد",
-        "لا",
-        "ما",
-        "لم",
-        "لن",
-        "هذا",
-        "هذه",
-        "ذلك",
-        "تلك",
-        "التي",
-        "الذي",
-        "الذين",
-        "كان",
-        "كانت",
-        "هو",
-        "هي",
-        "و",
-        "the",
-        "of",
-        "and",
-        "or",
-        "a",
-        "an",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "by",
-        "is",
-    }
-)
 
 _QUOTES = {'"': '"', "“": "”", "”": "”", "«": "»"}
 _SPECIAL = set("()") | set(_QUOTES) | set(_QUOTES.values())
@@ -390,7 +347,9 @@ class _Parser:
                     )
                 terms.append(Term(token.text, "prefix", frozenset({"*" + stem})))
             elif exact:
-                terms.append(Term(token.text, "exact", frozenset({"=" + token.norm}), stopword))
+                terms.append(
+                    Term(token.text, "exact", frozenset({strict_key(token.norm)}), stopword)
+                )
             else:
                 keys = query_keys(token.norm) | self.synonyms.word_keys(token.norm)
                 terms.append(Term(token.text, "stem", keys, stopword))

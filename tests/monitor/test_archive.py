@@ -88,6 +88,17 @@ def test_every_construct_finds_its_candidates(db, store, query, titles):
     assert sorted(m.title for m in run(db, query)) == titles
 
 
+def test_names_and_marked_words_find_their_clitic_forms_only(db, store):
+    """A strict key is searched under what the index holds for it: the word less its
+    clitics, or the singular of a broken plural."""
+    store("لقاء", "التقى الرئيس وبوتن في موسكو للأسد والصواريخ", "met")
+    store("بوتينا", "أطلق سراح ماريا بوتينا والأسود في الحديقة", "butina")
+
+    assert [m.title for m in run(db, "بوتين")] == ["لقاء"]
+    assert [m.title for m in run(db, "=الأسد")] == ["لقاء"]
+    assert [m.title for m in run(db, "=الصواريخ")] == ["لقاء"]
+
+
 def test_since_limits_the_window(db, store, clock):
     store("قديم", UNRELATED, "old")
     clock.advance(timedelta(days=40))

@@ -33,4 +33,4 @@ def test_dev_set_precision_is_perfect_and_f1_high():
     print(report)
     assert len(cases) == 106
     assert precision == 1.0, report
-    assert f1 >= 0.97, report
+    assert f1 == 1.0, report

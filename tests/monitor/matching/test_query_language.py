@@ -26,9 +26,10 @@ def test_a_quoted_phrase_needs_adjacent_words_but_still_inflects():
     assert texts("«طائرة مسيرة»", "الطائرات المسيرة") == ["الطائرات المسيرة"]
 
 
-def test_exact_form_takes_no_affix_off_but_ignores_diacritics():
+def test_a_marked_word_takes_clitics_but_no_suffix_and_ignores_diacritics():
     assert texts("=مسيرة", "طائرة مسيّرة") == ["مسيّرة"]
-    assert texts("=مسيرة", "المسيرات والمسيرة") == []
+    assert texts("=مسيرة", "المسيرات والمسيرة مسيرتين") == ["والمسيرة"]
+    assert texts("=الأسد", "أسد والأسد للأسد الأسود") == ["والأسد", "للأسد"]
 
 
 def test_prefix_matches_the_start_of_a_stem_after_clitics():
