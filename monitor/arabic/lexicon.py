@@ -141,11 +141,12 @@ NAMES = frozenset(
     }
 )
 
-# Relative adjectives no rule builds (the noun ends in ة, is a feminine nisba already, or
-# the adjective changes the word): noun -> its nisba. A ة noun is here only when its
-# nisba means "of that noun"; most ة nouns are left out because the nisba-shaped word is
-# another word (دولي "international" of دولة, مدني "civil" of مدينة, قوي "strong" of
-# قوة, منطقي "logical" of منطقة, سني "Sunni" of سنة "year").
+# Relative adjectives no rule reads back to their noun (the noun ends in ة, is a
+# feminine nisba already, or the adjective changes the word): noun -> its nisba. A ة
+# noun is here only when its nisba means "of that noun"; most ة nouns are left out
+# because the nisba-shaped word is another word (دولي "international" of دولة, مدني
+# "civil" of مدينة, قوي "strong" of قوة, منطقي "logical" of منطقة, سني "Sunni" of سنة
+# "year", شرعي "legitimate" of شريعة, قبلي "before me" of قبيلة).
 NISBA = {
     "حكومه": "حكومي",
     "سياسه": "سياسي",
@@ -164,14 +165,58 @@ NISBA = {
     "سياحه": "سياحي",
     "بييه": "بييي",
     "نقابه": "نقابي",
-    "شريعه": "شرعي",
-    "قبيله": "قبلي",
     "عشيره": "عشايري",
     "كنيسه": "كنسي",
     "لغه": "لغوي",
     "سعوديه": "سعودي",
-    "اسيا": "اسيوي",
     "افغانستان": "افغاني",
+    # Places ending in ا, whose nisba drops it (a query for the place finds the
+    # adjective). ألمانيا is keyed as a query reads it: its ال taken for the article.
+    "امريكا": "امريكي",
+    "اوروبا": "اوروبي",
+    "اسيا": "اسيوي",
+    "افريقيا": "افريقي",
+    "استراليا": "استرالي",
+    "سوريا": "سوري",
+    "روسيا": "روسي",
+    "تركيا": "تركي",
+    "ليبيا": "ليبي",
+    "بريطانيا": "بريطاني",
+    "مانيا": "الماني",
+    "ايطاليا": "ايطالي",
+    "اسبانيا": "اسباني",
+    "اوكرانيا": "اوكراني",
+    "كوريا": "كوري",
+    "نيجيريا": "نيجيري",
+    "اثيوبيا": "اثيوبي",
+    "ماليزيا": "ماليزي",
+    "اندونيسيا": "اندونيسي",
+    "موريتانيا": "موريتاني",
+    "كينيا": "كيني",
+    "تنزانيا": "تنزاني",
+    "كولومبيا": "كولومبي",
+    "بلجيكا": "بلجيكي",
+    "ارمينيا": "ارميني",
+    "جورجيا": "جورجي",
+    "رومانيا": "روماني",
+    "بلغاريا": "بلغاري",
+    "صربيا": "صربي",
+    "كرواتيا": "كرواتي",
+    "كمبوديا": "كمبودي",
+    "كندا": "كندي",
+    "فرنسا": "فرنسي",
+    "كوبا": "كوبي",
+    "فنزويلا": "فنزويلي",
+    "هولندا": "هولندي",
+    "بولندا": "بولندي",
+    "فنلندا": "فنلندي",
+    "ايرلندا": "ايرلندي",
+    "اسكتلندا": "اسكتلندي",
+    "نيوزيلندا": "نيوزيلندي",
+    "سويسرا": "سويسري",
+    "نمسا": "نمساوي",
+    "اوغندا": "اوغندي",
+    "رواندا": "رواندي",
 }
 
 # Words shaped like the nisba of a noun but meaning something else: رسمي "official" is
@@ -204,6 +249,7 @@ NISBA_TRAPS = frozenset(
         "ثاني",
         "عالي",
         "ماضي",
+        "جاري",
     }
 )
 

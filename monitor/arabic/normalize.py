@@ -7,8 +7,9 @@ controls, in presentation forms (ﻃﺎﺋﺮﺓ), or with Arabic-Indic digits. 
 casefolded. NFKC runs first (it is what turns presentation forms into letters), then a
 single ``str.translate`` pass does the rest.
 
-Turkish İ and ı are plain i, and Urdu ۃ is ة. Choices worth knowing: ؤ becomes و and ئ becomes ي (مسؤول/مسئول, and every stemmer
-must agree with the query anyway); ء on the line is kept; the final ة becomes ه.
+Turkish İ and ı are plain i, and Urdu ۃ is ة. Choices worth knowing: ؤ becomes و and ئ
+becomes ي (مسؤول/مسئول, and every stemmer must agree with the query anyway); ء on the
+line is kept; the final ة becomes ه.
 """
 
 from __future__ import annotations

@@ -16,10 +16,13 @@ strip leaving fewer than 2 letters, a one-letter prefix leaving fewer than 3, an
 strip leaving a function word (الله is not له), and a masculine ات plural of fewer than
 four letters (عينات is the plural of عينة, not of عين).
 
-A query noun also meets its relative adjective (nisba): اقتصاد finds الاقتصادية and
-اقتصاديا, العراق finds العراقيون (:func:`nisba`). Names in ``lexicon.NAMES`` and words
-marked ``=`` meet only themselves plus clitics (:func:`strict_key`, :func:`clitic_keys`):
-بوتين is not بوتينا, حماس is not حماسة.
+A query noun also meets its relative adjective (nisba): a text's adjective in every
+inflection is also read as its noun (اقتصاد finds الاقتصادية and اقتصاديا, العراق finds
+العراقيون), on the text's side so that a query word keeps one key; one level only (the
+adjective اقتصادي does not find اقتصاد), never for a word of ``lexicon.NISBA_TRAPS``
+(رسمي "official" is not of رسم), and for a ة noun only from ``lexicon.NISBA``. Names in
+``lexicon.NAMES`` and words marked ``=`` meet only themselves plus clitics
+(:func:`strict_key`, :func:`clitic_keys`): بوتين is not بوتينا, حماس is not حماسة.
 """
 
 from __future__ import annotations
@@ -95,9 +98,35 @@ _NUMBER_SUFFIXES: tuple[tuple[str, str, int], ...] = (
     ("ين", "", 2),  # masculine plural or dual: صاروخين, سدين
     ("ون", "", 2),
     ("ان", "", 2),
-    ("ي", "", 3),  # nisba: كركوكي -> كركوك
+    # A relative adjective (nisba) in every inflection is also read as its noun, so a
+    # query noun finds it: كركوكي -> كركوك, الاقتصادية -> اقتصاد, العراقيين -> عراق,
+    # اقتصاديا -> اقتصاد; through _NISBA_NOUNS, الحكومية -> حكومه, السوري -> سوريا,
+    # and a word of NISBA_TRAPS to itself (رسمي is not of رسم).
+    ("ي", "", 3),
+    ("يه", "", 3),
+    ("يين", "", 3),
+    ("يون", "", 3),
+    ("يان", "", 3),
+    ("يات", "", 3),
+    ("يتين", "", 3),
+    ("يتان", "", 3),
+    ("يا", "", 3),
     ("ا", "", 3),  # accusative tanween alef: قائدا -> قائد
     ("ه", "", 4),  # feminine or pronoun, only on long stems (عينة must not be عين)
+)
+_NISBA_SUFFIXES = frozenset({"ي", "يه", "يين", "يون", "يان", "يات", "يتين", "يتان", "يا"})
+# What the stem left by a nisba suffix names: the noun of a relative adjective no rule
+# reads back (حكوم -> حكومه, سور -> سوريا, and each spelling: اميرك -> امريكا), or, for
+# a word shaped like a nisba but meaning something else, that word itself (رسم ->
+# رسمي: رسمي "official" keeps no reading رسم "drawing"). A name variant otherwise.
+_NISBA_NOUNS: dict[str, str] = (
+    SPELLING
+    | {trap[:-1]: trap for trap in NISBA_TRAPS}
+    | {
+        spelling[:-1]: noun
+        for noun, relative in NISBA.items()
+        for spelling in (relative, *(v for v, one in SPELLING.items() if one == relative))
+    }
 )
 # Broken plurals take the accusative alef (جنودا) but no other suffix above.
 _TANWEEN = "ا"
@@ -129,27 +158,37 @@ _Rule = tuple[str, int, str, int, dict[str, str]]
 _Suffixes = dict[str, tuple[_Rule, ...]]
 
 
-def _by_last_letter(suffixes: tuple[tuple[str, str, int], ...]) -> _Suffixes:
-    """Suffix rules by their last letter, in their order: a word is tried only against
-    the few rules it can end with."""
-    return {
-        letter: tuple(
-            (
-                suffix,
-                len(suffix),
-                replacement,
-                len(suffix) + minimum,
-                CANONICAL if suffix == _TANWEEN else SPELLING,
-            )
-            for suffix, replacement, minimum in suffixes
-            if suffix.endswith(letter)
+# The letters a normalized Arabic word is made of (normalize.py leaves no others).
+_LETTERS = [chr(code) for code in range(0x0621, 0x064B)]
+
+
+def _by_ending(suffixes: tuple[tuple[str, str, int], ...]) -> _Suffixes:
+    """Suffix rules by a word's last two letters, in their order: a word is tried only
+    against the few rules it can end with (a word ending in ين meets 5 of the 21, not
+    the 11 ending in ن)."""
+    rules = [
+        (
+            suffix,
+            len(suffix),
+            replacement,
+            len(suffix) + minimum,
+            CANONICAL
+            if suffix == _TANWEEN
+            else _NISBA_NOUNS
+            if suffix in _NISBA_SUFFIXES and not replacement
+            else SPELLING,
         )
-        for letter in {rule[0][-1] for rule in suffixes}
+        for suffix, replacement, minimum in suffixes
+    ]
+    endings = {first + last for first in _LETTERS for last in _LETTERS}
+    table = {
+        ending: tuple(rule for rule in rules if ending.endswith(rule[0][-2:])) for ending in endings
     }
+    return {ending: found for ending, found in table.items() if found}
 
 
-_NUMBER_RULES = _by_last_letter(_NUMBER_SUFFIXES)
-_QUERY_RULES = _by_last_letter(_QUERY_SUFFIXES)
+_NUMBER_RULES = _by_ending(_NUMBER_SUFFIXES)
+_QUERY_RULES = _by_ending(_QUERY_SUFFIXES)
 
 
 def _suffix_readings(word: str, rules: _Suffixes = _NUMBER_RULES) -> set[str]:
@@ -158,7 +197,7 @@ def _suffix_readings(word: str, rules: _Suffixes = _NUMBER_RULES) -> set[str]:
         return set(OWN_READINGS[word])
     readings = {CANONICAL.get(word, word)}
     size = len(word)
-    for suffix, length, replacement, shortest, names in rules.get(word[-1:], ()):
+    for suffix, length, replacement, shortest, names in rules.get(word[-2:], ()):
         if size >= shortest and word.endswith(suffix):
             stem = word[:-length] + replacement
             readings.add(names.get(stem, stem))
@@ -185,8 +224,6 @@ def _inflection_readings(word: str) -> tuple[str, ...]:
         readings = {
             reading for reading in readings if reading == word or reading not in FUNCTION_WORDS
         }
-    if not NISBA_TRAPS.isdisjoint(readings):  # رسمي "official" is not of رسم "drawing"
-        readings -= {trap[:-1] for trap in NISBA_TRAPS.intersection(readings)} - {word}
     return tuple(sorted(readings))
 
 
@@ -217,14 +254,12 @@ def text_keys(norm: str) -> tuple[str, ...]:
             prefix in _TWO_LETTER_CLITICS and norm[length:] in TWO_LETTER_NOUNS
         ):
             continue
+        if length and norm[length:] in FUNCTION_WORDS:  # الله is not ال + له
+            continue
         found = _inflection_readings(norm[length:])
         if length == 0 and not readings:  # no prefix applied: sorted readings already
             return found
         readings.update(found)
-    if not FUNCTION_WORDS.isdisjoint(readings):  # الله is not ال + له
-        readings = {
-            reading for reading in readings if reading == norm or reading not in FUNCTION_WORDS
-        }
     return tuple(sorted(readings))
 
 
@@ -237,36 +272,7 @@ def query_keys(norm: str) -> frozenset[str]:
     word = _without_article(norm)
     if SPELLING.get(word, word) in NAMES:
         return frozenset({strict_key(norm)})
-    keys = _suffix_readings(word, _QUERY_RULES)
-    relative = nisba(CANONICAL.get(word, word))
-    if relative is not None:
-        keys.add(relative)
-    return frozenset(keys)
-
-
-def nisba(noun: str) -> str | None:
-    """The relative adjective of a normalized noun (اقتصاد -> اقتصادي, سوريا -> سوري,
-    امريكا -> امريكي), in the form every inflection of it is read back to (اقتصادية،
-    اقتصاديين، اقتصاديا -> اقتصادي); None where there is none to trust.
-
-    One level only: a word already ending in ي takes none (اقتصادي does not reach
-    اقتصادي + ية's stem again, and صحفي is not a noun of its own). A ة noun takes one only
-    from ``lexicon.NISBA``, and no rule produces a word of ``NISBA_TRAPS`` (رسمي
-    "official" is not of رسم "drawing").
-    """
-    if noun in NISBA:
-        return NISBA[noun]
-    if len(noun) < 3 or noun[-1] in "يه":
-        return None
-    if noun.endswith("يا"):  # سوريا، روسيا، بريطانيا
-        relative = noun[:-1]
-    elif noun.endswith("ا"):  # امريكا، اوروبا، كندا
-        relative = noun[:-1] + "ي"
-    else:
-        relative = noun + "ي"
-    if relative in NISBA_TRAPS or relative in FUNCTION_WORDS:
-        return None
-    return SPELLING.get(relative, relative)
+    return frozenset(_suffix_readings(word, _QUERY_RULES))
 
 
 def strict_key(norm: str) -> str:
@@ -297,6 +303,15 @@ def clitic_keys(norm: str) -> tuple[str, ...]:
         if prefix.endswith("ال") or prefix.endswith("لل"):  # the article was there
             keys.add(strict_key("ال" + rest))
     return tuple(sorted(keys))
+
+
+def strict_endings(key: str) -> frozenset[str]:
+    """What a text word must end with to meet a :func:`strict_key`: the word less its
+    article, in each of its spellings. A cheap test before :func:`clitic_keys`, which
+    only the few words ending so need."""
+    word = key[1:]
+    bare = word[2:] if word.startswith("ال") and len(word) > 3 else word
+    return frozenset({bare} | {variant for variant, one in SPELLING.items() if one == bare})
 
 
 def _without_article(norm: str) -> str:

@@ -2,8 +2,9 @@
 
 Foreign names are written several ways (أمريكي/أميركي, واشنطن/واشنطون, بوتين/بوتن) and
 broken plurals change the inside of a word (صاروخ/صواريخ, قتيل/قتلى), so light
-stemming cannot meet them. Both are a small table from normalized stem to one
-canonical stem, applied to query and text alike. Entries are normalized forms (see
+stemming cannot meet them. Both are tables from normalized stem to one canonical
+stem (the plurals, a few hundred reviewed pairs, in plurals.py), applied to query and
+text alike. Entries are normalized forms (see
 normalize.py: ة -> ه, ى -> ي, hamza seats -> bare letters).
 
 A broken plural takes no sound-plural or nisba suffix, so the plural table applies only to

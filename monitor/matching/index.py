@@ -30,7 +30,7 @@ from operator import is_
 from typing import overload
 
 from monitor.arabic.normalize import normalize
-from monitor.arabic.stem import clitic_keys, text_keys
+from monitor.arabic.stem import clitic_keys, strict_endings, text_keys
 from monitor.arabic.tokenize import WORDS_AND_GAPS
 from monitor.matching.hits import Hit
 from monitor.matching.parser import DEFAULT_SLOP, parse_query
@@ -171,8 +171,13 @@ class WatchlistIndex:
                 self._groups_of_form[form] = (*self._groups_of_form.get(form, ()), group)
         wanted = self._singles | self._groups_of_form.keys()
         self._wanted = wanted
-        # Names and words marked = are met by their clitic forms (stem.clitic_keys).
-        self._strict = any(key.startswith("=") for key in wanted)
+        # Names and words marked = are met by their clitic forms (stem.clitic_keys),
+        # which only words ending in one of them (in any spelling) can carry.
+        self._strict_endings = frozenset().union(
+            *(strict_endings(key) for key in wanted if key.startswith("="))
+        )
+        self._strict_lengths = tuple(sorted({len(ending) for ending in self._strict_endings}))
+        self._strict_tails = frozenset(ending[-2:] for ending in self._strict_endings)
         self._prefixes = frozenset(key[1:] for key in wanted if key.startswith("*"))
         self._prefix_lengths = tuple(sorted({len(prefix) for prefix in self._prefixes}))
         # The shortest prefix's length, and every prefix cut to it: most stems begin none.
@@ -297,8 +302,12 @@ class WatchlistIndex:
         stems = text_keys(norm) if norm else ()
         wanted = self._wanted
         keys = [key for key in stems if key in wanted]
-        if norm and self._strict:
-            keys.extend(key for key in clitic_keys(norm) if key in wanted)
+        if norm[-2:] in self._strict_tails:  # most words end unlike every strict key
+            endings = self._strict_endings
+            for length in self._strict_lengths:
+                if norm[-length:] in endings:
+                    keys.extend(key for key in clitic_keys(norm) if key in wanted)
+                    break
         if self._prefixes:
             prefixes, heads, head_length = self._prefixes, self._prefix_heads, self._head_length
             for stem in stems:
