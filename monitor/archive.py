@@ -21,6 +21,7 @@ candidates; the matcher, reading the articles themselves, never reports them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,11 +183,29 @@ def _expression(node: Node, syntax: _Syntax) -> str:
 
 
 def _term(term: Term, syntax: _Syntax) -> str:
-    # Keys are letters and digits only (tokenizer words), safe inside quotes.
     if term.mode == "prefix":
-        return syntax.prefix(next(iter(term.keys))[1:])
+        *whole, last = _pieces(next(iter(term.keys))[1:])
+        return syntax.and_.join([*map(syntax.word, whole), syntax.prefix(last)])
     words = sorted({word for key in term.keys for word in _indexed_words(key)})
-    return "(" + syntax.or_.join(syntax.word(word) for word in words) + ")"
+    return "(" + syntax.or_.join(_word(word, syntax) for word in words) + ")"
+
+
+_PIECE = re.compile(r"[^\W_]+")
+
+
+def _pieces(word: str) -> list[str]:
+    """The runs of letters and digits the full-text tokenizers index a term under.
+    Most keys are one run, but NFKC can put punctuation inside a word (½ becomes 1⁄2),
+    and a quoted term of two runs is a phrase, which the contentless FTS5 table cannot
+    answer; each run is asked for instead (a wider candidate set the matcher narrows)."""
+    return _PIECE.findall(word) or [word]
+
+
+def _word(word: str, syntax: _Syntax) -> str:
+    pieces = _pieces(word)
+    if len(pieces) == 1:
+        return syntax.word(pieces[0])
+    return "(" + syntax.and_.join(map(syntax.word, pieces)) + ")"
 
 
 def _indexed_words(key: str) -> tuple[str, ...]:
