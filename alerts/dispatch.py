@@ -208,7 +208,7 @@ def _attempt(channel: Channel, alert: ClaimedAlert) -> DeliveryError | None:
     dead letters after ``max_attempts`` instead of stalling its channel forever.
     """
     try:
-        channel.send(alert)
+        channel.send([alert])
     except DeliveryError as error:
         return error
     except Exception as exc:  # reported here with its traceback, and stored on the alert

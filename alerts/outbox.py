@@ -32,8 +32,8 @@ from typing import Any, Literal
 from sqlalchemy import CursorResult, Select, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from alerts.event import MatchEvent
-from monitor.db.models import Match, OutboxAlert, Watchlist
+from alerts.event import AlertEvent, MatchEvent, event_from_json
+from monitor.db.models import OutboxAlert, Watchlist
 from monitor.db.session import Database
 from monitor.errors import DeliveryError
 
@@ -63,11 +63,13 @@ class ClaimedAlert:
     id: int
     alert_id: str
     channel: str
-    event: MatchEvent
+    event: AlertEvent
     attempts: int
     lease_token: str
     # When its match was made, the start of its delivery latency (None: a test alert).
     created_at: datetime | None = None
+    # Not held by the channel's quiet hours.
+    urgent: bool = False
 
 
 def new_alert_id(now: datetime) -> str:
@@ -104,6 +106,8 @@ def enqueue(
     channels: list[str],
     event: MatchEvent,
     now: datetime,
+    watchlist_id: int | None = None,
+    urgent: bool = False,
 ) -> list[QueuedAlert]:
     """Add one pending row per channel to the caller's transaction.
 
@@ -121,7 +125,10 @@ def enqueue(
             [
                 {
                     "alert_id": alert.alert_id,
+                    "kind": "match",
                     "match_id": match_id,
+                    "watchlist_id": watchlist_id,
+                    "urgent": urgent,
                     "channel": alert.channel,
                     "payload": alert.event.to_json(),
                     "status": PENDING,
@@ -160,7 +167,7 @@ def claim_due(
         claimed = []
         for row in rows:
             try:
-                event = MatchEvent.from_json(row.payload)
+                event = event_from_json(row.payload)
             except ValueError as exc:
                 row.status = DEAD
                 row.last_error = f"unreadable payload: {exc}"[:MAX_ERROR_LENGTH]
@@ -176,6 +183,7 @@ def claim_due(
                     attempts=row.attempts,
                     lease_token=row.lease_token,
                     created_at=row.created_at,
+                    urgent=row.urgent,
                 )
             )
         return claimed
@@ -394,6 +402,7 @@ class AlertRecord:
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
+    kind: str = "match"  # or "digest", "follow_up"
 
 
 def list_alerts(
@@ -411,16 +420,16 @@ def list_alerts(
             OutboxAlert.id,
             OutboxAlert.alert_id,
             OutboxAlert.channel,
-            Watchlist.name.label("watchlist"),
+            func.coalesce(Watchlist.name, "").label("watchlist"),
             OutboxAlert.status,
             OutboxAlert.attempts,
             OutboxAlert.last_error,
             OutboxAlert.created_at,
             OutboxAlert.next_attempt_at,
             OutboxAlert.sent_at,
+            OutboxAlert.kind,
         )
-        .join(Match, Match.id == OutboxAlert.match_id)
-        .join(Watchlist, Watchlist.id == Match.watchlist_id)
+        .outerjoin(Watchlist, Watchlist.id == OutboxAlert.watchlist_id)
         .order_by(OutboxAlert.id.desc())
     )
     if only == "failed":

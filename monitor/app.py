@@ -469,10 +469,10 @@ class App:
         alert_id = new_alert_id(now)
         alert = ClaimedAlert(0, alert_id, name, event.with_id(alert_id), 1, "")
         try:
-            channel.send(alert)
+            answer = channel.send([alert])
         except DeliveryError as exc:
             return ChannelTest(name, False, str(exc))
-        return ChannelTest(name, True, "delivered")
+        return ChannelTest(name, True, answer)
 
     # -- users --------------------------------------------------------------------
 

@@ -278,15 +278,96 @@ class SourceSettings(_Section):
         return self
 
 
+def _time_zone(value: object) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError(f'expected a time zone name such as "Asia/Baghdad", got {_shown(value)}')
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'unknown time zone {_shown(value)}; use a name such as "Asia/Baghdad" or "UTC"'
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_time_zone)]
+
+
+_CLOCK_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _quiet_hours(value: object) -> tuple[int, int] | None:
+    """``"22:00-07:00"`` as minutes of the day (start, end); the window may wrap midnight."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, tuple):
+        return value  # already parsed (a model copy)
+    if not isinstance(value, str) or "-" not in value:
+        raise ValueError(f'expected a window such as "22:00-07:00", got {_shown(value)}')
+    bounds = []
+    for part in value.split("-", 1):
+        found = _CLOCK_TIME.match(part.strip())
+        if found is None:
+            raise ValueError(
+                f'expected a window such as "22:00-07:00" (24-hour HH:MM), got {_shown(value)}'
+            )
+        bounds.append(int(found[1]) * 60 + int(found[2]))
+    if bounds[0] == bounds[1]:
+        raise ValueError(f"a quiet window needs a start and an end that differ: {_shown(value)}")
+    return bounds[0], bounds[1]
+
+
+QuietHours = Annotated[tuple[int, int] | None, BeforeValidator(_quiet_hours)]
+
+
+def _cron(value: object) -> str:
+    """A five-field crontab line, checked by APScheduler's parser (which the digests use)."""
+    if not isinstance(value, str):
+        raise ValueError(f'expected a cron schedule such as "0 7 * * *", got {_shown(value)}')
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"invalid cron schedule {_shown(value)}: {exc}") from None
+    return value.strip()
+
+
+CronSchedule = Annotated[str, BeforeValidator(_cron)]
+
+# Messages per second a channel kind accepts when its channel does not say (Slack's
+# incoming webhooks allow about one per second, with short bursts); None: no limit.
+DEFAULT_RATES: dict[str, float | None] = {
+    "slack": 1.0,
+    "webhook": None,
+    "console": None,
+    "apprise": 1.0,
+    "email": 0.2,
+}
+
+
 class ChannelSettings(_Section):
     name: str = Field(min_length=1)
-    kind: Literal["webhook", "slack", "console"]
-    # Empty (an unset ${VAR:-}) switches a webhook or Slack channel off.
+    kind: Literal["webhook", "slack", "console", "apprise", "email"]
+    # Empty (an unset ${VAR:-}) switches a webhook, Slack, Apprise or email channel off.
+    # For apprise and email it is an Apprise URL (tgram://..., mailto://...).
     url: Annotated[str | None, BeforeValidator(_checked_url)] = None
     secret: str | None = None
     enabled: StrictBool = True
     # This channel's delivery deadline, instead of [alerts] timeout.
     timeout: PositiveDuration | None = None
+    # Messages per second (DEFAULT_RATES by kind when unset; 0 or absent: no limit) and
+    # how many may go at once; alerts beyond go out batched in one message.
+    rate: float | None = Field(default=None, ge=0)
+    burst: int = Field(default=3, ge=1)
+    # Instant alerts wait through this window (in time_zone) and go out batched when it
+    # ends; watchlists marked urgent are not held.
+    quiet_hours: QuietHours = None
+    time_zone: TimeZoneName = "UTC"
+    # A Jinja2 template file (relative to settings.toml) replacing the kind's default.
+    template: str | None = None
 
     @field_validator("secret")
     @classmethod
@@ -296,8 +377,39 @@ class ChannelSettings(_Section):
 
     @property
     def active(self) -> bool:
-        """A webhook or Slack channel whose URL came out empty (its env var unset) is off."""
+        """A channel with a URL whose URL came out empty (its env var unset) is off."""
         return self.enabled and (self.kind == "console" or bool(self.url))
+
+    @property
+    def messages_per_second(self) -> float | None:
+        """The channel's rate: its own, else its kind's default; None when unlimited."""
+        rate = self.rate if self.rate is not None else DEFAULT_RATES.get(self.kind)
+        return rate or None
+
+
+class RouteSettings(_Section):
+    """Where one watchlist's matches go, and how: at once, or collected into digests."""
+
+    channel: str = Field(min_length=1)
+    mode: Literal["instant", "digest"] = "instant"
+    # A digest's cron schedule and the time zone it is read in.
+    schedule: CronSchedule | None = None
+    time_zone: TimeZoneName = "UTC"
+    # Send a digest that found nothing ("nothing new since ...").
+    send_empty: StrictBool = False
+    # Instant only: when other outlets report a story already alerted, one follow-up
+    # listing them this long after the first of them (absent: no follow-up).
+    follow_up: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _mode_keys(self) -> RouteSettings:
+        if self.mode == "digest" and self.schedule is None:
+            raise ValueError('a digest route needs schedule = "<cron>", such as "0 7 * * *"')
+        if self.mode == "instant" and self.schedule is not None:
+            raise ValueError('schedule is only read for mode = "digest"')
+        if self.mode == "digest" and self.follow_up is not None:
+            raise ValueError('follow_up is only read for mode = "instant"')
+        return self
 
 
 def _check_synonym_groups(groups: list[list[str]]) -> list[list[str]]:
@@ -317,6 +429,23 @@ class WatchlistSettings(_Section):
     slop: int = Field(default=1, ge=0, le=10)
     # Synonym groups for this watchlist only, added to [matching] synonyms.
     synonyms: list[list[str]] = Field(default_factory=list)
+    # Routes with a mode (instant or digest); `channels` lists plain instant routes.
+    routes: list[RouteSettings] = Field(default_factory=list)
+    # Urgent watchlists' alerts are not held by a channel's quiet hours.
+    urgent: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_route_per_channel(self) -> WatchlistSettings:
+        named = [*self.channels, *(route.channel for route in self.routes)]
+        for name in set(named):
+            if named.count(name) > 1:
+                raise ValueError(f"channel {name!r} is routed twice (channels and routes)")
+        return self
+
+    @property
+    def all_routes(self) -> list[RouteSettings]:
+        """Every route: ``channels`` as instant routes, then ``routes``."""
+        return [RouteSettings(channel=name) for name in self.channels] + list(self.routes)
 
     @field_validator("synonyms")
     @classmethod
@@ -370,23 +499,6 @@ def _listen_address(value: object) -> str:
     return f"{host}:{int(port)}"
 
 
-def _time_zone(value: object) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if not isinstance(value, str):
-        raise ValueError(f'expected a time zone name such as "Asia/Baghdad", got {_shown(value)}')
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f'unknown time zone {_shown(value)}; use a name such as "Asia/Baghdad" or "UTC"'
-        ) from None
-    return value
-
-
-TimeZoneName = Annotated[str, BeforeValidator(_time_zone)]
-
-
 class WebSettings(_Section):
     # Serve the web page and the API from `rasid run` (`rasid web` serves them alone).
     enabled: StrictBool = True
@@ -436,7 +548,7 @@ class Settings(_Section):
                 seen.add(item.name)
         channel_names = {channel.name for channel in self.channels}
         for watchlist in self.watchlists:
-            for name in watchlist.channels:
+            for name in (route.channel for route in watchlist.all_routes):
                 if name not in channel_names:
                     known = ", ".join(sorted(channel_names)) or "none defined"
                     raise ValueError(

@@ -58,6 +58,13 @@ class HttpReply:
     text: str
     truncated: bool = False
 
+    @property
+    def summary(self) -> str:
+        """The answer in a line: ``HTTP 200: ok`` (the body's first printable words)."""
+        printable = "".join(char for char in self.text if char.isprintable() or char.isspace())
+        body = " ".join(printable.split())[:MAX_ERROR_BODY]
+        return f"HTTP {self.status}" + (f": {body}" if body else "")
+
 
 class _SocketWatch:
     """The sockets one poster opened, and the deadline of the POST now in progress.

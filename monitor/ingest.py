@@ -303,6 +303,7 @@ class Ingestor:
                     channels=match.channels,
                     event=event,
                     now=now,
+                    watchlist_id=match.watchlist_id,
                 )
                 alerts += len(queued)
         return IngestResult(

@@ -1,15 +1,21 @@
 """Delivery channels: where an alert goes (a signed webhook, Slack, the console).
 
-A channel is anything with a ``name``, a ``deadline`` and ``send(alert)`` that returns on
-delivery and raises :class:`~monitor.errors.DeliveryError` otherwise (``permanent`` when
-retrying cannot help). The deadline bounds one send: ``[[channels]] timeout``, else
-``[alerts] timeout``; the dispatcher leases each alert for longer than it. Channels keep
-no delivery state: retries, order and dead letters belong to the outbox and the
-dispatcher.
+A channel is anything with a ``name``, a ``deadline``, a :class:`Pace` and
+``send(alerts)`` that delivers one message and returns the receiver's answer in a few
+words, or raises :class:`~monitor.errors.DeliveryError` (``permanent`` when retrying cannot
+help). A channel whose ``packs`` is true takes several alerts as one message (an article
+two watchlists matched, a burst of matches); one that does not (a signed webhook: one
+event per ``webhook-id``) is always given one.
+
+The deadline bounds one send: ``[[channels]] timeout``, else ``[alerts] timeout``;
+the dispatcher leases each alert for longer than it. Channels keep no delivery state:
+retries, order and dead letters belong to the outbox and the dispatcher.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, TextIO
 
@@ -21,12 +27,34 @@ from monitor.config import ChannelSettings, Settings
 from monitor.netguard import NetworkPolicy
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How fast a channel may be sent to, and when it holds its instant alerts.
+
+    ``rate`` messages per second with up to ``burst`` at once (a token bucket); None: no
+    limit. ``quiet_hours`` is a window of minutes of the day in ``time_zone`` (it may wrap
+    midnight) during which only urgent alerts go.
+    """
+
+    rate: float | None = None
+    burst: int = 3
+    quiet_hours: tuple[int, int] | None = None
+    time_zone: str = "UTC"
+
+    @classmethod
+    def of(cls, entry: ChannelSettings) -> Pace:
+        return cls(entry.messages_per_second, entry.burst, entry.quiet_hours, entry.time_zone)
+
+
 class Channel(Protocol):
     name: str
     deadline: timedelta
+    packs: bool
+    pace: Pace
 
-    def send(self, alert: ClaimedAlert) -> None:
-        """Deliver one alert or raise DeliveryError."""
+    def send(self, alerts: Sequence[ClaimedAlert]) -> str:
+        """Deliver ``alerts`` as one message (one alert unless ``packs``) and return the
+        receiver's answer, or raise DeliveryError."""
         ...
 
 
@@ -61,8 +89,9 @@ def build_channel(
             decode_secret(entry.secret)
         except ValueError as exc:
             raise settings.key_error("channels", entry, "secret", str(exc)) from None
+    pace = Pace.of(entry)
     if entry.kind == "console":
-        return ConsoleChannel(entry.name, stream, deadline=deadline)
+        return ConsoleChannel(entry.name, stream, deadline=deadline, pace=pace)
     assert entry.url is not None  # an active webhook or Slack channel has a URL
     # HTTP channels load requests (a twentieth of an idle run's CPU) only when configured.
     from alerts.channels.slack import SlackChannel
@@ -71,15 +100,16 @@ def build_channel(
 
     client = GuardedClient(policy, timeout=deadline, user_agent=settings.crawl.user_agent)
     if entry.kind == "slack":
-        return SlackChannel(entry.name, entry.url, client, clock, deadline=deadline)
+        return SlackChannel(entry.name, entry.url, client, clock, deadline=deadline, pace=pace)
     return WebhookChannel(
-        entry.name, entry.url, client, clock, secret=entry.secret, deadline=deadline
+        entry.name, entry.url, client, clock, secret=entry.secret, deadline=deadline, pace=pace
     )
 
 
 __all__ = [
     "Channel",
     "ConsoleChannel",
+    "Pace",
     "build_channel",
     "build_channels",
 ]

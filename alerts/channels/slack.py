@@ -10,27 +10,46 @@ no idempotency key, so a retry after a lost answer shows the message twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from alerts.delivery import deliver
+from alerts.event import MatchEvent
 from alerts.outbox import ClaimedAlert
 from alerts.render import slack_message
 from monitor.clock import Clock
+from monitor.errors import DeliveryError
 from monitor.guarded_http import GuardedClient
+
+if TYPE_CHECKING:
+    from alerts.channels import Pace
 
 
 class SlackChannel:
     def __init__(
-        self, name: str, url: str, client: GuardedClient, clock: Clock, *, deadline: timedelta
+        self,
+        name: str,
+        url: str,
+        client: GuardedClient,
+        clock: Clock,
+        *,
+        deadline: timedelta,
+        pace: Pace,
     ) -> None:
         self.name = name
         self.deadline = deadline  # the client's total deadline
+        self.packs = False  # TODO(issue 16): several alerts in one message
+        self.pace = pace
         self._url = url
         self._client = client
         self._clock = clock
 
-    def send(self, alert: ClaimedAlert) -> None:
+    def send(self, alerts: Sequence[ClaimedAlert]) -> str:
+        (alert,) = alerts
+        if not isinstance(alert.event, MatchEvent):
+            raise DeliveryError("TODO(issue 16): digests and follow-ups in Slack", permanent=True)
         message = slack_message(alert.event)
         body = json.dumps(message, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        deliver(self._client, self._url, body, headers, self._clock.now())
+        return deliver(self._client, self._url, body, headers, self._clock.now()).summary

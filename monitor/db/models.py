@@ -242,6 +242,8 @@ class Watchlist(Base):
     # This watchlist's own synonym groups (lists of words or phrases), added to the
     # groups of [matching] synonyms when its queries are compiled.
     synonyms: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    # Not held by a channel's quiet hours.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -269,7 +271,13 @@ class WatchlistQuery(Base):
 
 
 class WatchlistChannel(Base):
-    """A channel (by its name in settings.toml) that a watchlist's alerts go to."""
+    """A route: a channel (by name) that a watchlist's alerts go to, and how.
+
+    ``instant`` routes get one alert per match (and, with ``follow_up_seconds``, one
+    follow-up when other outlets report a story already alerted); ``digest`` routes get
+    every match since the last digest in one message on a cron ``schedule`` read in
+    ``time_zone``.
+    """
 
     __tablename__ = "watchlist_channels"
 
@@ -277,6 +285,27 @@ class WatchlistChannel(Base):
         ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True
     )
     channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(10), default="instant", server_default="instant")
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    send_empty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    follow_up_seconds: Mapped[int | None] = mapped_column(Integer)
+
+
+class DigestMark(Base):
+    """Up to when a digest route's matches have been sent (its last fire time).
+
+    The digest for the next fire time and the mark's move to it commit together, so a
+    crash sends a digest once or not yet, and a restart finds the fire time it missed.
+    """
+
+    __tablename__ = "digest_marks"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_fire_at: Mapped[datetime]
 
 
 class Match(Base):
@@ -317,8 +346,18 @@ class OutboxAlert(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[str] = mapped_column(String(64), unique=True)
-    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
+    # What the payload is: "match" (one match), "digest" or "follow_up" (no one match).
+    kind: Mapped[str] = mapped_column(String(12), default="match", server_default="match")
+    match_id: Mapped[int | None] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
+    watchlist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE")
+    )
     channel: Mapped[str] = mapped_column(String(200))
+    # Not held by the channel's quiet hours (an urgent watchlist's alert, a digest).
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # At most one row per key: a digest's (watchlist, channel, fire time), a story's
+    # follow-up (story, watchlist, channel).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # pending -> sent, or pending -> dead (permanent failure or too many attempts)
     status: Mapped[str] = mapped_column(String(12), default="pending")

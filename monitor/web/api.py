@@ -517,6 +517,7 @@ class Alert(BaseModel):
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
+    kind: str = Field(description='"match", "digest" or "follow_up"')
 
 
 class AlertPage(BaseModel):

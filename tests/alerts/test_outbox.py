@@ -123,7 +123,9 @@ def test_a_row_whose_payload_is_no_event_is_dead_at_claim_with_the_reason(
     assert [alert.id for alert in claimed] == [fine.id]
     row = _row(db, broken.id)
     assert (row.status, row.attempts, row.lease_token) == ("dead", 0, None)
-    assert row.last_error == "unreadable payload: event: expected 'match', got 1"
+    assert row.last_error == (
+        "unreadable payload: event: expected one of ['digest', 'follow_up', 'match'], got 1"
+    )
 
 
 def test_claim_keeps_channel_order_behind_a_row_in_backoff(
