@@ -14,7 +14,9 @@ Guarantees:
   Webhooks: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then daily), never sooner than the
   receiver's ``Retry-After``. Permanent errors and exhausted rows become ``dead``, keep
   their error, and can be re-queued with :func:`requeue_dead`.
-* A row holds its :class:`~alerts.event.MatchEvent` as JSON; a claimer gets it back
+* Several alerts sent as one message are renewed and settled together, each still
+  under its own lease token (``renew_all``, ``mark_all_sent``, ``mark_all_failed``).
+* A row holds its event (:data:`~alerts.event.AlertEvent`) as JSON; a claimer gets it back
   typed. A row whose payload is not such an event is dead as soon as it is claimed,
   with the reason, instead of failing every send.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from random import Random
@@ -150,18 +152,21 @@ def claim_due(
     lease: timedelta,
     ignore_backoff: bool = False,
     channels: Collection[str] | None = None,
+    urgent_only: bool = False,
 ) -> list[ClaimedAlert]:
     """Lease up to ``limit`` due pending rows, oldest first, in one short transaction.
 
     A row is due when its ``next_attempt_at`` has come (unless ``ignore_backoff``), it is
     not leased, and no earlier pending row of its channel is leased or still waiting for
     its retry (so a later alert never overtakes an earlier one). ``channels`` restricts
-    the claim to those channels. Rows locked by a concurrent claimer are skipped
+    the claim to those channels. ``urgent_only`` (a channel's quiet hours) claims only
+    urgent rows, in their own order: the others wait, and do not hold them up. Rows
+    locked by a concurrent claimer are skipped
     (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers anyway). A row
     whose payload is not a readable event is made dead here, with the reason, and not
     returned: no attempt could ever send it.
     """
-    query = _due_query(now, ignore_backoff, channels).limit(limit)
+    query = _due_query(now, ignore_backoff, channels, urgent_only).limit(limit)
     with db.transaction() as session:
         rows = session.scalars(query.with_for_update(skip_locked=True, of=OutboxAlert)).all()
         claimed = []
@@ -190,7 +195,7 @@ def claim_due(
 
 
 def _due_query(
-    now: datetime, ignore_backoff: bool, channels: Collection[str] | None
+    now: datetime, ignore_backoff: bool, channels: Collection[str] | None, urgent_only: bool
 ) -> Select[OutboxAlert]:
     # Per channel, the first pending row that is leased or backing off: nothing after it
     # may go. One aggregate over the waiting rows (few), instead of a check per row
@@ -198,6 +203,8 @@ def _due_query(
     waiting = OutboxAlert.claimed_until > now
     if not ignore_backoff:
         waiting = or_(waiting, OutboxAlert.next_attempt_at > now)
+    if urgent_only:
+        waiting = and_(waiting, OutboxAlert.urgent.is_(True))
     blockers = (
         select(OutboxAlert.channel, func.min(OutboxAlert.id).label("first_waiting"))
         .where(OutboxAlert.status == PENDING, waiting)
@@ -217,6 +224,8 @@ def _due_query(
         query = query.where(OutboxAlert.next_attempt_at <= now)
     if channels is not None:
         query = query.where(OutboxAlert.channel.in_(list(channels)))
+    if urgent_only:
+        query = query.where(OutboxAlert.urgent.is_(True))
     return query.order_by(OutboxAlert.id)
 
 
@@ -229,16 +238,26 @@ def _owned(claimed: ClaimedAlert) -> Any:
 
 
 def _apply(db: Database, claimed: ClaimedAlert, **values: Any) -> bool:
-    statement = (
-        update(OutboxAlert)
-        .where(_owned(claimed))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    return _apply_all(db, [(claimed, values)]) == [True]
+
+
+def _apply_all(
+    db: Database, changes: Sequence[tuple[ClaimedAlert, Mapping[str, Any]]]
+) -> list[bool]:
+    """Update each claimed row it still owns, all in one transaction; which were owned."""
+    owned = []
     with db.transaction() as session:
-        result = session.execute(statement)
-        assert isinstance(result, CursorResult)  # an UPDATE's; typed as a plain Result
-        return result.rowcount == 1
+        for claimed, values in changes:
+            statement = (
+                update(OutboxAlert)
+                .where(_owned(claimed))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            result = session.execute(statement)
+            assert isinstance(result, CursorResult)  # an UPDATE's; typed as a plain Result
+            owned.append(result.rowcount == 1)
+    return owned
 
 
 def renew(db: Database, claimed: ClaimedAlert, now: datetime, lease: timedelta) -> bool:
@@ -250,18 +269,35 @@ def renew(db: Database, claimed: ClaimedAlert, now: datetime, lease: timedelta) 
     return _apply(db, claimed, claimed_until=now + lease)
 
 
+def renew_all(
+    db: Database, claimed: Sequence[ClaimedAlert], now: datetime, lease: timedelta
+) -> list[bool]:
+    """:func:`renew` for the alerts of one packed message, in one transaction."""
+    return _apply_all(db, [(alert, {"claimed_until": now + lease}) for alert in claimed])
+
+
+def _sent_values(now: datetime) -> dict[str, Any]:
+    return {
+        "status": SENT,
+        "sent_at": now,
+        "attempts": OutboxAlert.attempts + 1,
+        "claimed_until": None,
+        "lease_token": None,
+        "last_error": None,
+    }
+
+
 def mark_sent(db: Database, claimed: ClaimedAlert, now: datetime) -> bool:
     """Record a delivery; False (and nothing changed) if the lease was lost."""
-    return _apply(
-        db,
-        claimed,
-        status=SENT,
-        sent_at=now,
-        attempts=OutboxAlert.attempts + 1,
-        claimed_until=None,
-        lease_token=None,
-        last_error=None,
-    )
+    return _apply(db, claimed, **_sent_values(now))
+
+
+def mark_all_sent(db: Database, claimed: Sequence[ClaimedAlert], now: datetime) -> list[bool]:
+    """Record the delivery of one message carrying several alerts, in one transaction.
+
+    Each row is settled only if its lease is still ours; the list says which were.
+    """
+    return _apply_all(db, [(alert, _sent_values(now)) for alert in claimed])
 
 
 def mark_failed(
@@ -275,6 +311,33 @@ def mark_failed(
 
     The error text is kept either way. False (and nothing changed) if the lease was lost.
     """
+    return _apply(db, claimed, **_failed_values(error, next_attempt_at))
+
+
+def mark_all_failed(
+    db: Database,
+    claimed: Sequence[ClaimedAlert],
+    error: DeliveryError,
+    now: datetime,
+    next_attempts: Sequence[datetime | None],
+) -> list[bool]:
+    """Record the failed attempt of one message carrying several alerts, in one
+    transaction: each retries at its ``next_attempts`` entry, or is dead for None.
+
+    Each row is settled only if its lease is still ours; the list says which were.
+    """
+    if len(next_attempts) != len(claimed):
+        raise ValueError("one next attempt time (or None) per alert")
+    return _apply_all(
+        db,
+        [
+            (alert, _failed_values(error, retry_at))
+            for alert, retry_at in zip(claimed, next_attempts, strict=True)
+        ],
+    )
+
+
+def _failed_values(error: DeliveryError, next_attempt_at: datetime | None) -> dict[str, Any]:
     values: dict[str, Any] = {
         "attempts": OutboxAlert.attempts + 1,
         "claimed_until": None,
@@ -285,7 +348,7 @@ def mark_failed(
         values["status"] = DEAD
     else:
         values["next_attempt_at"] = next_attempt_at
-    return _apply(db, claimed, **values)
+    return values
 
 
 def release(db: Database, claimed: list[ClaimedAlert]) -> int:

@@ -7,6 +7,7 @@ import asyncio
 import io
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from alerts import outbox
+from alerts.channels import Pace
 from alerts.dispatch import LEASE_MARGIN, Dispatcher, DispatchSummary
 from alerts.outbox import BACKOFF_CEILINGS, ClaimedAlert
 from monitor.clock import FakeClock
@@ -319,8 +321,10 @@ class _Broken:
 
     name = "broken"
     deadline = timedelta(seconds=15)
+    packs = False
+    pace = Pace()
 
-    def send(self, alert: ClaimedAlert) -> None:
+    def send(self, alerts: Sequence[ClaimedAlert]) -> str:
         raise RuntimeError("renderer bug")
 
 
