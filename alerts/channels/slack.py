@@ -1,4 +1,10 @@
-"""Slack incoming webhooks: one rendered message per alert.
+"""Slack incoming webhooks: one rendered message per send, for one alert or several.
+
+The channel packs: the dispatcher may hand it the alerts of one article that several
+watchlists matched, or a burst of matches, and they become one message
+(:func:`alerts.compose.compose`, rendered by :func:`alerts.render.slack_message`).
+Incoming webhooks take about one message per second, with short bursts: the channel's
+default rate (``DEFAULT_RATES``), kept by the dispatcher.
 
 Slack answers errors in plain text: 400 ``invalid_payload``, 403 ``action_prohibited`` or
 ``invalid_token``, 404 ``no_service`` (the URL was revoked) or ``channel_not_found``, 410
@@ -14,8 +20,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from alerts.compose import compose
 from alerts.delivery import deliver
-from alerts.event import MatchEvent
 from alerts.outbox import ClaimedAlert
 from alerts.render import slack_message
 from monitor.clock import Clock
@@ -39,17 +45,17 @@ class SlackChannel:
     ) -> None:
         self.name = name
         self.deadline = deadline  # the client's total deadline
-        self.packs = False  # TODO(issue 16): several alerts in one message
+        self.packs = True
         self.pace = pace
         self._url = url
         self._client = client
         self._clock = clock
 
     def send(self, alerts: Sequence[ClaimedAlert]) -> str:
-        (alert,) = alerts
-        if not isinstance(alert.event, MatchEvent):
-            raise DeliveryError("TODO(issue 16): digests and follow-ups in Slack", permanent=True)
-        message = slack_message(alert.event)
-        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+        try:
+            composed = compose([alert.event for alert in alerts])
+        except ValueError as exc:  # a digest packed with others: the dispatcher's bug
+            raise DeliveryError(f"cannot compose a Slack message: {exc}") from exc
+        body = json.dumps(slack_message(composed), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
         return deliver(self._client, self._url, body, headers, self._clock.now()).summary

@@ -32,6 +32,7 @@ from monitor.config import AlertSettings, ChannelSettings, Settings
 from monitor.db.models import Article, Match, OutboxAlert, Watchlist
 from monitor.db.session import Database
 from monitor.netguard import NetworkPolicy
+from tests.support.http import Recorded, Reply
 
 # The Standard Webhooks test-vector key (libraries/python/tests/test_webhooks.py).
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -246,3 +247,72 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 def elapsed(start: float) -> float:
     return time.monotonic() - start
+
+
+def _text_length(node: object) -> int:
+    if isinstance(node, dict):
+        own = len(node["text"]) if isinstance(node.get("text"), str) else 0
+        return own + sum(_text_length(value) for key, value in node.items() if key != "text")
+    if isinstance(node, list):
+        return sum(_text_length(value) for value in node)
+    return 0
+
+
+def slack_problems(message: dict[str, Any]) -> list[str]:
+    """What Slack would refuse in an incoming-webhook message (its documented limits:
+    50 blocks, 3,000 characters of text in a block, 150 in a header, about 13,000 in
+    all), empty; ``invalid_blocks`` answers from Slack name the same."""
+    problems = []
+    blocks = message.get("blocks", [])
+    if len(blocks) > 50:
+        problems.append(f"{len(blocks)} blocks")
+    for index, block in enumerate(blocks):
+        length = _text_length(block)
+        if block["type"] == "header" and len(block["text"]["text"]) > 150:
+            problems.append(f"block {index}: header of {len(block['text']['text'])}")
+        if length > 3000:
+            problems.append(f"block {index}: {length} characters")
+        if block["type"] == "context" and len(block["elements"]) > 10:
+            problems.append(f"block {index}: {len(block['elements'])} context elements")
+    total = _text_length(blocks)
+    if total > 13000:
+        problems.append(f"msg_blocks_too_long: {total} characters")
+    if not isinstance(message.get("text"), str) or len(message["text"]) > 40000:
+        problems.append("text")
+    return problems
+
+
+class FakeSlack:
+    """A Slack incoming webhook on a LocalServer route: refuses what Slack refuses
+    (``invalid_blocks``), and allows ``rate`` messages per second with bursts of
+    ``burst`` by the test's clock, answering 429 with Retry-After beyond that."""
+
+    def __init__(self, clock: FakeClock, rate: float = 1.0, burst: int = 3) -> None:
+        self.clock = clock
+        self.rate = rate
+        self.burst = burst
+        self.messages: list[tuple[datetime, dict[str, Any]]] = []
+        self.too_many = 0
+        self._tokens = float(burst)
+        self._stamp: datetime | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Recorded) -> Reply:
+        import json
+
+        with self._lock:
+            now = self.clock.now()
+            if self._stamp is not None:
+                elapsed = (now - self._stamp).total_seconds()
+                self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+            self._stamp = now
+            if self._tokens < 1 - 1e-9:
+                self.too_many += 1
+                wait = max(1, round((1 - self._tokens) / self.rate + 0.5))
+                return Reply(429, "rate_limited", {"Retry-After": str(wait)}, "text/plain")
+            self._tokens -= 1
+            message = json.loads(request.body)
+            if slack_problems(message):
+                return Reply(400, "invalid_blocks", content_type="text/plain")
+            self.messages.append((now, message))
+            return Reply(200, "ok", content_type="text/plain")
