@@ -1,7 +1,10 @@
-"""The console channel: alerts printed as readable text (the default with no channel set).
+"""The console channel: each message printed as a readable block on stdout.
 
-Writing to a healthy stream cannot fail; a closed or broken one (a pipe whose reader
-went away) is reported as a transient DeliveryError so the alert is kept, not lost.
+Any message kind, through the channel's template (alerts/templates/console.j2 unless its
+``template`` replaces it); several alerts given at once are one block. Control characters
+of feed text are removed by the template's rendering. A write that fails (a closed pipe, a
+terminal that went away) is reported as a transient DeliveryError so the alert is kept,
+not lost; a template that fails on this message is a permanent one.
 """
 
 from __future__ import annotations
@@ -11,32 +14,40 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, TextIO
 
-from alerts.event import MatchEvent
+from alerts.compose import compose
 from alerts.outbox import ClaimedAlert
-from alerts.render import console_text
 from monitor.errors import DeliveryError
 
 if TYPE_CHECKING:
     from alerts.channels import Pace
+    from alerts.templating import MessageTemplate
 
 
 class ConsoleChannel:
     def __init__(
-        self, name: str, stream: TextIO | None = None, *, deadline: timedelta, pace: Pace
+        self,
+        name: str,
+        stream: TextIO | None = None,
+        *,
+        deadline: timedelta,
+        pace: Pace,
+        template: MessageTemplate,
     ) -> None:
         self.name = name
         self.deadline = deadline  # not enforced: a console write does not wait on others
-        self.packs = False  # TODO(issue 16): several alerts in one block
+        self.packs = True
         self.pace = pace
         self._stream = stream
+        self._template = template
 
     def send(self, alerts: Sequence[ClaimedAlert]) -> str:
+        try:
+            text = self._template.render_part("text", compose([a.event for a in alerts]))
+        except ValueError as exc:  # a TemplateProblem, or alerts that are no one message
+            raise DeliveryError(f"cannot render the message: {exc}", permanent=True) from exc
         stream = self._stream if self._stream is not None else sys.stdout
         try:
-            for alert in alerts:
-                if not isinstance(alert.event, MatchEvent):
-                    raise DeliveryError("TODO(issue 16): digests on the console", permanent=True)
-                stream.write(console_text(alert.event) + "\n")
+            stream.write(text + "\n\n")
             stream.flush()
         except (OSError, ValueError) as exc:
             raise DeliveryError(f"cannot write to the console: {exc}") from exc
