@@ -9,12 +9,14 @@ Values must have their TOML type: booleans are ``true``/``false`` without quotes
 durations a process runs by (ticks, timeouts, intervals) must be longer than zero. Source
 and channel URLs pass the same network guard as ``rasid sources add``
 (:meth:`monitor.netguard.NetworkPolicy.url_problem`) under the file's own ``[crawl]``
-policy; host names are resolved only when connecting.
+policy, an Apprise or email channel's URL by its host (:func:`apprise_url_problem`);
+host names are resolved only when connecting.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import math
 import os
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -172,6 +175,66 @@ def _checked_url(value: object, info: ValidationInfo) -> str | None:
         return None
     policy = (info.context or {}).get(_POLICY) or _FORM_ONLY
     problem = policy.url_problem(url)
+    if problem is not None:
+        raise ValueError(f"refused: {problem}")
+    return url
+
+
+# Apprise's email schemes: an email channel's URL is one of them.
+EMAIL_SCHEMES = ("mailto", "mailtos")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_APPRISE_EXAMPLE = '"tgram://<bot token>/<chat id>", "ntfys://ntfy.example.org/topic"'
+
+
+def apprise_url_problem(url: str, kind: str, policy: NetworkPolicy) -> str | None:
+    """Why an Apprise or email channel's URL is refused by its form alone; or None.
+
+    Checked without Apprise (which is loaded only when such a channel is built, and then
+    checks the scheme): a scheme, no backslash or control character, mailto:// or
+    mailtos:// for email, and a host (an email's ``smtp=`` server) that, when written as
+    an IP address, the network policy allows. A host name is checked when it is resolved,
+    before each send; a fixed service's URL (tgram://, discord://) carries tokens, not a
+    host, which are never an IP address in dotted form.
+    """
+    if "\\" in url:
+        return "backslashes are not allowed"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        return "control characters are not allowed"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if not _SCHEME.match(scheme):
+        return f"expected an Apprise URL such as {_APPRISE_EXAMPLE}"
+    if kind == "email" and scheme not in EMAIL_SCHEMES:
+        return f"an email channel's URL is mailto:// or mailtos:// (Apprise's), not {scheme}://"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        return str(exc)
+    if scheme in EMAIL_SCHEMES:
+        host = parse_qs(parts.query).get("smtp", [host])[-1].strip()
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    return policy.url_problem(f"http://{literal}/")
+
+
+def _channel_url(value: object, info: ValidationInfo) -> str | None:
+    """A channel's URL: an http(s) one for webhook and Slack (:func:`_checked_url`), an
+    Apprise one for apprise and email (:func:`apprise_url_problem`)."""
+    kind = info.data.get("kind")
+    if kind not in ("apprise", "email"):
+        return _checked_url(value, info)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"expected an Apprise URL such as {_APPRISE_EXAMPLE}, got {_shown(value)}")
+    url = value.strip()
+    if not url:
+        return None
+    policy = (info.context or {}).get(_POLICY) or _FORM_ONLY
+    problem = apprise_url_problem(url, kind, policy)
     if problem is not None:
         raise ValueError(f"refused: {problem}")
     return url
@@ -353,7 +416,7 @@ class ChannelSettings(_Section):
     kind: Literal["webhook", "slack", "console", "apprise", "email"]
     # Empty (an unset ${VAR:-}) switches a webhook, Slack, Apprise or email channel off.
     # For apprise and email it is an Apprise URL (tgram://..., mailto://...).
-    url: Annotated[str | None, BeforeValidator(_checked_url)] = None
+    url: Annotated[str | None, BeforeValidator(_channel_url)] = None
     secret: str | None = None
     enabled: StrictBool = True
     # This channel's delivery deadline, instead of [alerts] timeout.
