@@ -162,31 +162,38 @@ class MessageTemplate:
     def _render_blocks(
         self, template: jinja2.Template, parts: list[str], variables: dict[str, Any]
     ) -> dict[str, str]:
+        context = template.new_context(variables)
         try:
-            context = template.new_context(variables)
-            # Rendering the whole file first runs its {% extends %}: the context then
-            # holds the blocks of the template it extends too.
-            for _ in template.root_render_func(context):
-                pass
-            out: dict[str, str] = {}
-            for part in parts:
-                functions = context.blocks.get(part)
-                if not functions:
-                    raise TemplateProblem(
-                        f"{self.shown}: no {{% block {part} %}} (a {self.kind} template "
-                        f"has the blocks {', '.join(self.parts)})"
-                    )
-                text = template.environment.concat(functions[0](context))
-                out[part] = _tidy(str(text), one_line=part in ONE_LINE_PARTS)
-            return out
-        except TemplateProblem:
-            raise
+            try:
+                # Rendering the whole file first runs its {% extends %}: the context
+                # then holds the blocks of the template it extends too.
+                for _ in template.root_render_func(context):
+                    pass
+                blocks = {part: context.blocks.get(part) for part in parts}
+                texts = {
+                    part: template.environment.concat(functions[0](context))
+                    for part, functions in blocks.items()
+                    if functions
+                }
+            except Exception:  # noqa: BLE001  # re-raised with the template's lines
+                # Jinja's own render does this: the traceback's frames then carry the
+                # template's file and line instead of its compiled module's.
+                template.environment.handle_exception()
         except jinja2.TemplateSyntaxError as exc:  # in a file it includes or extends
             raise TemplateProblem(self._files.syntax(exc)) from None
         except Exception as exc:  # noqa: BLE001  # any error of a template's code is its author's to fix
             where = self._files.where(exc)
             reason = exc.message if isinstance(exc, jinja2.TemplateError) else repr(exc)
             raise TemplateProblem(f"{where}: {reason}") from None
+        missing = [part for part in parts if part not in texts]
+        if missing:
+            raise TemplateProblem(
+                f"{self.shown}: no {{% block {missing[0]} %}} (a {self.kind} template has "
+                f"the blocks {', '.join(self.parts)})"
+            )
+        return {
+            part: _tidy(str(text), one_line=part in ONE_LINE_PARTS) for part, text in texts.items()
+        }
 
 
 def load_template(
