@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from alerts import outbox
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher
-from alerts.event import Highlight, MatchedArticle, MatchEvent
+from alerts.event import AlertEvent, DigestEvent, DigestStory, Highlight, MatchedArticle, MatchEvent
 from monitor.clock import FakeClock
 from monitor.config import AlertSettings, ChannelSettings, Settings
 from monitor.db.models import Article, Match, OutboxAlert, Watchlist
@@ -59,36 +60,62 @@ AddAlert = Callable[..., list[OutboxAlert]]
 
 @pytest.fixture
 def add_alert(db: Database, clock: FakeClock) -> AddAlert:
-    """Insert an article, a match and its outbox rows (one per channel), as ingest does."""
-    numbers = count(1)
+    """Insert an article, a match and its outbox rows (one per channel), as ingest does.
 
-    def add(channels: tuple[str, ...] = ("hook",), title: str | None = None) -> list[OutboxAlert]:
-        number = next(numbers)
+    Each call is a new article (its event names its own URL), unless ``article`` names
+    an earlier call's number: then it is that article matched by another ``watchlist``.
+    """
+    numbers = count(1)
+    articles: dict[int, int] = {}
+
+    def add(
+        channels: tuple[str, ...] = ("hook",),
+        title: str | None = None,
+        *,
+        watchlist: str = "drones",
+        urgent: bool = False,
+        article: int | None = None,
+    ) -> list[OutboxAlert]:
+        number = article if article is not None else next(numbers)
         now = clock.now()
         with db.transaction() as session:
-            watchlist = session.scalar(select(Watchlist).where(Watchlist.name == "drones"))
-            if watchlist is None:
-                watchlist = Watchlist(name="drones", created_at=now, updated_at=now)
-                session.add(watchlist)
-            article = Article(
-                url=f"https://news.example/ar/{number}",
-                title=title or f"خبر رقم {number}",
-                content_hash=f"{number:064d}",
-                fetched_at=now,
-            )
-            session.add(article)
-            session.flush()
+            found = session.scalar(select(Watchlist).where(Watchlist.name == watchlist))
+            if found is None:
+                found = Watchlist(name=watchlist, created_at=now, updated_at=now)
+                session.add(found)
+                session.flush()
+            if number not in articles:
+                stored = Article(
+                    url=f"https://news.example/ar/{number}",
+                    title=title or f"خبر رقم {number}",
+                    content_hash=f"{number:064d}",
+                    fetched_at=now,
+                )
+                session.add(stored)
+                session.flush()
+                articles[number] = stored.id
             match = Match(
-                article_id=article.id, watchlist_id=watchlist.id, highlights=[], created_at=now
+                article_id=articles[number],
+                watchlist_id=found.id,
+                highlights=[],
+                created_at=now,
             )
             session.add(match)
             session.flush()
+            event = sample_event(title or f"خبر رقم {number}")
+            event = replace(
+                event,
+                watchlist=watchlist,
+                article=replace(event.article, url=f"https://news.example/ar/{number}"),
+            )
             outbox.enqueue(
                 session.connection(),
                 match_id=match.id,
                 channels=list(channels),
-                event=sample_event(title or f"خبر رقم {number}"),
+                event=event,
                 now=now,
+                watchlist_id=found.id,
+                urgent=urgent,
             )
             query = select(OutboxAlert).where(OutboxAlert.match_id == match.id)
             return list(session.scalars(query.order_by(OutboxAlert.id)))
@@ -316,3 +343,55 @@ class FakeSlack:
                 return Reply(400, "invalid_blocks", content_type="text/plain")
             self.messages.append((now, message))
             return Reply(200, "ok", content_type="text/plain")
+
+
+AddEvent = Callable[..., OutboxAlert]
+
+
+@pytest.fixture
+def add_event(db: Database, clock: FakeClock) -> AddEvent:
+    """Insert an outbox row holding a digest or follow-up event, as their producers do."""
+
+    def add(event: AlertEvent, channel: str = "slack", *, urgent: bool = False) -> OutboxAlert:
+        now = clock.now()
+        alert_id = outbox.new_alert_id(now)
+        kind = "digest" if isinstance(event, DigestEvent) else "follow_up"
+        with db.transaction() as session:
+            row = OutboxAlert(
+                alert_id=alert_id,
+                kind=kind,
+                channel=channel,
+                urgent=urgent,
+                payload=event.with_id(alert_id).to_json(),
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            session.expunge(row)
+            return row
+
+    return add
+
+
+def sample_digest(stories: int = 2) -> DigestEvent:
+    return DigestEvent(
+        watchlist="drones",
+        since=datetime(2026, 3, 1, 4, 0, tzinfo=UTC),
+        until=datetime(2026, 3, 2, 4, 0, tzinfo=UTC),
+        stories=tuple(
+            DigestStory(
+                article=MatchedArticle(
+                    url=f"https://news.example/ar/story/{number}",
+                    title=f"قصة رقم {number}",
+                    source="bbc-arabic",
+                ),
+                outlets=("bbc-arabic", "الجزيرة"),
+                matches=2,
+            )
+            for number in range(stories)
+        ),
+        matches=2 * stories,
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
+from alerts.event import MatchEvent
 from alerts.outbox import BACKOFF_CEILINGS
 from monitor.clock import FakeClock
 from monitor.db.models import Match, OutboxAlert
@@ -103,7 +104,8 @@ def test_claim_returns_the_stored_event_typed_in_a_frozen_snapshot(
 ) -> None:
     [row] = add_alert(title="عاجل")
     [claimed] = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE)
-    assert claimed.event == sample_event("عاجل").with_id(row.alert_id)
+    assert claimed.event == MatchEvent.from_json(row.payload)
+    assert claimed.event.id == row.alert_id and claimed.event.article.title == "عاجل"
     with pytest.raises(AttributeError):
         claimed.attempts = 5  # type: ignore[misc]
 
@@ -208,3 +210,62 @@ def test_unconfigured_channel_rows_are_held_with_a_reason(
     held = _row(db, row.id)
     assert held.status == "pending" and held.attempts == 0
     assert held.last_error == "channel 'gone' is not configured or not active"
+
+
+def test_an_urgent_only_claim_takes_urgent_rows_past_held_ones(
+    db: Database, clock: FakeClock, add_alert: AddAlert
+) -> None:
+    held = add_alert()[0]
+    urgent = add_alert(urgent=True)[0]
+    later = add_alert()[0]
+
+    claimed = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE, urgent_only=True)
+
+    assert [alert.id for alert in claimed] == [urgent.id]
+    assert claimed[0].urgent
+    rest = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE)
+    assert [alert.id for alert in rest] == [held.id]  # the leased urgent row now blocks
+    assert later.id not in {alert.id for alert in rest}
+
+
+def test_a_packed_message_settles_its_alerts_in_one_go_under_their_leases(
+    db: Database, clock: FakeClock, add_alert: AddAlert
+) -> None:
+    for _ in range(3):
+        add_alert()
+    first, second, third = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE)
+    # The third alert's lease ran out and another dispatcher took it over.
+    with db.transaction() as session:
+        session.execute(
+            update(OutboxAlert).where(OutboxAlert.id == third.id).values(lease_token="other")
+        )
+
+    assert outbox.renew_all(db, [first, second, third], clock.now(), LEASE) == [True, True, False]
+    assert outbox.mark_all_sent(db, [first, second, third], clock.now()) == [True, True, False]
+    assert [row.status for row in _rows(db)] == ["sent", "sent", "pending"]
+
+
+def test_a_packed_message_that_failed_retries_together_or_is_dead(
+    db: Database, clock: FakeClock, add_alert: AddAlert
+) -> None:
+    add_alert()
+    add_alert()
+    first, second = outbox.claim_due(db, now=clock.now(), limit=10, lease=LEASE)
+    retry_at = clock.now() + timedelta(seconds=30)
+
+    settled = outbox.mark_all_failed(
+        db, [first, second], DeliveryError("HTTP 429"), clock.now(), [retry_at, None]
+    )
+
+    assert settled == [True, True]
+    rows = _rows(db)
+    assert [(row.status, row.attempts) for row in rows] == [("pending", 1), ("dead", 1)]
+    assert rows[0].next_attempt_at == retry_at
+    assert {row.last_error for row in rows} == {"HTTP 429"}
+    with pytest.raises(ValueError, match="one next attempt"):
+        outbox.mark_all_failed(db, [first], DeliveryError("x"), clock.now(), [])
+
+
+def _rows(db: Database) -> list[OutboxAlert]:
+    with db.transaction() as session:
+        return list(session.scalars(select(OutboxAlert).order_by(OutboxAlert.id)))
