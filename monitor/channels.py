@@ -1,15 +1,16 @@
 """Channels added on the web page, beside those of settings.toml.
 
 settings.toml's channels are edited in the file; an admin adds others from the page
-(kind, URL, signing secret), kept in the database. Both kinds are one list of
+(kind, URL, signing secret), kept in the database: a webhook, Slack, or an Apprise or
+email channel (its URL an Apprise URL, with the kind's default template). Both kinds are one list of
 :class:`~monitor.config.ChannelSettings` for everything downstream (the dispatcher, the
 ingest's routing, status): :func:`with_stored` folds the stored ones into a Settings.
 
 Guarantees:
 
 * A stored channel passes the checks a settings.toml channel does, when it is saved:
-  the URL through the network guard of ``[crawl]``, the secret as a ``whsec_`` key, a
-  name no settings channel uses.
+  the URL through the network guard of ``[crawl]`` (an Apprise URL by its form and host,
+  and by Apprise), the secret as a ``whsec_`` key, a name no settings channel uses.
 * Its URL and secret are never returned to a front door: :class:`ChannelInfo` has
   neither.
 """
@@ -19,16 +20,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.config import ChannelSettings, Settings
+from monitor.config import ChannelSettings, Settings, apprise_url_problem
 from monitor.db.models import StoredChannel
 from monitor.errors import Conflict, InvalidRequest, NotFound
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-KINDS = ("webhook", "slack")
+KINDS = ("webhook", "slack", "apprise", "email")
+StoredKind = Literal["webhook", "slack", "apprise", "email"]
+_KIND_OF: dict[str, StoredKind] = {
+    "webhook": "webhook",
+    "slack": "slack",
+    "apprise": "apprise",
+    "email": "email",
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ def stored_channels(session: Session) -> list[ChannelSettings]:
     return [
         ChannelSettings(
             name=row.name,
-            kind="slack" if row.kind == "slack" else "webhook",
+            kind=_KIND_OF.get(row.kind, "webhook"),
             url=row.url,
             secret=row.secret,
             enabled=row.enabled,
@@ -99,13 +108,17 @@ def add_channel(
             f"a channel's name is lower-case letters, digits, '.', '_' or '-', not {name!r}"
         )
     if kind not in KINDS:
-        raise InvalidRequest(f"a channel's kind is webhook or slack, not {kind!r}")
+        raise InvalidRequest(f"a channel's kind is webhook, slack, apprise or email, not {kind!r}")
     if any(channel.name == name for channel in settings.channels):
         raise Conflict(f"channel {name!r} is defined in settings.toml")
     if session.get(StoredChannel, name) is not None:
         raise Conflict(f"a channel named {name!r} exists already")
     url = url.strip()
-    problem = settings.crawl.network_policy.url_problem(url)
+    policy = settings.crawl.network_policy
+    if kind in ("apprise", "email"):
+        problem = apprise_url_problem(url, kind, policy) or _apprise_problem(url, kind)
+    else:
+        problem = policy.url_problem(url)
     if problem is not None:
         raise InvalidRequest(f"refused URL: {problem}")
     secret = (secret or "").strip() or None
@@ -128,6 +141,13 @@ def add_channel(
         )
     )
     return ChannelInfo(name, kind, True, "web", secret is not None)
+
+
+def _apprise_problem(url: str, kind: str) -> str | None:
+    """Whether Apprise can use the URL: loaded only when such a channel is added."""
+    from alerts.channels.apprise import apprise_url_problem as apprise_problem
+
+    return apprise_problem(url, kind)
 
 
 def remove_channel(session: Session, settings: Settings, name: str) -> None:

@@ -181,3 +181,45 @@ def test_loading_settings_and_a_console_channel_does_not_import_apprise() -> Non
     )
 
     assert result.stdout.strip() == "False"
+
+
+def test_an_admin_adds_an_apprise_channel_checked_like_a_configured_one(db: Database) -> None:
+    from monitor.channels import add_channel, stored_channels
+    from monitor.errors import InvalidRequest
+
+    settings = Settings()
+    with db.transaction() as session:
+        with pytest.raises(InvalidRequest, match=r"refused URL: 169\.254\.169\.254 is a cloud"):
+            add_channel(
+                session,
+                settings,
+                name="meta",
+                kind="apprise",
+                url="json://169.254.169.254/",
+                secret=None,
+                now=NOW,
+            )
+        with pytest.raises(InvalidRequest, match="Apprise knows no scheme nope://"):
+            add_channel(
+                session,
+                settings,
+                name="nope",
+                kind="apprise",
+                url="nope://x/y",
+                secret=None,
+                now=NOW,
+            )
+        added = add_channel(
+            session,
+            settings,
+            name="team",
+            kind="apprise",
+            url="tgram://123456789:abcdefgh_ijklmnop/1234/",
+            secret=None,
+            now=NOW,
+        )
+    with db.transaction() as session:
+        [stored] = stored_channels(session)
+
+    assert (added.kind, added.origin) == ("apprise", "web")
+    assert (stored.kind, stored.url) == ("apprise", "tgram://123456789:abcdefgh_ijklmnop/1234/")
