@@ -507,3 +507,103 @@ def list_alerts(
         query = query.limit(limit)
     with db.transaction() as session:
         return [AlertRecord(**row._mapping) for row in session.execute(query)]
+
+
+# -- rows kept once per key: digests and follow-ups -------------------------------------
+
+
+def enqueue_once(
+    connection: Connection,
+    *,
+    kind: str,
+    dedupe_key: str,
+    channel: str,
+    event: AlertEvent,
+    now: datetime,
+    due: datetime | None = None,
+    watchlist_id: int | None = None,
+    urgent: bool = False,
+) -> str | None:
+    """Add one pending row (of ``kind``, no match) to the caller's transaction unless a
+    row with ``dedupe_key`` exists, whatever its status; the new row's alert id, or None.
+
+    ``due`` (default ``now``) is when it may first be sent. Two instances adding the same
+    key at once add one row: the loser's insert does nothing (``ON CONFLICT``).
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = OutboxAlert.__table__
+    postgres = connection.dialect.name == "postgresql"
+    statement = (
+        (postgresql.insert(table) if postgres else sqlite.insert(table))
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
+    alert_id = new_alert_id(now)
+    inserted = connection.execute(
+        statement,
+        {
+            "alert_id": alert_id,
+            "kind": kind,
+            "match_id": None,
+            "watchlist_id": watchlist_id,
+            "urgent": urgent,
+            "dedupe_key": dedupe_key,
+            "channel": channel,
+            "payload": event.with_id(alert_id).to_json(),
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": due or now,
+            "created_at": now,
+        },
+    ).first()
+    return alert_id if inserted is not None else None
+
+
+@dataclass(frozen=True)
+class KeyedAlert:
+    """A pending row found by its dedupe key, not leased: its event may still change."""
+
+    id: int
+    alert_id: str
+    event: AlertEvent
+
+
+def _unleased(now: datetime) -> Any:
+    return and_(
+        OutboxAlert.status == PENDING,
+        or_(OutboxAlert.claimed_until.is_(None), OutboxAlert.claimed_until <= now),
+    )
+
+
+def find_unsent(connection: Connection, dedupe_key: str, now: datetime) -> KeyedAlert | None:
+    """The row with ``dedupe_key`` if it is pending and not leased, locked against a
+    concurrent change until the caller's transaction ends; None otherwise (no such row,
+    sent, dead, being sent, or an unreadable payload)."""
+    query = (
+        select(OutboxAlert.id, OutboxAlert.alert_id, OutboxAlert.payload)
+        .where(OutboxAlert.dedupe_key == dedupe_key, _unleased(now))
+        .with_for_update()
+    )
+    row = connection.execute(query).first()
+    if row is None:
+        return None
+    try:
+        event = event_from_json(row.payload)
+    except ValueError:
+        return None
+    return KeyedAlert(row.id, row.alert_id, event)
+
+
+def replace_event(connection: Connection, row_id: int, event: AlertEvent, now: datetime) -> bool:
+    """Replace the event of a pending, unleased row (keeping its alert id) in the caller's
+    transaction; False (nothing changed) if it was claimed or settled meanwhile."""
+    statement = (
+        update(OutboxAlert)
+        .where(OutboxAlert.id == row_id, _unleased(now))
+        .values(payload=event.to_json())
+        .execution_options(synchronize_session=False)
+    )
+    result = connection.execute(statement)
+    assert isinstance(result, CursorResult)  # an UPDATE's; typed as a plain Result
+    return result.rowcount == 1

@@ -5,6 +5,12 @@ match never without its alerts, and the article's frontier entry (monitor.fronti
 leaves in the same commit, so a crash at any point either loses nothing or leaves
 nothing half-done (the entry is still in the frontier and its page is fetched again).
 
+Alerts go to a watchlist's instant routes only; its digest routes find their matches in
+the matches table later (monitor.digests). A story alerts a watchlist once: a later
+article of it is matched and kept but not alerted, and on an instant route with a
+follow-up delay it joins that story's one *follow-up* (an outbox row sent after the
+delay, listing the other outlets), while that row is still unsent.
+
 Work is split in two: :meth:`Ingestor.prepare` does everything that needs no database
 (canonical URL, hashes, matching, alert events), so that :meth:`Ingestor.store` holds
 the write lock (one writer at a time on SQLite) only for a handful of prebuilt statements.
@@ -14,15 +20,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
-from alerts.event import Highlight, MatchedArticle, MatchEvent
+from alerts.event import FollowUpEvent, Highlight, MatchedArticle, MatchEvent
 from crawler.items import ArticleItem
 from monitor import frontier
 from monitor.arabic.tokenize import normalized_words
@@ -75,6 +81,10 @@ class PreparedMatch:
     highlights: list[dict[str, Any]]  # as the match row stores them, offsets included
     channels: list[str]
     event: MatchEvent | None  # None: no alert (too old, or no channel for it)
+    # Instant routes (channel, delay) that send a follow-up when the story already
+    # alerted this watchlist.
+    follow_ups: tuple[tuple[str, timedelta], ...] = ()
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,11 @@ class Ingestor:
         for name, hits in found.items():
             watchlist = compiled.by_name[name]
             channels = self._channels_for(watchlist) if fresh else []
+            follow_ups = tuple(
+                (route.channel, route.follow_up)
+                for route in watchlist.instant_routes
+                if route.follow_up is not None and route.channel in channels
+            )
             event = None
             if channels:
                 event = MatchEvent(
@@ -216,7 +231,14 @@ class Ingestor:
                     ),
                 )
             prepared.append(
-                PreparedMatch(watchlist.id, [_highlight(hit) for hit in hits], channels, event)
+                PreparedMatch(
+                    watchlist.id,
+                    [_highlight(hit) for hit in hits],
+                    channels,
+                    event,
+                    follow_ups,
+                    watchlist.urgent,
+                )
             )
         # Too old to alert: the matches are still kept, marked as not alerted.
         if not fresh:
@@ -280,12 +302,14 @@ class Ingestor:
         alerts = 0
         for match in article.matches:
             event = match.event
-            if (
-                event is not None
-                and story_id is not None
-                and _story_alerted(connection, story_id, match.watchlist_id)
-            ):
-                event = None  # the story already alerted this watchlist
+            if event is not None and story_id is not None:
+                alerted = _story_alerted(connection, story_id, match.watchlist_id)
+                if alerted is not None:
+                    # The story already alerted this watchlist: not again, but maybe
+                    # in the story's follow-up.
+                    if match.follow_ups:
+                        _follow_up(connection, story_id, alerted, match, event, now)
+                    event = None
             match_id: int = connection.execute(
                 _INSERT_MATCH,
                 {
@@ -304,6 +328,7 @@ class Ingestor:
                     event=event,
                     now=now,
                     watchlist_id=match.watchlist_id,
+                    urgent=match.urgent,
                 )
                 alerts += len(queued)
         return IngestResult(
@@ -315,26 +340,85 @@ class Ingestor:
         )
 
     def _channels_for(self, watchlist: WatchlistInfo) -> list[str]:
-        wanted: Iterable[str] = watchlist.channels or self._active_channels
+        """The active channels of the watchlist's instant routes; every active channel
+        for a watchlist without routes."""
+        wanted: Iterable[str] = self._active_channels
+        if watchlist.routes:
+            wanted = [route.channel for route in watchlist.instant_routes]
         return [name for name in wanted if name in self._active_channels]
 
 
 _STORY_ALERTED = (
-    select(_MATCHES.c.id)
+    select(_MATCHES.c.article_id)
     .join(_ARTICLES, _ARTICLES.c.id == _MATCHES.c.article_id)
     .where(
         _MATCHES.c.watchlist_id == bindparam("watchlist"),
         _MATCHES.c.alerted.is_(True),
         or_(_ARTICLES.c.id == bindparam("story"), _ARTICLES.c.story_id == bindparam("story")),
     )
+    .order_by(_MATCHES.c.id)
     .limit(1)
+)
+_ALERTED_ARTICLE = (
+    select(_ARTICLES.c.url, _ARTICLES.c.title, _SOURCES.c.name, _ARTICLES.c.published_at)
+    .outerjoin(_SOURCES, _SOURCES.c.id == _ARTICLES.c.source_id)
+    .where(_ARTICLES.c.id == bindparam("article"))
 )
 
 
-def _story_alerted(connection: Connection, story_id: int, watchlist_id: int) -> bool:
-    """Whether an article of the story already alerted this watchlist."""
+def _story_alerted(connection: Connection, story_id: int, watchlist_id: int) -> int | None:
+    """The article of the story that alerted this watchlist (the first), if one did."""
     found = connection.execute(_STORY_ALERTED, {"watchlist": watchlist_id, "story": story_id})
-    return found.first() is not None
+    return found.scalar()
+
+
+def _follow_up(
+    connection: Connection,
+    story_id: int,
+    alerted_id: int,
+    match: PreparedMatch,
+    event: MatchEvent,
+    now: datetime,
+) -> None:
+    """Add this article's outlet to the story's follow-up on each route that has one:
+    the follow-up is made by the first other outlet, grows while it is unsent and
+    unclaimed, and is never made again once sent or dead (its key stays taken)."""
+    report = event.article
+    alerted: MatchedArticle | None = None
+    for channel, delay in match.follow_ups:
+        key = f"follow_up:{story_id}:{match.watchlist_id}:{channel}"
+        found = outbox.find_unsent(connection, key, now)
+        if found is not None:
+            follow_up = found.event
+            if not isinstance(follow_up, FollowUpEvent):
+                continue
+            if report.source in {follow_up.article.source, *follow_up.outlets}:
+                continue
+            grown = replace(follow_up, reports=(*follow_up.reports, report))
+            outbox.replace_event(connection, found.id, grown, now)
+            continue
+        if alerted is None:
+            alerted = _article_of(connection, alerted_id)
+        if report.source == alerted.source:
+            continue  # the same outlet again is no other outlet
+        outbox.enqueue_once(
+            connection,
+            kind="follow_up",
+            dedupe_key=key,
+            channel=channel,
+            event=FollowUpEvent(watchlist=event.watchlist, article=alerted, reports=(report,)),
+            now=now,
+            due=now + delay,
+            watchlist_id=match.watchlist_id,
+            urgent=match.urgent,
+        )
+
+
+def _article_of(connection: Connection, article_id: int) -> MatchedArticle:
+    row = connection.execute(_ALERTED_ARTICLE, {"article": article_id}).one()
+    return MatchedArticle(
+        url=row.url or None, title=row.title, source=row.name or "", published_at=row.published_at
+    )
 
 
 def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int]:

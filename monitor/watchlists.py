@@ -3,6 +3,13 @@
 Watchlists come from settings.toml (re-synced at every start, origin "settings") or from
 the CLI (origin "cli", kept in the database). Every query is compiled when it is saved,
 so a bad query is refused with its position instead of failing later in the pipeline.
+
+A *route* is one channel a watchlist's alerts go to, and how: ``instant`` (an alert per
+match, and optionally one follow-up when other outlets report a story already alerted)
+or ``digest`` (every match since the last digest, on a cron schedule). settings.toml
+gives routes (``channels`` are plain instant routes); watchlists made by the CLI or the
+web page have instant routes only. A watchlist without any route alerts every active
+channel at once.
 :class:`WatchlistBook` keeps the compiled index of all enabled watchlists and rebuilds
 it when the table changes, without a restart.
 """
@@ -11,14 +18,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from monitor.config import Settings
-from monitor.db.models import Watchlist, WatchlistChannel, WatchlistQuery
+from monitor.config import RouteSettings, Settings
+from monitor.db.models import DigestMark, Watchlist, WatchlistChannel, WatchlistQuery
 from monitor.db.session import Database
 from monitor.errors import (
     ConfigError,
@@ -39,17 +49,89 @@ from monitor.matching import (
 logger = logging.getLogger(__name__)
 
 
+RouteMode = Literal["instant", "digest"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one watchlist's alerts go (``channel``), and how (``mode``)."""
+
+    channel: str
+    mode: RouteMode = "instant"
+    # A digest's cron schedule and the time zone it is read in.
+    schedule: str | None = None
+    time_zone: str | None = None
+    send_empty: bool = False
+    # An instant route's follow-up delay (None: no follow-up).
+    follow_up: timedelta | None = None
+
+    @classmethod
+    def from_settings(cls, route: RouteSettings) -> Route:
+        digest = route.mode == "digest"
+        delay = None
+        if route.follow_up is not None:
+            # Stored in whole seconds; a delay under one second is one second.
+            delay = timedelta(seconds=max(1, math.ceil(route.follow_up.total_seconds())))
+        return cls(
+            channel=route.channel,
+            mode=route.mode,
+            schedule=route.schedule if digest else None,
+            time_zone=route.time_zone if digest else None,
+            send_empty=route.send_empty if digest else False,
+            follow_up=None if digest else delay,
+        )
+
+    @classmethod
+    def of_row(cls, row: WatchlistChannel) -> Route:
+        return cls(
+            channel=row.channel,
+            mode="digest" if row.mode == "digest" else "instant",
+            schedule=row.schedule,
+            time_zone=row.time_zone,
+            send_empty=row.send_empty,
+            follow_up=(
+                timedelta(seconds=row.follow_up_seconds)
+                if row.follow_up_seconds is not None
+                else None
+            ),
+        )
+
+    def to_row(self) -> WatchlistChannel:
+        return WatchlistChannel(
+            channel=self.channel,
+            mode=self.mode,
+            schedule=self.schedule,
+            time_zone=self.time_zone,
+            send_empty=self.send_empty,
+            follow_up_seconds=(
+                int(self.follow_up.total_seconds()) if self.follow_up is not None else None
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class WatchlistInfo:
     id: int
     name: str
     queries: tuple[str, ...]
+    # Every channel it routes to, whatever the mode (empty: every active channel).
     channels: tuple[str, ...]
     enabled: bool
     origin: str
     slop: int = DEFAULT_SLOP
     # This watchlist's own synonym groups, added to [matching] synonyms for its queries.
     synonyms: tuple[tuple[str, ...], ...] = ()
+    routes: tuple[Route, ...] = ()
+    # Not held by a channel's quiet hours.
+    urgent: bool = False
+
+    @property
+    def instant_routes(self) -> tuple[Route, ...]:
+        return tuple(route for route in self.routes if route.mode == "instant")
+
+    @property
+    def digest_routes(self) -> tuple[Route, ...]:
+        return tuple(route for route in self.routes if route.mode == "digest")
 
 
 @dataclass
@@ -83,33 +165,60 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
         if watchlist is None:
             watchlist = Watchlist(name=entry.name, created_at=now, updated_at=now)
             session.add(watchlist)
-        _assign(watchlist, entry.queries, entry.channels, now)
+        routes = [Route.from_settings(route) for route in entry.all_routes]
+        _assign(watchlist, entry.queries, routes, now)
         groups = [list(group) for group in entry.synonyms] or None
         if (
             watchlist.enabled != entry.enabled
             or watchlist.slop != entry.slop
             or watchlist.synonyms != groups
+            or watchlist.urgent != entry.urgent
         ):
             watchlist.enabled = entry.enabled
             watchlist.slop = entry.slop
             watchlist.synonyms = groups
+            watchlist.urgent = entry.urgent
             watchlist.updated_at = now
         watchlist.origin = "settings"
     for watchlist in existing.values():
         if watchlist.origin == "settings":
             session.delete(watchlist)
+    session.flush()
+    _forget_stale_marks(session)
 
 
-def _assign(watchlist: Watchlist, queries: list[str], channels: list[str], now: datetime) -> None:
+def _forget_stale_marks(session: Session) -> None:
+    """Drop the digest marks of routes that are no longer digests: a route made a digest
+    again starts from then, not from a mark left long ago."""
+    digests = select(WatchlistChannel.watchlist_id, WatchlistChannel.channel).where(
+        WatchlistChannel.mode == "digest"
+    )
+    session.execute(
+        delete(DigestMark)
+        .where(tuple_(DigestMark.watchlist_id, DigestMark.channel).not_in(digests))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _instant(channels: Iterable[str]) -> list[Route]:
+    return [Route(channel=name) for name in sorted(set(channels))]
+
+
+def _assign(watchlist: Watchlist, queries: list[str], routes: list[Route], now: datetime) -> None:
     current_queries = [query.text for query in watchlist.queries]
-    current_channels = sorted(channel.channel for channel in watchlist.channels)
-    if current_queries == list(queries) and current_channels == sorted(channels):
+    current_routes = sorted((Route.of_row(row) for row in watchlist.channels), key=_by_channel)
+    wanted = sorted(routes, key=_by_channel)
+    if current_queries == list(queries) and current_routes == wanted:
         return
     watchlist.queries = [
         WatchlistQuery(position=position, text=text) for position, text in enumerate(queries)
     ]
-    watchlist.channels = [WatchlistChannel(channel=name) for name in sorted(set(channels))]
+    watchlist.channels = [route.to_row() for route in wanted]
     watchlist.updated_at = now
+
+
+def _by_channel(route: Route) -> str:
+    return route.channel
 
 
 def add_watchlist(
@@ -145,7 +254,7 @@ def add_watchlist(
             updated_at=now,
         )
         session.add(watchlist)
-        _assign(watchlist, queries, channels, now)
+        _assign(watchlist, queries, _instant(channels), now)
     else:
         if watchlist.origin == "settings":
             raise Conflict(
@@ -153,8 +262,8 @@ def add_watchlist(
             )
         merged = [q.text for q in watchlist.queries]
         merged += [query for query in queries if query not in merged]
-        merged_channels = sorted({c.channel for c in watchlist.channels} | set(channels))
-        _assign(watchlist, merged, merged_channels, now)
+        merged_channels = {c.channel for c in watchlist.channels} | set(channels)
+        _assign(watchlist, merged, _instant(merged_channels), now)
         if slop is not None and slop != watchlist.slop:
             watchlist.slop = slop
             watchlist.updated_at = now
@@ -208,7 +317,7 @@ def save_watchlist(
         raise NotFound(f"no watchlist named {name!r}")
     elif watchlist.origin == "settings":
         raise Conflict(f"watchlist {name!r} is defined in {settings.config_path}; edit it there")
-    _assign(watchlist, queries, channels, now)
+    _assign(watchlist, queries, _instant(channels), now)
     watchlist.enabled = enabled
     watchlist.slop = slop
     watchlist.synonyms = groups or None
@@ -247,6 +356,8 @@ def _info(watchlist: Watchlist) -> WatchlistInfo:
         origin=watchlist.origin,
         slop=watchlist.slop,
         synonyms=tuple(tuple(group) for group in watchlist.synonyms or ()),
+        routes=tuple(Route.of_row(row) for row in watchlist.channels),
+        urgent=watchlist.urgent,
     )
 
 
