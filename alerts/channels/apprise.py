@@ -31,6 +31,7 @@ or email channel is built (Apprise loads its plugins on first use).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -119,13 +120,16 @@ class AppriseChannel:
         self._kind = kind
         if kind == "email":
             _install_text_parts()
+        # Apprise's warnings are read from each call's result and told once, with the
+        # alert, by the dispatcher: not a second time through the root logger.
+        logging.getLogger("apprise").propagate = False
 
     def send(self, alerts: Sequence[ClaimedAlert]) -> str:
         try:
             parts = self._template.render(compose([alert.event for alert in alerts]))
         except ValueError as exc:  # a TemplateProblem, or alerts that are no one message
             raise DeliveryError(f"cannot render the message: {exc}", permanent=True) from exc
-        plugin = _plugin(self._url)
+        plugin = _plugin(self._url, self.deadline)
         if plugin is None:  # checked when the channel was built; Apprise changed its mind
             raise DeliveryError(f"Apprise cannot use this {self._scheme}:// URL", permanent=True)
         for host, port in network_hosts(plugin):
@@ -159,14 +163,25 @@ class AppriseChannel:
         raise DeliveryError(f"apprise ({self._scheme}): {_reason(result)}")
 
 
-def _plugin(url: str) -> Any:
+def _plugin(url: str, deadline: timedelta | None = None) -> Any:
     """A fresh Apprise plugin for ``url`` (None when Apprise cannot use it), with its own
-    retries and throttle off, and a too-long message cut rather than sent in pieces."""
+    retries and throttle off, and a too-long message cut rather than sent in pieces.
+
+    Its socket timeouts are kept within ``deadline``: ``notify(timeout=)`` returns at the
+    deadline but leaves the sending thread running (Apprise 2.2), which could deliver
+    after the dispatcher counted a failure. Timeouts in the URL (``cto``, ``rto``) win.
+    """
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return None
     plugin.service_retry = 0
     plugin.request_rate_per_sec = 0
+    if deadline is not None:
+        seconds = deadline.total_seconds()
+        for attribute, key in (("socket_connect_timeout", "cto="), ("socket_read_timeout", "rto=")):
+            current = getattr(plugin, attribute, None)
+            if key not in url and isinstance(current, int | float):
+                setattr(plugin, attribute, min(current, seconds))
     if "overflow=" not in url:
         plugin.overflow_mode = apprise.OverflowMode.TRUNCATE
     return plugin
