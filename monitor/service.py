@@ -4,7 +4,8 @@
 :class:`~crawler.sink.CrawlSink`: poll outcomes go to ``monitor.sources`` and their new
 entries to ``monitor.frontier`` in one transaction, articles to ``monitor.ingest``, and
 an enqueued alert wakes the dispatcher at once instead of waiting for its next tick (the
-feed-to-webhook latency is what users feel).
+feed-to-webhook latency is what users feel). Digests whose time has come are queued on a
+tick of their own (monitor.digests), and wake the dispatcher too.
 
 Entries this process claimed from the frontier are its "pages in flight": their leases
 are renewed at every poll tick while their pages download, and given back at a clean
@@ -73,6 +74,7 @@ class RunSummary:
     duplicates: int = 0
     matches: int = 0
     alerts_enqueued: int = 0
+    digests_queued: int = 0
     delivery: DispatchSummary | None = None
     # Set when a signal stopped the run early: what was not finished waits in the
     # database (frontier entries, pending alerts) for the next run.
@@ -378,6 +380,31 @@ class Service:
             self.metrics.delivered(summary)
         return summary
 
+    # -- digests ----------------------------------------------------------------
+
+    def queue_digests(self) -> int:
+        """Queue every digest whose fire time has come; how many were queued."""
+        from monitor.digests import queue_due_digests
+
+        return queue_due_digests(
+            self.db, self.clock, max_article_age=self.settings.alerts.max_article_age
+        )
+
+    async def digest_tick(self) -> int:
+        """The scheduler's digest job: queue due digests in a worker thread (each its own
+        short transaction, the loop free meanwhile), then wake the dispatcher when any
+        were queued. Returns how many."""
+        try:
+            queued = await asyncio.to_thread(self.queue_digests)
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "queuing digests")
+            return 0
+        self.outage.succeeded()
+        if queued:
+            logger.info("queued %d digest(s)", queued)
+            self.wake_dispatcher()
+        return queued
+
     # -- the archive ------------------------------------------------------------
 
     async def archive_tick(self) -> None:
@@ -521,6 +548,7 @@ class Service:
             renewing.cancel()
             self._give_back()
         if self.summary.interrupted_by is None:
+            self.summary.digests_queued = await self.digest_tick()
             self.summary.delivery = await self._dispatch_round(ignore_backoff=True)
         await self.archive_tick()
         return self.summary
@@ -593,6 +621,7 @@ class Service:
         ticker = self._ticker = Ticker()
         ticker.every(self.settings.crawl.poll_tick, self.poll_tick, name="poll", now=True)
         ticker.every(self.settings.alerts.dispatch_interval, self.dispatch_tick, name="dispatch")
+        ticker.every(self.settings.alerts.dispatch_interval, self.digest_tick, name="digests")
         ticker.every(ARCHIVE_INTERVAL, self.archive_tick, name="archive")
         ticker.start()
         logger.info(
