@@ -58,6 +58,8 @@ def _answers(*replies: Reply) -> Any:
     return lambda _request: queue.pop(0) if len(queue) > 1 else queue[0]
 
 
+# Scenario 20: receiver 500, 500, 200: one delivery, 3 attempts, same webhook-id,
+# a valid signature each time, different timestamps.
 def test_500_500_200_is_one_delivery_in_three_signed_attempts(
     db: Database, clock: FakeClock, receiver: LocalServer, add_alert: AddAlert
 ) -> None:
@@ -88,6 +90,7 @@ def test_500_500_200_is_one_delivery_in_three_signed_attempts(
     assert (stored.status, stored.attempts, stored.last_error) == ("sent", 3, None)
 
 
+# Scenario 21: 429 with Retry-After: 7: the next attempt is 7 s later or more.
 def test_429_retry_after_delays_the_next_attempt(
     db: Database, clock: FakeClock, receiver: LocalServer, add_alert: AddAlert
 ) -> None:
@@ -114,6 +117,8 @@ def test_429_retry_after_delays_the_next_attempt(
     [(404, "no_service"), (410, "channel_is_archived"), (400, "invalid_payload"),
      (403, "action_prohibited"), (404, "channel_not_found")],
 )  # fmt: skip
+# Scenario 22: Slack 404 no_service, 410 channel_is_archived, 400 invalid_payload: dead
+# after one attempt with the error shown; `rasid alerts retry` re-queues.
 def test_slack_permanent_errors_go_to_dead_letters_and_can_be_requeued(
     db: Database,
     clock: FakeClock,
@@ -155,6 +160,7 @@ def test_slack_429_is_retried_after_its_retry_after(
     assert '"blocks"' in message and "طائرة مسيرة" in message
 
 
+# Scenario 23: receiver down for 6 h, then up: every alert once, in order.
 def test_dead_receiver_keeps_alerts_then_gets_each_once_in_order(
     db: Database, clock: FakeClock, add_alert: AddAlert
 ) -> None:
@@ -244,6 +250,7 @@ def test_guarded_loopback_webhook_is_refused_at_send(
     assert "private, loopback or reserved" in (_rows(db)[0].last_error or "")
 
 
+# Scenario 27: a receiver hangs past the lease: no second sender, one delivery.
 def test_a_second_dispatcher_does_not_send_an_alert_in_flight(
     db: Database, clock: FakeClock, receiver: LocalServer, add_alert: AddAlert
 ) -> None:
@@ -371,6 +378,7 @@ def test_each_channel_is_leased_for_its_own_deadline(
     assert dispatcher.lease_for("plain") == timedelta(seconds=2) + LEASE_MARGIN
 
 
+# Scenario 27: the same for a channel with a deadline of its own.
 def test_a_slow_channel_never_gets_a_second_sender_within_its_own_deadline(
     db: Database, clock: FakeClock, receiver: LocalServer, add_alert: AddAlert
 ) -> None:

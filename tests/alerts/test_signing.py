@@ -13,11 +13,13 @@ from tests.support.dispatch import dispatch_due
 from tests.support.http import LocalServer, Reply
 
 
+# Scenario 24: signing reproduces the Standard Webhooks test vector.
 def test_signature_reproduces_the_standard_webhooks_vector() -> None:
     signature = sign(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
+# Scenario 24: the standardwebhooks library verifies our deliveries.
 def test_standardwebhooks_library_verifies_a_real_delivery(
     db: Database, receiver: LocalServer, add_alert: AddAlert
 ) -> None:
