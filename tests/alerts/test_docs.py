@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.event import MatchEvent
+from alerts.event import event_from_json
 from monitor.clock import FakeClock
 from monitor.config import ChannelSettings
 from monitor.db.session import Database
@@ -29,12 +29,14 @@ def _documented_verify() -> Callable[..., bool]:
     return namespace["verify"]
 
 
-def test_documented_body_is_what_a_match_event_sends() -> None:
-    [block] = re.findall(r"```json\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    documented = json.loads(block)
-    sent = MatchEvent.from_json(documented).to_json()
-    # Compared as text, so the order of the keys counts too.
-    assert json.dumps(sent, ensure_ascii=False) == json.dumps(documented, ensure_ascii=False)
+def test_documented_bodies_are_what_each_event_sends() -> None:
+    blocks = re.findall(r"```json\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    documented = [json.loads(block) for block in blocks]
+    assert [body["event"] for body in documented] == ["match", "digest", "follow_up"]
+    for body in documented:
+        sent = event_from_json(body).to_json()
+        # Compared as text, so the order of the keys counts too.
+        assert json.dumps(sent, ensure_ascii=False) == json.dumps(body, ensure_ascii=False)
 
 
 def test_documented_verification_accepts_a_real_delivery_and_rejects_a_forgery(
