@@ -564,6 +564,75 @@ def retry_all_alerts(request: Request, body: RetryAll) -> Retried:
     return Retried(queued=_app(request, "admin").retry_alerts())
 
 
+# -- the frontier -------------------------------------------------------------------
+
+# Given-up entries looked at for one page: the oldest this many (monitor/frontier.py
+# lists them oldest first); retrying them brings the rest into view.
+FAILED_SCAN = 10_000
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class GivenUpEntry(BaseModel):
+    """A feed entry whose article page was given up after too many attempts."""
+
+    id: int = Field(description="For retry; also the cursor: pass the last id as `before`")
+    source: str
+    url: str | None = Field(description="The entry's link (http or https only)")
+    title: str
+    attempts: int
+    last_error: str | None
+    discovered_at: datetime = Field(description="When a poll found the entry")
+
+
+class GivenUpPage(BaseModel):
+    items: list[GivenUpEntry]
+    next: str | None = Field(description="The next page's URL; null on the last page")
+
+
+class RetryAllEntries(Body):
+    all_failed: Literal[True] = Field(description="Queue every given-up entry again")
+
+
+@router.get("/frontier/failed", tags=["frontier"])
+def list_given_up(request: Request, limit: Limit = 50, before: Before = None) -> GivenUpPage:
+    """Entries whose article pages were given up after too many attempts, newest first
+    (what `rasid frontier list` shows)."""
+    app = _app(request, "viewer")
+    entries = sorted(
+        app.list_failed_entries(limit=FAILED_SCAN), key=lambda entry: entry.id, reverse=True
+    )
+    found = [entry for entry in entries if before is None or entry.id < before]
+    page = found[:limit]
+    more = len(found) > limit
+    return GivenUpPage(
+        items=[
+            GivenUpEntry(
+                id=entry.id,
+                source=entry.source,
+                url=safe_link(entry.url),
+                title=entry.title,
+                attempts=entry.attempts,
+                last_error=entry.last_error,
+                discovered_at=entry.discovered_at,
+            )
+            for entry in page
+        ],
+        next=_next_page(request, page[-1].id if more else None),
+    )
+
+
+@router.post("/frontier/{entry_id}/retry", tags=["frontier"], responses=_errors(404, 409))
+def retry_given_up(request: Request, entry_id: EntryId) -> Retried:
+    """Queue a given-up entry again with fresh attempts; one that is not given up: 409."""
+    return Retried(queued=_app(request, "admin").retry_entries([entry_id]))
+
+
+@router.post("/frontier/retry", tags=["frontier"])
+def retry_all_given_up(request: Request, body: RetryAllEntries) -> Retried:
+    """Queue every given-up entry again (``{"all_failed": true}``)."""
+    return Retried(queued=_app(request, "admin").retry_entries())
+
+
 # -- users --------------------------------------------------------------------------
 
 

@@ -164,4 +164,15 @@ ARABIC: dict[str, str] = {
     "paused": "موقوف مؤقتًا",
     "disabled": "معطّل",
     "disabled (removed from settings)": "معطّل (حُذف من الإعدادات)",
+    "Pages given up": "صفحات متروكة",
+    "Article pages claimed too many times without their article being stored. Queued again, they get fresh attempts.": (
+        "صفحات مقالات طُلب جلبها مرات كثيرة دون أن تُحفظ مقالاتها. "
+        "إذا أُعيدت إلى الطابور بدأت محاولاتها من جديد."
+    ),
+    "Retry every page given up": "أعد كل الصفحات المتروكة",
+    "Article": "المقالة",
+    "Found": "اكتُشفت",
+    "No page was given up.": "لا توجد صفحات متروكة.",
+    "Showing the oldest {shown} of {total}.": "تُعرض أقدم {shown} من {total}.",
+    "{count} page(s) queued again.": "{count} صفحة أُعيدت إلى الطابور.",
 }

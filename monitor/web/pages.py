@@ -503,27 +503,40 @@ def _exclusions(lines: list[str], at: int, forms: list[SurfaceForm]) -> dict[str
 # -- running it ----------------------------------------------------------------------
 
 
+# Given-up entries the sources page lists (the oldest); the rest are counted.
+GIVEN_UP_SHOWN = 100
+
+
+def _sources_view(request: Request, values: Mapping[str, Any] | None = None) -> HTMLResponse:
+    """The sources with their health, and the entries whose pages were given up."""
+    app = context_of(request).app
+    report = app.collect_status()
+    return render(
+        request,
+        "sources.html",
+        {
+            "report": report,
+            "rates": app.source_rates(),
+            "found": None,
+            "given_up": app.list_failed_entries(limit=GIVEN_UP_SHOWN),
+            "given_up_total": report.frontier.failed,
+            **(values or {}),
+        },
+    )
+
+
 @router.get("/sources")
 def sources_page(request: Request) -> HTMLResponse:
     require(request, "viewer")
-    app = context_of(request).app
-    report = app.collect_status()
-    rates = app.source_rates()
-    return render(request, "sources.html", {"report": report, "rates": rates, "found": None})
+    return _sources_view(request)
 
 
 @router.post("/sources/discover")
 def sources_discover(request: Request, url: str = Form(...)) -> HTMLResponse:
     """What the URL offers: itself, or the feeds its page links to, to pick one."""
     require(request, "admin")
-    app = context_of(request).app
-    discovery = app.discover_feeds(url.strip())
-    report = app.collect_status()
-    return render(
-        request,
-        "sources.html",
-        {"report": report, "rates": app.source_rates(), "found": discovery, "url": url},
-    )
+    discovery = context_of(request).app.discover_feeds(url.strip())
+    return _sources_view(request, {"found": discovery, "url": url})
 
 
 @router.post("/sources/add")
@@ -560,6 +573,18 @@ def sources_remove(request: Request, name: str) -> RedirectResponse:
     require(request, "admin")
     context_of(request).app.remove_source(name)
     return back("/sources", translate(language_of(request), "Removed {name}.", name=name))
+
+
+@router.post("/frontier/retry")
+def frontier_retry(
+    request: Request, entry: int | None = Form(None, ge=1, le=2**63 - 1)
+) -> RedirectResponse:
+    """Queue one given-up entry again, or every one (no ``entry``): what
+    `rasid frontier retry` does."""
+    require(request, "admin")
+    count = context_of(request).app.retry_entries([entry] if entry is not None else [])
+    notice = translate(language_of(request), "{count} page(s) queued again.", count=count)
+    return back("/sources", notice)
 
 
 ALERT_STATES: tuple[AlertFilter, ...] = ("pending", "sent", "failed", "dead")
