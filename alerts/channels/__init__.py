@@ -127,7 +127,12 @@ def build_channel(
 
     client = GuardedClient(policy, timeout=deadline, user_agent=settings.crawl.user_agent)
     if entry.kind == "slack":
-        return SlackChannel(entry.name, entry.url, client, clock, deadline=deadline, pace=pace)
+        # The notification line is the code's (slack_notification) unless the channel
+        # names a template of its own; the blocks are always built in code.
+        own = template if entry.template is not None else None
+        return SlackChannel(
+            entry.name, entry.url, client, clock, deadline=deadline, pace=pace, template=own
+        )
     return WebhookChannel(
         entry.name, entry.url, client, clock, secret=entry.secret, deadline=deadline, pace=pace
     )

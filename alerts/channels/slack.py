@@ -30,6 +30,7 @@ from monitor.guarded_http import GuardedClient
 
 if TYPE_CHECKING:
     from alerts.channels import Pace
+    from alerts.templating import MessageTemplate
 
 
 class SlackChannel:
@@ -42,11 +43,15 @@ class SlackChannel:
         *,
         deadline: timedelta,
         pace: Pace,
+        template: MessageTemplate | None = None,
     ) -> None:
         self.name = name
         self.deadline = deadline  # the client's total deadline
         self.packs = True
         self.pace = pace
+        # A channel's own template words the notification line (its "notification"
+        # block); without one, render.slack_notification does.
+        self._template = template
         self._url = url
         self._client = client
         self._clock = clock
@@ -56,6 +61,13 @@ class SlackChannel:
             composed = compose([alert.event for alert in alerts])
         except ValueError as exc:  # a digest packed with others: the dispatcher's bug
             raise DeliveryError(f"cannot compose a Slack message: {exc}") from exc
-        body = json.dumps(slack_message(composed), ensure_ascii=False).encode("utf-8")
+        notification = None
+        if self._template is not None:
+            try:
+                notification = self._template.render_part("notification", composed)
+            except ValueError as exc:  # a TemplateProblem: checked at start, so rare
+                raise DeliveryError(f"cannot render the message: {exc}", permanent=True) from exc
+        message = slack_message(composed, notification=notification)
+        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
         return deliver(self._client, self._url, body, headers, self._clock.now()).summary

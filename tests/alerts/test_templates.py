@@ -5,6 +5,7 @@ built, naming the file and the line."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from monitor.clock import FakeClock
 from monitor.config import ChannelSettings, Settings
 from monitor.errors import ConfigError
 from tests.alerts.conftest import LOCAL
+from tests.support.http import LocalServer, Reply
 
 NOW = datetime(2026, 3, 1, 11, 30, tzinfo=UTC)
 SAMPLES = sample_messages(NOW)
@@ -217,3 +219,21 @@ def test_a_webhook_channel_refuses_a_template(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="a webhook sends the event's JSON"):
         _build(tmp_path, entry)
+
+
+def test_a_slack_channels_own_template_words_its_notification_line(
+    tmp_path: Path, receiver: LocalServer
+) -> None:
+    (tmp_path / "slack.j2").write_text(
+        "{% block notification %}{{ kind }} <{{ watchlists|join(',') }}>{% endblock %}",
+        encoding="utf-8",
+    )
+    receiver.route("/hook", Reply(body=b"ok", content_type="text/plain"))
+    entry = ChannelSettings(name="c", kind="slack", url=receiver.url("/hook"), template="slack.j2")
+    answer = _build(tmp_path, entry).send([_alert()])
+    posted = json.loads(receiver.requests[0].body)
+
+    assert answer == "HTTP 200: ok"
+    # The template's line, made inert for Slack like any text of the notification.
+    assert posted["text"] == "article &lt;drones&gt;"
+    assert posted["blocks"]  # the blocks are still the code's
