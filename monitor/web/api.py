@@ -451,7 +451,7 @@ def list_channels(request: Request) -> list[Channel]:
 
 class NewChannel(Body):
     name: str = Field(max_length=64, examples=["newsroom"])
-    kind: Literal["webhook", "slack"]
+    kind: Literal["webhook", "slack", "apprise", "email"]
     url: str = Field(max_length=2000, examples=["https://hooks.slack.com/services/T0/B0/X"])
     secret: str | None = Field(
         None, max_length=200, description="A webhook's Standard Webhooks key (whsec_…)"

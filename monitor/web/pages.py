@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from alerts.outbox import AlertFilter
 from monitor.app import ChannelTest
+from monitor.channels import KINDS as CHANNEL_KINDS
 from monitor.errors import Conflict, InvalidRequest, NotFound, QuerySyntaxError
 from monitor.findings import SurfaceForm, exclusion_query, group_by_story, segments
 from monitor.matching import Hit
@@ -625,7 +626,7 @@ def _channels_view(request: Request, tried: ChannelTest | None = None) -> HTMLRe
     return render(
         request,
         "channels.html",
-        {"report": report, "tried": tried, "origins": origins, "kinds": ("webhook", "slack")},
+        {"report": report, "tried": tried, "origins": origins, "kinds": CHANNEL_KINDS},
     )
 
 

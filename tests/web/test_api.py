@@ -641,3 +641,26 @@ def test_channels_are_added_and_removed_through_the_api_without_echoing_secrets(
     assert client.delete("/api/v1/channels/ops", headers=headers).status_code == 409
     assert client.delete("/api/v1/channels/desk", headers=headers).status_code == 204
     assert client.delete("/api/v1/channels/desk", headers=headers).status_code == 404
+
+
+def test_apprise_and_email_channels_are_added_through_the_api_and_checked(sqlite_site):
+    sqlite_site.app.add_user("root", "admin", "correct horse battery")
+    token = sqlite_site.app.create_token("root", "api").secret
+    client = sqlite_site.client()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def add(name: str, kind: str, url: str):
+        body = {"name": name, "kind": kind, "url": url}
+        return client.post("/api/v1/channels", json=body, headers=headers)
+
+    made = add("team", "apprise", "ntfy://ntfy.example.org/rasid-zz9secret")
+    assert made.status_code == 201, made.text
+    assert made.json() == {"name": "team", "kind": "apprise", "signed": False}
+    mail = add("desk-mail", "email", "mailtos://user:pw@mail.example.org?to=desk@example.org")
+    assert mail.status_code == 201, mail.text
+    # Checked as every channel is (this site allows private networks; an unknown
+    # scheme is still refused).
+    refused = add("inner", "apprise", "nosuchservice://example.org/hook")
+    assert refused.status_code == 422, refused.text
+    listed = client.get("/api/v1/channels", headers=headers).text
+    assert "team" in listed and "zz9secret" not in listed and "pw@" not in listed
