@@ -50,10 +50,12 @@ from monitor.users import NewToken, TokenInfo, UserInfo
 from monitor.watchlists import WatchlistInfo
 
 if TYPE_CHECKING:
+    from alerts.dispatch import DispatchSummary
     from alerts.outbox import AlertFilter, AlertRecord
     from crawler.discovery import Candidate
     from monitor.archive import ArchiveMatch
     from monitor.channels import ChannelInfo
+    from monitor.digests import DigestPreview, QueuedDigest
     from monitor.findings import MatchPage, Preview, WatchlistActivity
     from monitor.frontier import FailedEntry
     from monitor.stories import StoryView
@@ -113,6 +115,25 @@ class ChannelTest:
     channel: str
     delivered: bool
     answer: str
+
+
+@dataclass(frozen=True)
+class DigestDelivery:
+    """One digest queued now, and (when it was sent right away) what became of it:
+    ``status`` "sent", "pending" (to be tried again) or "dead", with the last error."""
+
+    digest: QueuedDigest
+    status: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    """What ``digest_now`` did: each digest route's digest, and the delivery round run
+    right away (None: queued only, the running service sends it)."""
+
+    digests: list[DigestDelivery]
+    delivery: DispatchSummary | None = None
 
 
 class App:
@@ -403,6 +424,62 @@ class App:
                 )
         return outbox.requeue_dead(self.db, self.clock.now(), ids=list(ids) or None)
 
+    def retry_dead_alerts(self) -> int:
+        """Queue every dead alert again; how many."""
+        from alerts import outbox
+
+        return outbox.requeue_dead(self.db, self.clock.now())
+
+    def preview_digests(self, watchlist: str) -> list[DigestPreview]:
+        """Each digest route of ``watchlist``: when its next digest is due and what it
+        holds so far."""
+        from monitor.digests import preview_digests
+
+        return preview_digests(
+            self.db, self.clock, watchlist, max_article_age=self.settings.alerts.max_article_age
+        )
+
+    def digest_now(self, watchlist: str, *, send: bool = False) -> DigestRun:
+        """Queue the digest of each digest route of ``watchlist`` now (covering the
+        matches since its last digest); the next scheduled one starts from here. With
+        ``send``, deliver them at once through the dispatcher (to those channels only:
+        alerts queued before them on those channels go first, as always)."""
+        from monitor.digests import delivery_states, digest_now
+
+        queued = digest_now(
+            self.db, self.clock, watchlist, max_article_age=self.settings.alerts.max_article_age
+        )
+        ids = [digest.alert_id for digest in queued if digest.alert_id is not None]
+        if not send or not ids:
+            return DigestRun([DigestDelivery(digest) for digest in queued])
+        summary = self._dispatch_to({digest.channel for digest in queued if digest.alert_id})
+        states = delivery_states(self.db, ids)
+        return DigestRun(
+            [
+                DigestDelivery(digest, *states.get(digest.alert_id or "", (None, None)))
+                for digest in queued
+            ],
+            summary,
+        )
+
+    def _dispatch_to(self, names: set[str]) -> DispatchSummary:
+        """One delivery round for these channels, as the service runs it."""
+        import asyncio
+
+        from alerts.channels import build_channels
+        from alerts.dispatch import Dispatcher
+
+        built = build_channels(self.settings, self.settings.crawl.network_policy, self.clock)
+        missing = sorted(names - set(built))
+        if missing:
+            raise Conflict(
+                f"channel {', '.join(map(repr, missing))} is off here (disabled, or its URL "
+                "is empty in this environment): the digest is queued for the service"
+            )
+        chosen = {name: channel for name, channel in built.items() if name in names}
+        dispatcher = Dispatcher(self.db, chosen, self.settings.alerts, self.clock)
+        return asyncio.run(dispatcher.dispatch_due())
+
     def list_channels(self) -> list[ChannelInfo]:
         """settings.toml's channels and those added here, without URLs or secrets."""
         from monitor import channels
@@ -438,11 +515,12 @@ class App:
             self._follow_channels(session)
 
     def test_channel(self, name: str) -> ChannelTest:
-        """Send a sample alert to channel ``name`` now, outside the outbox, and tell what
-        the receiver answered: what an admin checks after setting a channel up."""
+        """Send a sample alert (the seed article's match) to channel ``name`` now, outside
+        the outbox, and tell what the receiver answered: what an admin checks after
+        setting a channel up."""
         from alerts.channels import build_channel
-        from alerts.event import Highlight, MatchedArticle, MatchEvent
         from alerts.outbox import ClaimedAlert, new_alert_id
+        from alerts.samples import sample_match_event
         from monitor.errors import DeliveryError
 
         self.db  # noqa: B018 - opened, so the channels stored by the web page are known
@@ -455,19 +533,9 @@ class App:
             entry, self.settings, self.settings.crawl.network_policy, self.clock
         )
         now = self.clock.now()
-        event = MatchEvent(
-            watchlist="rasid test",
-            article=MatchedArticle(
-                url="https://example.com/rasid-test-alert",
-                title="اختبار راصد: أسقطت الدفاعات الجوية طائرتين مسيرتين",
-                source="rasid",
-                published_at=now,
-            ),
-            highlights=(Highlight("طائرة مسيرة", "طائرتين مسيرتين", "title"),),
-            snippet="هذا تنبيه تجريبي أرسله راصد للتحقق من القناة. (rasid test alert)",
-        )
         alert_id = new_alert_id(now)
-        alert = ClaimedAlert(0, alert_id, name, event.with_id(alert_id), 1, "")
+        # The seed article's match, as the bundled drones watchlist finds it.
+        alert = ClaimedAlert(0, alert_id, name, sample_match_event(now, alert_id), 1, "")
         try:
             answer = channel.send([alert])
         except DeliveryError as exc:

@@ -625,7 +625,7 @@ def stories(ctx: Context, since: str, everything: bool, as_json: bool) -> None:
 
 @cli.group("alerts")
 def alerts_group() -> None:
-    """List alerts and queue dead ones again."""
+    """List alerts, queue dead ones again, test a channel, send a digest early."""
 
 
 @alerts_group.command("list")
@@ -639,14 +639,15 @@ def alerts_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per alert.")
 @pass_context
 def alerts_list(ctx: Context, only: str | None, limit: int, as_json: bool) -> None:
-    """Alerts, newest first: id, channel, watchlist, attempts, state and last error."""
+    """Alerts, newest first: id, kind, channel, watchlist, attempts, state, last error."""
     rows = ctx.app.list_alerts(cast("AlertFilter | None", only), limit=limit)
     _show(
         rows,
         as_json,
-        ("id", "channel", "watchlist", "attempts", "state", "created", "last error"),
+        ("id", "kind", "channel", "watchlist", "attempts", "state", "created", "last error"),
         lambda row: (
             str(row.id),
+            row.kind,
             row.channel,
             row.watchlist,
             str(row.attempts),
@@ -660,11 +661,84 @@ def alerts_list(ctx: Context, only: str | None, limit: int, as_json: bool) -> No
 
 @alerts_group.command("retry")
 @click.argument("ids", nargs=-1, type=int)
+@click.option("--all-dead", is_flag=True, help="Queue every dead alert again.")
 @pass_context
-def alerts_retry(ctx: Context, ids: tuple[int, ...]) -> None:
-    """Queue dead alerts again: all of them, or the given ids (each must be dead)."""
-    count = ctx.app.retry_alerts(ids)
+def alerts_retry(ctx: Context, ids: tuple[int, ...], all_dead: bool) -> None:
+    """Queue dead alerts again: the given ids (each must be dead), or --all-dead."""
+    if bool(ids) == all_dead:
+        raise click.UsageError(
+            "give the ids of dead alerts (`rasid alerts list --dead`), or --all-dead"
+            + (", not both" if all_dead else "")
+        )
+    count = ctx.app.retry_dead_alerts() if all_dead else ctx.app.retry_alerts(ids)
     console.print(f"re-queued {_plural(count, 'alert', 'alerts')}")
+
+
+@alerts_group.command("test")
+@click.argument("channel")
+@pass_context
+def alerts_test(ctx: Context, channel: str) -> None:
+    """Send a sample alert (the seed article's match) to CHANNEL now, outside the outbox,
+    and print the receiver's answer; exit 1 when it was not delivered."""
+    result = ctx.app.test_channel(channel)
+    if not result.delivered:
+        _fail(f"channel {result.channel!r}: not delivered: {result.answer}", 1)
+    console.print(Text(f"delivered to {result.channel}: {result.answer or '(no answer)'}"))
+
+
+@alerts_group.command("digest")
+@click.argument("watchlist")
+@click.option("--now", "now", is_flag=True, help="Queue the digest now instead of showing it.")
+@click.option(
+    "--send", is_flag=True, help="With --now: deliver it right away and say what happened."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_context
+def alerts_digest(ctx: Context, watchlist: str, now: bool, send: bool, as_json: bool) -> None:
+    """Show when WATCHLIST's next digests are due and what they hold so far; with --now,
+    queue them now (the running service sends them; --send sends them at once)."""
+    if send and not now:
+        raise click.UsageError("--send goes with --now")
+    if not now:
+        previews = ctx.app.preview_digests(watchlist)
+        if as_json:
+            _print_json(previews)
+            return
+        for preview in previews:
+            due = f"{preview.next_at:%Y-%m-%d %H:%M} UTC" if preview.next_at else "never"
+            console.print(
+                Text(
+                    f"{preview.watchlist} to {preview.channel} ({preview.schedule}, "
+                    f"{preview.time_zone}): next at {due}; so far "
+                    f"{_plural(preview.stories, 'story', 'stories')}, "
+                    f"{_plural(preview.matches, 'match', 'matches')} since "
+                    f"{preview.since:%Y-%m-%d %H:%M} UTC"
+                )
+            )
+        return
+    run = ctx.app.digest_now(watchlist, send=send)
+    if as_json:
+        _print_json(run)
+        return
+    for item in run.digests:
+        digest = item.digest
+        head = f"{digest.watchlist} to {digest.channel}"
+        what = (
+            f"{_plural(digest.stories, 'story', 'stories')}, "
+            f"{_plural(digest.matches, 'match', 'matches')} since "
+            f"{digest.since:%Y-%m-%d %H:%M} UTC"
+        )
+        if digest.alert_id is None:
+            line = f"{head}: nothing matched; no digest queued (the route's send_empty is off)"
+        elif item.status is None:
+            line = f"{head}: digest {digest.alert_id} queued ({what})"
+        else:
+            line = f"{head}: digest {digest.alert_id} {item.status} ({what})"
+            line += f": {item.error}" if item.error else ""
+        console.print(Text(line))
+    # --send: a digest that did not go out now (failed, or behind an alert that did) is 1.
+    if run.delivery is not None and any(item.status not in (None, "sent") for item in run.digests):
+        sys.exit(1)
 
 
 # -- the frontier --------------------------------------------------------------------

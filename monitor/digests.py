@@ -39,7 +39,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from alerts import outbox
 from alerts.event import DigestEvent, DigestStory, MatchedArticle
 from monitor.clock import Clock
-from monitor.db.models import Article, DigestMark, Match, Source, Watchlist, WatchlistChannel
+from monitor.db.models import (
+    Article,
+    DigestMark,
+    Match,
+    OutboxAlert,
+    Source,
+    Watchlist,
+    WatchlistChannel,
+)
 from monitor.db.session import Database
 from monitor.errors import Conflict, NotFound
 
@@ -267,6 +275,25 @@ def _routes(connection: Connection, watchlist_id: int | None = None) -> list[Dig
     ]
 
 
+def _watchlist(connection: Connection, name: str) -> tuple[int, datetime]:
+    found = connection.execute(
+        select(Watchlist.id, Watchlist.created_at).where(Watchlist.name == name)
+    ).first()
+    if found is None:
+        raise NotFound(f"no watchlist named {name!r}")
+    return found.id, found.created_at
+
+
+def _digest_routes(connection: Connection, watchlist_id: int, name: str) -> list[DigestRoute]:
+    routes = _routes(connection, watchlist_id)
+    if not routes:
+        raise Conflict(
+            f"watchlist {name!r} has no digest route: give it a [[watchlists.routes]] "
+            'with mode = "digest" and a schedule in settings.toml'
+        )
+    return routes
+
+
 def _move_mark(
     connection: Connection, route: DigestRoute, old: datetime | None, new: datetime
 ) -> bool:
@@ -366,18 +393,8 @@ def digest_now(
     made, before any), and the next scheduled digest covers those after it."""
     now = clock.now()
     with db.connection() as connection:
-        found = connection.execute(
-            select(Watchlist.id, Watchlist.created_at).where(Watchlist.name == watchlist_name)
-        ).first()
-        if found is None:
-            raise NotFound(f"no watchlist named {watchlist_name!r}")
-        watchlist_id, created_at = found
-        routes = _routes(connection, watchlist_id)
-    if not routes:
-        raise Conflict(
-            f"watchlist {watchlist_name!r} has no digest route: give it a "
-            '[[watchlists.routes]] with mode = "digest" in settings.toml'
-        )
+        watchlist_id, created_at = _watchlist(connection, watchlist_name)
+        routes = _digest_routes(connection, watchlist_id, watchlist_name)
     results = []
     for route in routes:
         since = route.mark if route.mark is not None else created_at
@@ -391,3 +408,62 @@ def digest_now(
             )
         results.append(done)
     return results
+
+
+@dataclass(frozen=True)
+class DigestPreview:
+    """A digest route's next digest as it stands: due at ``next_at`` (None: the schedule
+    has no more fire times), with what it would hold if it fired now."""
+
+    watchlist: str
+    channel: str
+    schedule: str
+    time_zone: str
+    since: datetime
+    next_at: datetime | None
+    stories: int
+    matches: int
+
+
+def preview_digests(
+    db: Database,
+    clock: Clock,
+    watchlist_name: str,
+    *,
+    max_article_age: timedelta | None = None,
+) -> list[DigestPreview]:
+    """Each digest route of ``watchlist_name``: when its next digest is due, and what it
+    holds so far (what :func:`digest_now` would queue now). Reads only."""
+    now = clock.now()
+    with db.connection() as connection:
+        watchlist_id, created_at = _watchlist(connection, watchlist_name)
+        previews = []
+        for route in _digest_routes(connection, watchlist_id, watchlist_name):
+            since = route.mark if route.mark is not None else created_at
+            event = build_digest(
+                connection, watchlist_id, watchlist_name, since, now, max_article_age
+            )
+            previews.append(
+                DigestPreview(
+                    watchlist_name,
+                    route.channel,
+                    route.schedule,
+                    route.time_zone,
+                    since,
+                    next_fire(route.schedule, route.time_zone, max(since, now)),
+                    len(event.stories),
+                    event.matches,
+                )
+            )
+    return previews
+
+
+def delivery_states(db: Database, alert_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Each of these alerts' status and last error, by alert id."""
+    if not alert_ids:
+        return {}
+    query = select(OutboxAlert.alert_id, OutboxAlert.status, OutboxAlert.last_error).where(
+        OutboxAlert.alert_id.in_(alert_ids)
+    )
+    with db.connection() as connection:
+        return {alert_id: (status, error) for alert_id, status, error in connection.execute(query)}

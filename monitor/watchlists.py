@@ -24,11 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, literal, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.config import RouteSettings, Settings
-from monitor.db.models import DigestMark, Watchlist, WatchlistChannel, WatchlistQuery
+from monitor.db.models import (
+    DigestMark,
+    UTCDateTime,
+    Watchlist,
+    WatchlistChannel,
+    WatchlistQuery,
+)
 from monitor.db.session import Database
 from monitor.errors import (
     ConfigError,
@@ -184,12 +191,13 @@ def sync_watchlists(session: Session, settings: Settings, now: datetime) -> None
         if watchlist.origin == "settings":
             session.delete(watchlist)
     session.flush()
-    _forget_stale_marks(session)
+    _align_marks(session, now)
 
 
-def _forget_stale_marks(session: Session) -> None:
-    """Drop the digest marks of routes that are no longer digests: a route made a digest
-    again starts from then, not from a mark left long ago."""
+def _align_marks(session: Session, now: datetime) -> None:
+    """Give each new digest route its mark (``now``: its first digest covers the matches
+    from here on, none before), and drop the marks of routes that are no longer digests
+    (made a digest again, a route starts afresh, not from a mark left long ago)."""
     digests = select(WatchlistChannel.watchlist_id, WatchlistChannel.channel).where(
         WatchlistChannel.mode == "digest"
     )
@@ -197,6 +205,19 @@ def _forget_stale_marks(session: Session) -> None:
         delete(DigestMark)
         .where(tuple_(DigestMark.watchlist_id, DigestMark.channel).not_in(digests))
         .execution_options(synchronize_session=False)
+    )
+    marks = DigestMark.__table__
+    postgres = session.get_bind().dialect.name == "postgresql"
+    missing = digests.add_columns(literal(now, UTCDateTime()).label("last_fire_at")).where(
+        tuple_(WatchlistChannel.watchlist_id, WatchlistChannel.channel).not_in(
+            select(DigestMark.watchlist_id, DigestMark.channel)
+        )
+    )
+    # Another instance starting at the same moment may add them first.
+    session.execute(
+        (postgresql.insert(marks) if postgres else sqlite.insert(marks))
+        .from_select(["watchlist_id", "channel", "last_fire_at"], missing)
+        .on_conflict_do_nothing(index_elements=["watchlist_id", "channel"])
     )
 
 

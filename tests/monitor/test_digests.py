@@ -420,8 +420,8 @@ def test_digest_now_queues_what_the_next_digest_would_cover(db, clock, tmp_path)
     ]
 
 
-def test_digest_now_before_any_mark_covers_the_watchlists_life(db, clock, tmp_path):
-    _room(db, clock, tmp_path, "0 7 * * *")
+def test_the_first_digest_covers_the_matches_since_the_route_was_configured(db, clock, tmp_path):
+    _room(db, clock, tmp_path, "0 7 * * *")  # 12:00; no digest tick ran yet
     _add_match(db, clock.now() + timedelta(minutes=1))
     clock.advance(timedelta(hours=1))
 

@@ -45,12 +45,14 @@ def test_plain_channels_are_instant_routes(db, clock, tmp_path):
         assert get_watchlist(session, "drones").routes == (Route("desk"),)
 
 
-def test_a_changed_route_applies_on_reload_and_its_old_mark_goes(db, clock, tmp_path):
+def test_a_digest_route_gets_its_mark_and_loses_it_when_it_changes_on_reload(db, clock, tmp_path):
     settings = newsroom_settings(tmp_path, [_drones(routes=[DIGEST])])
     open_newsroom(db, clock, settings)
     with db.transaction() as session:
-        watchlist_id = session.scalar(select(Watchlist.id))
-        session.add(DigestMark(watchlist_id=watchlist_id, channel="mail", last_fire_at=clock.now()))
+        # A digest route's mark is made with it: its first digest starts from here.
+        assert [(m.channel, m.last_fire_at) for m in session.scalars(select(DigestMark))] == [
+            ("mail", clock.now())
+        ]
         before = session.scalar(select(Watchlist.updated_at))
 
     clock.advance(60)
