@@ -139,7 +139,7 @@ def _digest_blocks(event: DigestEvent) -> list[dict[str, Any]]:
     blocks = [_header(f"ملخص · {event.watchlist}")]
     period = [_text("من "), _date(event.since), _text(" إلى "), _date(event.until)]
     if event.stories:
-        stories = _count(len(event.stories), *_STORIES)
+        stories = _count(len(event.stories), *_STORIES_AFTER_IN)
         period.append(_text(f"{SEPARATOR}{_count(event.matches, *_MATCHES_PLAIN)} في {stories}"))
     else:
         period.append(_text(f"{SEPARATOR}لا جديد في هذه الفترة"))
@@ -295,18 +295,21 @@ def _notification_text(line: str) -> str:
 # -- Slack: block pieces ---------------------------------------------------------------
 
 # Arabic counted nouns: (one, two, three to ten, eleven to ninety-nine); a hundred and
-# more take the singular (by the last two digits, as in "101 تطابق").
+# more take the singular (by the last two digits, as in "101 تطابق"). One and two are
+# said by the noun alone (the dual needs no number).
 _MATCHES = ("تطابق جديد", "تطابقان جديدان", "تطابقات جديدة", "تطابقاً جديداً")
 _MATCHES_PLAIN = ("تطابق", "تطابقان", "تطابقات", "تطابقاً")
 _STORIES = ("خبر", "خبران", "أخبار", "خبراً")
+# After a preposition ("في خبرين"): the dual in the genitive.
+_STORIES_AFTER_IN = ("خبر واحد", "خبرين", "أخبار", "خبراً")
 _REPORTS = ("تقرير", "تقريران", "تقارير", "تقريراً")
 
 
 def _count(number: int, one: str, two: str, few: str, many: str) -> str:
     if number == 1:
-        return f"1 {one}"
+        return one
     if number == 2:
-        return f"2 {two}"
+        return two
     tail = number % 100
     if 3 <= tail <= 10:
         return f"{number} {few}"

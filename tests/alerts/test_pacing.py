@@ -181,7 +181,7 @@ def test_digests_and_follow_ups_are_never_packed_with_matches(
 
     assert summary == DispatchSummary(sent=6) and summary.messages == 3
     headers = [_header(message) for _, message in slack.messages]
-    assert headers == ["3 تطابقات جديدة · drones", "ملخص · drones", "2 تطابقان جديدان · drones"]
+    assert headers == ["3 تطابقات جديدة · drones", "ملخص · drones", "تطابقان جديدان · drones"]
     assert slack.too_many == 0 and len(sleep.waits) == 2
 
 
