@@ -199,10 +199,14 @@ def _due_query(
 ) -> Select[OutboxAlert]:
     # Per channel, the first pending row that is leased or backing off: nothing after it
     # may go. One aggregate over the waiting rows (few), instead of a check per row
-    # against every earlier row (quadratic in a backlog).
+    # against every earlier row (quadratic in a backlog). A row never tried whose time
+    # has not come (a story's follow-up, sent after its delay) is scheduled, not backing
+    # off: it blocks nothing, and ``ignore_backoff`` does not send it early.
+    later = OutboxAlert.next_attempt_at > now
+    scheduled = and_(OutboxAlert.attempts == 0, later)
     waiting = OutboxAlert.claimed_until > now
     if not ignore_backoff:
-        waiting = or_(waiting, OutboxAlert.next_attempt_at > now)
+        waiting = or_(waiting, and_(OutboxAlert.attempts > 0, later))
     if urgent_only:
         waiting = and_(waiting, OutboxAlert.urgent.is_(True))
     blockers = (
@@ -220,8 +224,7 @@ def _due_query(
             or_(blockers.c.first_waiting.is_(None), OutboxAlert.id < blockers.c.first_waiting),
         )
     )
-    if not ignore_backoff:
-        query = query.where(OutboxAlert.next_attempt_at <= now)
+    query = query.where(~scheduled if ignore_backoff else OutboxAlert.next_attempt_at <= now)
     if channels is not None:
         query = query.where(OutboxAlert.channel.in_(list(channels)))
     if urgent_only:
