@@ -23,9 +23,10 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
@@ -41,6 +42,9 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.netguard import NetworkPolicy, parse_network
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 CONFIG_ENV_VAR = "RASID_CONFIG"
 
@@ -385,14 +389,61 @@ def _quiet_hours(value: object) -> tuple[int, int] | None:
 QuietHours = Annotated[tuple[int, int] | None, BeforeValidator(_quiet_hours)]
 
 
-def _cron(value: object) -> str:
-    """A five-field crontab line, checked by APScheduler's parser (which the digests use)."""
-    if not isinstance(value, str):
-        raise ValueError(f'expected a cron schedule such as "0 7 * * *", got {_shown(value)}')
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+@lru_cache(maxsize=256)
+def cron_trigger(schedule: str) -> CronTrigger:
+    """A five-field crontab line as an APScheduler trigger, read as crontab reads it."""
+    # The schedule is read on wall-clock times (naive, stood in for by UTC, which has no
+    # clock changes); each wall time found is placed in the zone afterwards.
     from apscheduler.triggers.cron import CronTrigger
 
+    minute, hour, day, month, weekday = schedule.split()
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_weekday_names(weekday),
+        timezone=UTC,
+    )
+
+
+def _weekday_names(field: str) -> str:
+    """A crontab day-of-week field as the day names APScheduler reads: its 3.x numbers
+    start at Monday (its own from_crontab warns of it), crontab's at Sunday (0 or 7)."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            start, end = span.split("-", 1)
+            first, last = _weekday(start), _weekday(end)
+        else:
+            first = _weekday(span)
+            last = 6 if step else first
+        days.update(number % 7 for number in range(first, last + 1, int(step or 1)))
+    return ",".join(_WEEKDAYS[number] for number in sorted(days))
+
+
+def _weekday(token: str) -> int:
+    return int(token) if token.isdigit() else _WEEKDAYS.index(token[:3])
+
+
+def _cron(value: object) -> str:
+    """A five-field crontab line, checked by the parser the digests use."""
+    if not isinstance(value, str):
+        raise ValueError(f'expected a cron schedule such as "0 7 * * *", got {_shown(value)}')
+    if len(value.split()) != 5:
+        raise ValueError(
+            f"expected five fields (minute hour day month weekday), got {_shown(value)}"
+        )
     try:
-        CronTrigger.from_crontab(value.strip())
+        cron_trigger(value.strip())
     except ValueError as exc:
         raise ValueError(f"invalid cron schedule {_shown(value)}: {exc}") from None
     return value.strip()

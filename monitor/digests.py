@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from alerts import outbox
 from alerts.event import DigestEvent, DigestStory, MatchedArticle
 from monitor.clock import Clock
+from monitor.config import cron_trigger
 from monitor.db.models import (
     Article,
     DigestMark,
@@ -52,7 +52,6 @@ from monitor.db.session import Database
 from monitor.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
     from sqlalchemy.engine import Connection
 
 # Past the given time: APScheduler rounds a time with microseconds up to the next second.
@@ -90,54 +89,10 @@ class QueuedDigest:
 # -- fire times ---------------------------------------------------------------------------
 
 
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-@lru_cache(maxsize=256)
-def _trigger(schedule: str) -> CronTrigger:
-    # The schedule is read on wall-clock times (naive, stood in for by UTC, which has no
-    # clock changes); each wall time found is placed in the zone afterwards.
-    from apscheduler.triggers.cron import CronTrigger
-
-    minute, hour, day, month, weekday = schedule.split()
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_weekday_names(weekday),
-        timezone=UTC,
-    )
-
-
-def _weekday_names(field: str) -> str:
-    """A crontab day-of-week field as the day names APScheduler reads: its 3.x numbers
-    start at Monday (its own from_crontab warns of it), crontab's at Sunday (0 or 7)."""
-    if field == "*":
-        return field
-    days: set[int] = set()
-    for part in field.lower().split(","):
-        span, _, step = part.partition("/")
-        if span == "*":
-            first, last = 0, 6
-        elif "-" in span:
-            start, end = span.split("-", 1)
-            first, last = _weekday(start), _weekday(end)
-        else:
-            first = _weekday(span)
-            last = 6 if step else first
-        days.update(number % 7 for number in range(first, last + 1, int(step or 1)))
-    return ",".join(_WEEKDAYS[number] for number in sorted(days))
-
-
-def _weekday(token: str) -> int:
-    return int(token) if token.isdigit() else _WEEKDAYS.index(token[:3])
-
-
 def next_fire(schedule: str, time_zone: str, after: datetime) -> datetime | None:
     """The first fire time strictly after ``after`` (UTC); None if the schedule has none."""
     zone = ZoneInfo(time_zone)
-    trigger = _trigger(schedule)
+    trigger = cron_trigger(schedule)
     wall = after.astimezone(zone).replace(tzinfo=None)
     while True:
         found = trigger.get_next_fire_time(None, (wall + _TICK).replace(tzinfo=UTC))

@@ -18,6 +18,7 @@ from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher
 from alerts.event import DigestEvent, event_from_json
 from monitor.clock import FakeClock
+from monitor.config import RouteSettings
 from monitor.db.models import Article, DigestMark, Match, OutboxAlert, Source, Watchlist
 from monitor.db.session import Database
 from monitor.digests import build_digest, digest_now, latest_fire, next_fire, queue_due_digests
@@ -171,6 +172,8 @@ def test_weekdays_are_numbered_from_sunday_as_in_crontab(weekdays, expected):
         moment = next_fire(f"0 7 * * {weekdays}", "UTC", moment)
         days.add(moment.strftime("%a"))
     assert sorted(days, key=["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].index) == expected
+    # settings.toml accepts what the digests read: the same parser checks it at load.
+    assert RouteSettings(channel="c", mode="digest", schedule=f"0 7 * * {weekdays}")
 
 
 # -- queuing under a fake clock -----------------------------------------------------------
