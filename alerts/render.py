@@ -136,7 +136,7 @@ def _batch_blocks(message: BatchMessage) -> list[dict[str, Any]]:
 
 
 def _digest_blocks(event: DigestEvent) -> list[dict[str, Any]]:
-    blocks = [_header(f"ملخص · {event.watchlist}")]
+    blocks = [_header(f"موجز · {event.watchlist}")]
     period = [_text("من "), _date(event.since), _text(" إلى "), _date(event.until)]
     if event.stories:
         stories = _count(len(event.stories), *_STORIES_AFTER_IN)
@@ -235,7 +235,7 @@ def slack_notification(message: Message | MatchEvent) -> str:
         parts = [_rli(_count(len(message.items), *_MATCHES)), _fsi("، ".join(message.watchlists))]
         parts.append(_isolated_title(message.items[0].article))
     elif isinstance(message, DigestEvent):
-        parts = [_rli("ملخص: " + _count(len(message.stories), *_STORIES)), _fsi(message.watchlist)]
+        parts = [_rli("موجز: " + _count(len(message.stories), *_STORIES)), _fsi(message.watchlist)]
     else:
         outlets = "، ".join(_fsi(outlet) for outlet in message.outlets[:MAX_OUTLETS])
         parts = [
@@ -295,10 +295,10 @@ def _notification_text(line: str) -> str:
 # -- Slack: block pieces ---------------------------------------------------------------
 
 # Arabic counted nouns: (one, two, three to ten, eleven to ninety-nine); a hundred and
-# more take the singular (by the last two digits, as in "101 تطابق"). One and two are
+# more take the singular (by the last two digits, as in "101 مطابقة"). One and two are
 # said by the noun alone (the dual needs no number).
-_MATCHES = ("تطابق جديد", "تطابقان جديدان", "تطابقات جديدة", "تطابقاً جديداً")
-_MATCHES_PLAIN = ("تطابق", "تطابقان", "تطابقات", "تطابقاً")
+_MATCHES = ("مطابقة جديدة", "مطابقتان جديدتان", "مطابقات جديدة", "مطابقةً جديدةً")
+_MATCHES_PLAIN = ("مطابقة", "مطابقتان", "مطابقات", "مطابقةً")
 _STORIES = ("خبر", "خبران", "أخبار", "خبراً")
 # After a preposition ("في خبرين"): the dual in the genitive.
 _STORIES_AFTER_IN = ("خبر واحد", "خبرين", "أخبار", "خبراً")

@@ -15,7 +15,7 @@ Guarantees:
   (the URL's host for json:// and the other self-hosted services, the SMTP server for
   email) is resolved, and refused (permanently) when any of its addresses is private,
   loopback or link-local and not allowed. A scheme that reaches a fixed public service
-  (tgram://, discord://, msteams://, ...) connects to that service's own host. Schemes
+  (tgram://, discord://, ...) connects to that service's own host. Schemes
   that deliver on this machine (desktop notifications, the local syslog) are refused
   when the channel is built.
 * Email is multipart/alternative: the template's ``text`` and ``html`` parts, under its

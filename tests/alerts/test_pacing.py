@@ -100,7 +100,7 @@ def test_sixty_matches_in_ten_seconds_arrive_as_few_messages_at_one_a_second(
             seconds = (times[last] - earlier).total_seconds()
             assert last - first + 1 <= 3 + seconds
     assert times[-1] - start <= timedelta(seconds=15)
-    assert any(_header(message).endswith("تطابقات جديدة · drones") for _, message in slack.messages)
+    assert any(_header(message).endswith("مطابقات جديدة · drones") for _, message in slack.messages)
     assert [row.status for row in _rows(db)] == ["sent"] * 60
 
 
@@ -137,7 +137,7 @@ def test_more_messages_than_tokens_send_the_first_alone_and_the_rest_as_one_batc
     assert summary == DispatchSummary(sent=10) and summary.messages == 3
     assert sleep.waits == []
     headers = [_header(message) for _, message in slack.messages]
-    assert headers == ["رصد · drones", "رصد · drones", "8 تطابقات جديدة · drones"]
+    assert headers == ["رصد · drones", "رصد · drones", "8 مطابقات جديدة · drones"]
     assert len(_links(slack.messages[2][1])) == 8
 
 
@@ -181,7 +181,7 @@ def test_digests_and_follow_ups_are_never_packed_with_matches(
 
     assert summary == DispatchSummary(sent=6) and summary.messages == 3
     headers = [_header(message) for _, message in slack.messages]
-    assert headers == ["3 تطابقات جديدة · drones", "ملخص · drones", "تطابقان جديدان · drones"]
+    assert headers == ["3 مطابقات جديدة · drones", "موجز · drones", "مطابقتان جديدتان · drones"]
     assert slack.too_many == 0 and len(sleep.waits) == 2
 
 

@@ -96,7 +96,7 @@ def test_quiet_hours_hold_alerts_let_urgent_ones_pass_and_batch_the_rest_at_the_
 
     assert summary == DispatchSummary(sent=6) and summary.messages == 1
     _, batch = slack.messages[-1]
-    assert batch["blocks"][0]["text"]["text"] == "6 تطابقات جديدة · drones"
+    assert batch["blocks"][0]["text"]["text"] == "6 مطابقات جديدة · drones"
     assert slack.too_many == 0
 
 

@@ -236,12 +236,12 @@ def test_a_batch_is_counted_by_watchlist_with_each_title_linked() -> None:
 
     message = slack_message(compose(events))
 
-    assert message["blocks"][0]["text"]["text"] == "12 تطابقاً جديداً · طائرة مسيرة"
+    assert message["blocks"][0]["text"]["text"] == "12 مطابقةً جديدةً · طائرة مسيرة"
     links = [leaf for leaf in _leaves(message["blocks"]) if leaf["type"] == "link"]
     assert [link["text"] for link in links] == [f"مسيرة رقم {number}" for number in range(12)]
     assert links[3]["url"] == "https://news.example/ar/3"
     assert " — bbc-arabic" in _shown(message)
-    assert message["text"].startswith(f"{RLM}{RLI}12 تطابقاً جديداً{PDI} · {FSI}طائرة مسيرة")
+    assert message["text"].startswith(f"{RLM}{RLI}12 مطابقةً جديدةً{PDI} · {FSI}طائرة مسيرة")
     assert slack_problems(message) == []
 
 
@@ -256,7 +256,7 @@ def test_a_batch_too_long_for_one_message_says_how_many_more() -> None:
     listed = [leaf for leaf in _leaves(message["blocks"]) if leaf["type"] == "link"]
     last = message["blocks"][-1]
     assert last["type"] == "context"
-    assert last["elements"][0]["text"] == f"… و{300 - len(listed)} تطابقاً جديداً أخرى"
+    assert last["elements"][0]["text"] == f"… و{300 - len(listed)} مطابقةً جديدةً أخرى"
 
 
 # Scenario 26: a 200-article digest with 10k-character texts stays within Slack's
@@ -301,14 +301,14 @@ def test_a_digest_lists_stories_most_reported_first_with_their_outlets() -> None
 
     message = slack_message(digest)
 
-    assert message["blocks"][0]["text"]["text"] == "ملخص · drones"
+    assert message["blocks"][0]["text"]["text"] == "موجز · drones"
     shown = _shown(message)
     assert shown.index("خبر كثير") < shown.index("خبر قليل")
     assert "خبر كثير — الجزيرة، بي بي سي، العربية" in shown
-    assert "4 تطابقات في خبرين" in shown
+    assert "4 مطابقات في خبرين" in shown
     dates = [leaf for leaf in _leaves(message["blocks"]) if leaf["type"] == "date"]
     assert [d["fallback"] for d in dates] == ["2026-03-01 04:00 UTC", "2026-03-02 04:00 UTC"]
-    assert message["text"].startswith(f"{RLM}{RLI}ملخص: خبران{PDI} · {FSI}drones{PDI}")
+    assert message["text"].startswith(f"{RLM}{RLI}موجز: خبران{PDI} · {FSI}drones{PDI}")
 
 
 def test_an_empty_digest_says_nothing_new() -> None:
