@@ -11,10 +11,9 @@ served a feed containing it to the moment its webhook arrived. For the backlog: 
 drain time (first to last arrival) and alerts/s, and the time from the service's start
 to its last arrival.
 
-The receiver answers without Nagle's delay (bench/alert_delivery.py
-``answer_in_one_go``), so the figures are not those of alert_latency.py's receiver,
-whose kept-alive answers wait 40 ms each. Issue 16 names no target for this; the p95 is
-compared with issue 2's 2 s from feed response to webhook.
+The receiver (the tests' LocalServer) answers in one write, without Nagle's delay.
+Issue 16 names no target for this; the p95 is compared with issue 2's 2 s from feed
+response to webhook.
 
     .venv/bin/python bench/alert_backlog.py [--backlog 1000] [--stories 20] [--database URL]
 """
@@ -32,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alert_delivery import add_alerts, answer_in_one_go, fresh_database, schema_url
+from alert_delivery import add_alerts, fresh_database, schema_url
 from alert_latency import ROOT, Site
 
 from monitor.config import load_settings
@@ -80,7 +79,6 @@ def main() -> None:
     parser.add_argument("--database", help="a PostgreSQL URL (default: a SQLite file)")
     args = parser.parse_args()
     site = Site()
-    answer_in_one_go(site.server)
     with (
         tempfile.TemporaryDirectory() as name,
         fresh_database(args.database, Path(name), "backlog") as db,

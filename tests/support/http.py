@@ -61,6 +61,10 @@ class LocalServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; under Nagle's rule the second waits
+            # for the client's delayed ACK on a kept-alive connection (40 ms on Linux).
+            # Real receivers answer in one go: so does this one (TCP_NODELAY).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
