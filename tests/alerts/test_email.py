@@ -4,16 +4,13 @@ with the Arabic intact in all three."""
 
 from __future__ import annotations
 
-import email
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts.channels import build_channel
 from alerts.outbox import ClaimedAlert
@@ -23,35 +20,15 @@ from monitor.clock import FakeClock
 from monitor.config import ChannelSettings, Settings, settings_from_mapping
 from monitor.errors import ConfigError, DeliveryError
 from tests.alerts.conftest import LOCAL, free_port
+from tests.support.smtp import Inbox, smtp_server
 
 NOW = datetime(2026, 3, 1, 11, 30, tzinfo=UTC)
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(envelope.content, policy=email_policy.default)
-            for envelope in self.envelopes
-        ]
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[_Inbox, int]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with smtp_server() as running:
+        yield running
 
 
 def _url(port: int) -> str:

@@ -11,18 +11,13 @@ the JSON instead, checked by tests/alerts/test_docs.py.
 
 from __future__ import annotations
 
-import email
 import os
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import policy as email_policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect, sync_playwright
 
 from alerts.channels import build_channel
@@ -32,8 +27,9 @@ from alerts.samples import SEED_TITLE, SEED_URL, sample_digest_event, sample_mat
 from alerts.templating import FSI, PDI
 from monitor.clock import FakeClock
 from monitor.config import ChannelSettings, Settings
-from tests.alerts.conftest import LOCAL, free_port
+from tests.alerts.conftest import LOCAL
 from tests.conftest import CHROMIUM
+from tests.support.smtp import Inbox, smtp_server
 
 pytestmark = pytest.mark.browser
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -42,33 +38,13 @@ SHOTS = Path(tempfile.gettempdir()) / "rasid-screenshots"
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def last(self) -> EmailMessage:
-        message = email.message_from_bytes(self.envelopes[-1].content, policy=email_policy.default)
-        assert isinstance(message, EmailMessage)
-        return message
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[_Inbox, int]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with smtp_server() as running:
+        yield running
 
 
-def _email(inbox: _Inbox, port: int, event: AlertEvent) -> tuple[str, str]:
+def _email(inbox: Inbox, port: int, event: AlertEvent) -> tuple[str, str]:
     """Send ``event`` through an email channel in Baghdad's time zone; the subject and
     the HTML part the SMTP server received."""
     url = f"mailto://127.0.0.1:{port}?from=rasid@example.org&to=desk@example.org"
