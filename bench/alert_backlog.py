@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alert_delivery import add_alerts, fresh_database, schema_url
-from alert_latency import ROOT, Site
+from alert_latency import ROOT, Site, settings_text
 
 from monitor.config import load_settings
 from monitor.sources import sync_sources
@@ -42,29 +42,6 @@ from monitor.watchlists import sync_watchlists
 # number ending an article's URL, and new stories count from 0.
 BACKLOG_BASE = 1_000_000
 TARGET = 2.0
-
-
-def settings_text(database_url: str, port: int) -> str:
-    return f"""
-[database]
-url = "{database_url}"
-[crawl]
-allow_private_networks = true
-poll_tick = "200ms"
-[alerts]
-dispatch_interval = "1s"
-[[sources]]
-name = "site"
-url = "http://127.0.0.1:{port}/feed.xml"
-interval = "1s"
-[[channels]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:{port}/hook"
-[[watchlists]]
-name = "drones"
-queries = ["طائرة مسيرة"]
-"""
 
 
 def percentile(values: list[float], share: float) -> float:

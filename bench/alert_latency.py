@@ -33,6 +33,31 @@ ROOT = Path(__file__).resolve().parents[1]
 RSS = "application/rss+xml; charset=utf-8"
 
 
+def settings_text(database_url: str, port: int) -> str:
+    """The service's settings: the site's feed polled every second, its webhook, one
+    drone watchlist (also bench/alert_backlog.py's)."""
+    return f"""
+[database]
+url = "{database_url}"
+[crawl]
+allow_private_networks = true
+poll_tick = "200ms"
+[alerts]
+dispatch_interval = "1s"
+[[sources]]
+name = "site"
+url = "http://127.0.0.1:{port}/feed.xml"
+interval = "1s"
+[[channels]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+[[watchlists]]
+name = "drones"
+queries = ["طائرة مسيرة"]
+"""
+
+
 class Site:
     """Feed + article pages + webhook receiver, with timestamps for each story."""
 
@@ -119,27 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "settings.toml"
         config.write_text(
-            f"""
-[database]
-url = "sqlite:///{folder}/latency.db"
-[crawl]
-allow_private_networks = true
-poll_tick = "200ms"
-[alerts]
-dispatch_interval = "1s"
-[[sources]]
-name = "site"
-url = "http://127.0.0.1:{site.port}/feed.xml"
-interval = "1s"
-[[channels]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:{site.port}/hook"
-[[watchlists]]
-name = "drones"
-queries = ["طائرة مسيرة"]
-""",
-            encoding="utf-8",
+            settings_text(f"sqlite:///{folder}/latency.db", site.port), encoding="utf-8"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("RASID_")}
         env["PYTHONPATH"] = str(ROOT)
