@@ -273,7 +273,10 @@ class GuardedClient:
                 try:
                     return self._exchange(method, url, body, headers or {})
                 except (requests.RequestException, OSError) as exc:
-                    if self._watch.expired:
+                    # The sockets' own timeouts are the deadline too: whichever of them
+                    # and the watch's cut fires first, the answer did not come in time.
+                    timed_out = isinstance(exc, requests.Timeout | TimeoutError)
+                    if self._watch.expired or timed_out:
                         raise ConnectionFailed(
                             f"{origin}: no answer within the {self._timeout:g} s deadline"
                         ) from None
