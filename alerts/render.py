@@ -1,4 +1,4 @@
-"""What an alert says in Slack and on the console.
+"""What an alert says in Slack, and the text helpers every channel's templates share.
 
 Slack renders every :data:`~alerts.compose.Message` (:func:`slack_message`): one article
 with every watchlist that matched it, a batch of articles, a digest, a follow-up. Webhook
@@ -22,8 +22,10 @@ because a Latin watchlist name came first (:func:`slack_notification`).
 Slack's limits are respected: at most 50 blocks, 3,000 characters of text in a block,
 150 in a header, and about 12,000 in all (Slack refuses longer messages as
 ``msg_blocks_too_long``); a cut ends with "…", a list that does not fit ends with how
-many more there were. On the console, control characters are removed so a title cannot
-drive the terminal.
+many more there were.
+
+:func:`printable` (control characters out, so a title cannot drive a terminal) and
+:func:`word_spans` (hits widened to whole words) serve alerts/templating.py too.
 """
 
 from __future__ import annotations
@@ -405,7 +407,7 @@ def _cut(text: str, limit: int) -> str:
 def _highlighted(text: str, hits: list[str], limit: int) -> list[dict[str, Any]]:
     """Text elements with each hit (widened to whole words) in bold, ``limit``
     characters at most, a cut ending with "…"."""
-    spans = _word_spans(text, hits)
+    spans = word_spans(text, hits)
     cut = len(text) > limit
     if cut:
         text = text[: limit - len(ELLIPSIS)]
@@ -425,7 +427,7 @@ def _highlighted(text: str, hits: list[str], limit: int) -> list[dict[str, Any]]
     return elements
 
 
-def _word_spans(text: str, hits: list[str]) -> list[tuple[int, int]]:
+def word_spans(text: str, hits: list[str]) -> list[tuple[int, int]]:
     """Where the hits occur, widened to whole words and merged when they touch."""
     found: list[tuple[int, int]] = []
     for hit in {hit.strip() for hit in hits if hit.strip()}:
@@ -452,38 +454,10 @@ def _in_word(char: str) -> bool:
     return char.isalnum() or unicodedata.category(char).startswith("M")
 
 
-# -- console ------------------------------------------------------------------------
+# -- text shared with the templates ---------------------------------------------------
 
 
-def console_text(event: MatchEvent) -> str:
-    """One readable multi-line block, matched words marked with ``*``; ends with a newline."""
-    article = event.article
-    title = _printable(article.title)
-    source = _printable(article.source)
-    published = article.published_at.isoformat() if article.published_at else ""
-    snippet = _printable(event.snippet)
-    hits = [hit.text for hit in event.highlights]
-    lines = [f"[{_printable(event.watchlist)}] {title}"]
-    lines.append("  " + " · ".join(part for part in (source, published) if part))
-    lines.append("  " + _printable(article.url or NO_LINK))
-    if snippet:
-        lines.append("  " + _marked(snippet, hits))
-    queries = dict.fromkeys(f"{_printable(hit.query)} ({hit.field})" for hit in event.highlights)
-    if queries:
-        lines.append("  matched: " + ", ".join(queries))
-    lines.append(f"  alert {event.id}")
-    return "\n".join(lines) + "\n"
-
-
-def _marked(text: str, hits: list[str]) -> str:
-    out, position = [], 0
-    for start, end in _word_spans(text, hits):
-        out.append(text[position:start] + "*" + text[start:end] + "*")
-        position = end
-    return "".join(out) + text[position:]
-
-
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """Drop control characters (escape sequences could drive the terminal); newlines and
     tabs become spaces so one alert stays one block."""
     text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")

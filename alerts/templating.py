@@ -44,7 +44,7 @@ from markupsafe import Markup, escape
 
 from alerts.compose import ArticleMessage, BatchMessage
 from alerts.event import DigestEvent, Highlight
-from alerts.render import NO_LINK, _printable, _word_spans
+from alerts.render import NO_LINK, printable, word_spans
 from alerts.samples import sample_messages
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ def _environment(loader: jinja2.BaseLoader, zone: ZoneInfo, *, html: bool) -> ji
 def _clean(value: object) -> object:
     """Every value written: control characters removed, markup left as it is."""
     if isinstance(value, str) and not isinstance(value, Markup):
-        return _printable(value)
+        return printable(value)
     return value
 
 
@@ -299,20 +299,20 @@ def _when(moment: datetime | None, zone: ZoneInfo, fmt: str) -> str:
 
 
 def _isolate_text(text: object) -> str:
-    return f"{FSI}{_printable(str(text))}{PDI}"
+    return f"{FSI}{printable(str(text))}{PDI}"
 
 
 def _isolate_html(text: object) -> Markup:
-    return Markup("<bdi>{}</bdi>").format(_printable(str(text)))
+    return Markup("<bdi>{}</bdi>").format(printable(str(text)))
 
 
 def _spans(text: str, highlights: Iterable[Highlight | str]) -> list[tuple[int, int]]:
     hits = [hit.text if isinstance(hit, Highlight) else str(hit) for hit in highlights]
-    return _word_spans(text, hits)
+    return word_spans(text, hits)
 
 
 def _highlight_text(text: str, highlights: Iterable[Highlight | str], mark: str = "*") -> str:
-    text = _printable(text)
+    text = printable(text)
     out, position = [], 0
     for start, end in _spans(text, highlights):
         out.append(text[position:start] + mark + text[start:end] + mark)
@@ -321,7 +321,7 @@ def _highlight_text(text: str, highlights: Iterable[Highlight | str], mark: str 
 
 
 def _highlight_html(text: str, highlights: Iterable[Highlight | str]) -> Markup:
-    text = _printable(text)
+    text = printable(text)
     out, position = [], 0
     for start, end in _spans(text, highlights):
         out.append(escape(text[position:start]) + Markup("<b>{}</b>").format(text[start:end]))
@@ -331,7 +331,7 @@ def _highlight_html(text: str, highlights: Iterable[Highlight | str]) -> Markup:
 
 def _web_url(url: str | None) -> str:
     if url and urlsplit(url).scheme.lower() in ("http", "https"):
-        return _printable(url)
+        return printable(url)
     return ""
 
 

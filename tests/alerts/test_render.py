@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import io
 import json
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from alerts.channels import build_channel
 from alerts.compose import compose
 from alerts.event import (
     DigestEvent,
@@ -14,8 +16,11 @@ from alerts.event import (
     Highlight,
     MatchedArticle,
 )
-from alerts.render import FSI, PDI, RLI, RLM, console_text, slack_message, slack_notification
-from tests.alerts.conftest import sample_event, slack_problems
+from alerts.outbox import ClaimedAlert
+from alerts.render import FSI, PDI, RLI, RLM, slack_message, slack_notification
+from monitor.clock import FakeClock
+from monitor.config import ChannelSettings, Settings
+from tests.alerts.conftest import LOCAL, sample_event, slack_problems
 
 ISOLATES = (RLI, FSI, "\u2066")
 
@@ -354,7 +359,11 @@ def test_a_follow_up_names_the_new_outlets_and_links_the_original() -> None:
 
 def test_console_text_is_one_readable_block_without_control_characters() -> None:
     event = sample_event(title="عنوان\x1b[31m أحمر\nسطر").with_id("msg_X")
-    text = console_text(event)
+    stream = io.StringIO()
+    console = ChannelSettings(name="console", kind="console")
+    channel = build_channel(console, Settings(), LOCAL, FakeClock(), stream)
+    channel.send([ClaimedAlert(1, "msg_X", "console", event, 0, "lease")])
+    text = stream.getvalue()
     assert "\x1b" not in text
     assert text.splitlines()[0] == "[drones] عنوان[31m أحمر سطر"
     assert "https://news.example/ar/2026/03/01/drone" in text
