@@ -21,10 +21,8 @@ response to webhook.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alert_delivery import add_alerts, fresh_database, schema_url
-from alert_latency import ROOT, Site, settings_text
+from alert_latency import Site, settings_text, start_service
 
 from monitor.config import load_settings
 from monitor.sources import sync_sources
@@ -76,16 +74,8 @@ def main() -> None:
             url_of=lambda number: f"https://news.example/backlog/{BACKLOG_BASE + number}",
         )
         db.dispose()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RASID_")}
-        env["PYTHONPATH"] = str(ROOT)
         started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
+        process = start_service(config)
 
         def backlog_arrivals() -> list[float]:
             with site.lock:

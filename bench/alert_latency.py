@@ -58,6 +58,20 @@ queries = ["طائرة مسيرة"]
 """
 
 
+def start_service(config: Path) -> subprocess.Popen[str]:
+    """`rasid run` on ``config`` as a subprocess, in an environment without RASID_*
+    variables (they would override the file); its log on a pipe, its stdout dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RASID_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 class Site:
     """Feed + article pages + webhook receiver, with timestamps for each story."""
 
@@ -146,15 +160,7 @@ def main() -> None:
         config.write_text(
             settings_text(f"sqlite:///{folder}/latency.db", site.port), encoding="utf-8"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RASID_")}
-        env["PYTHONPATH"] = str(ROOT)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
+        process = start_service(config)
         try:
             time.sleep(3)  # start-up is not part of the measured path
             for number in range(args.stories):
