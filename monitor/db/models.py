@@ -96,6 +96,8 @@ class Source(Base):
     interval_seconds: Mapped[int] = mapped_column(Integer)
     next_poll_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
+    # The instance (its token, monitor/instances.py) whose poll holds the claim.
+    claimed_by: Mapped[str | None] = mapped_column(String(36))
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     body_hash: Mapped[str | None] = mapped_column(String(64))
@@ -393,6 +395,28 @@ class ServiceChannel(Base):
     # Why an inactive channel is off, in a few words.
     reason: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime]
+
+
+class Instance(Base):
+    """A running ``rasid run`` process, as it last said it was alive (monitor/instances.py).
+
+    Each instance writes its row at start, refreshes ``seen_at`` on a heartbeat and
+    deletes it at a clean stop; a row not refreshed for a few heartbeats is an instance
+    that died, whose leases the others take over when they run out. ``token`` is the
+    lease token the instance claims sources, frontier entries and alerts with, so
+    `rasid status` can say what each one holds.
+    """
+
+    __tablename__ = "instances"
+
+    token: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    # Set when a stop has begun: it claims nothing more.
+    stopping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class User(Base):
