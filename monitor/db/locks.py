@@ -34,7 +34,7 @@ _XACT = text("SELECT pg_advisory_xact_lock(:key)")
 def lock_key(connection: Connection, name: str) -> int:
     """The advisory lock key of ``name`` in this connection's database and schema: the
     first 8 bytes of a BLAKE2b digest, as the signed 64-bit integer PostgreSQL takes."""
-    where = connection.execute(_WHERE).scalar_one()
+    where: str = connection.execute(_WHERE).scalar_one()
     digest = hashlib.blake2b(f"rasid:{where}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
