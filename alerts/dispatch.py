@@ -40,6 +40,11 @@ There is one round, and it is async: it never blocks the event loop on HTTP, sen
 in worker threads (``asyncio.to_thread``), channels concurrently, each channel one message
 at a time; the short outbox transactions run on the loop thread. Synchronous callers
 run it with ``asyncio.run``.
+
+A round cancelled mid-way (a service stopping) gives back every alert it claimed and has
+not settled, unattempted, so another instance or the next start sends them at once
+rather than after their leases. A send already under way in its thread is not waited
+for: if its receiver got it, the retry carries the same ``webhook-id`` for it to drop.
 """
 
 from __future__ import annotations
@@ -183,11 +188,19 @@ class Dispatcher:
         self._sleep = sleep
         self._max_wait = (max_wait or alert_settings.dispatch_interval).total_seconds()
         self._buckets: dict[str, tuple[Pace, Bucket]] = {}
+        # Alerts whose message is being sent now (what `rasid status` shows an instance
+        # holds; their outbox leases are per claim, not per instance).
+        self.in_flight = 0
 
     def set_channels(self, channels: Mapping[str, Channel]) -> None:
         """Deliver to these channels from the next round on (a round under way keeps
         the channel objects it started with)."""
         self._channels = dict(channels)
+
+    def set_settings(self, alert_settings: AlertSettings) -> None:
+        """Use these alert settings (attempts, the round's wait) from the next round on."""
+        self._settings = alert_settings
+        self._max_wait = alert_settings.dispatch_interval.total_seconds()
 
     def lease_for(self, channel: str | Channel) -> timedelta:
         """How long one send to ``channel`` may own its alert: that channel's whole
@@ -238,16 +251,29 @@ class _ChannelRound:
         self.bucket = dispatcher.bucket(name, channel)
         self.summary = DispatchSummary()
         self.waited = 0.0
+        # Claimed and not yet settled or given back: what a cancellation gives back.
+        self.held: dict[int, ClaimedAlert] = {}
 
     async def run(self) -> DispatchSummary:
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            given = outbox.release(self.d._db, list(self.held.values()))
+            if given:
+                logger.info("%d alert(s) to %s given back unsent (stopping)", given, self.name)
+            raise
+
+    async def _run(self) -> DispatchSummary:
         while True:
             batch = self._claim()
+            self.held = {alert.id: alert for alert in batch}
             if not batch:
                 return self.summary
             if self.bucket.tokens(self._now()) < 1:
                 # No token: give the batch back, wait, and claim again, so whatever
                 # became due meanwhile is in the next message too.
                 outbox.release(self.d._db, batch)
+                self.held = {}
                 if not await self._wait_for_token():
                     self.summary.paced += len(batch)
                     return self.summary
@@ -320,7 +346,11 @@ class _ChannelRound:
             self.summary.skipped += outbox.release(d._db, kept)
             return False
         self.bucket.take(self._now())
-        error = await asyncio.to_thread(_attempt, self.channel, message)
+        d.in_flight += len(message)
+        try:
+            error = await asyncio.to_thread(_attempt, self.channel, message)
+        finally:
+            d.in_flight -= len(message)
         if error is not None and error.retry_after is not None:
             self.bucket.block(self._now() + timedelta(seconds=max(0.0, error.retry_after)))
         return self._settle(message, error)
@@ -330,6 +360,8 @@ class _ChannelRound:
         must stop for this round."""
         d = self.d
         now = self._now()
+        for alert in message:
+            self.held.pop(alert.id, None)
         if error is None:
             settled = outbox.mark_all_sent(d._db, message, now)
             self.summary.messages += 1

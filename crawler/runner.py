@@ -124,6 +124,13 @@ class CrawlerHandle:
         except RuntimeError:  # the engine has no spider open (not started, or closed)
             return True
 
+    def in_flight(self) -> int:
+        """Requests the downloader is working on now (what a stop waits for)."""
+        engine = self._crawler.engine if self._crawler is not None else None
+        if engine is None or engine.downloader is None:
+            return 0
+        return len(engine.downloader.active)
+
     def feed_counts(self) -> dict[str, int]:
         """How polls ended so far: ``not_modified``, ``same_body`` (neither parsed) and
         ``parsed`` documents (feeds and sitemaps), from the crawler's stats."""

@@ -190,7 +190,7 @@ class App:
 
     def collect_status(self) -> StatusReport:
         """Each source's health, the counts, the channels the service delivers to."""
-        return collect_status(self.db, self.settings)
+        return collect_status(self.db, self.settings, self.clock.now())
 
     # -- sources ------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ from monitor.logsetup import LOG_FORMATS, LogFormat, setup_logging
 if TYPE_CHECKING:
     from alerts.outbox import AlertFilter
     from monitor.app import App, FeedDiscovery, TextTrial
+    from monitor.instances import InstanceView
     from monitor.service import Service
 
 console = Console(highlight=False, soft_wrap=True)
@@ -238,12 +241,39 @@ def run(ctx: Context, once: bool) -> None:
     with _service(ctx.settings) as service:
         if not once:
             run_in_reactor(lambda: service.run_forever(on_web=_print_address))
-            return
-        summary = run_in_reactor(service.run_once)
+        else:
+            summary = run_in_reactor(service.run_once)
+    if not once:
+        _leave_threads_behind()
+        return
     for line in describe_run(summary):
         console.print(Text(line))
     if run_failed(summary):
         sys.exit(1)
+
+
+def _leave_threads_behind() -> None:
+    """End the process without waiting for worker threads still running.
+
+    A stop gives downloads and sends a few seconds, gives back their claims, and
+    abandons them; a send may still sit in its worker thread waiting out its timeout.
+    Python would wait for it at exit, so the process ends here instead: everything
+    it owed is in the database already.
+    """
+    import threading
+
+    lingering = [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.daemon
+    ]
+    if not lingering:
+        return
+    logging.getLogger(__name__).debug("leaving %d worker thread(s) behind", len(lingering))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @contextmanager
@@ -312,6 +342,29 @@ def status(ctx: Context, as_json: bool) -> None:
             + (f"  ({report.frontier_hint})" if report.frontier_hint else "")
         )
     )
+    _print_instances(report.instances, now)
+
+
+def _print_instances(found: Sequence[InstanceView], now: datetime) -> None:
+    if not found:
+        console.print(Text("instances: none running"))
+        return
+    table = Table(title=f"Instances ({sum(view.alive for view in found)} alive)")
+    for column in ("instance", "host", "pid", "state", "up since", "last beat", "holds"):
+        table.add_column(column)
+    for view in found:
+        state = "gone" if not view.alive else "stopping" if view.stopping else "running"
+        _add_row(
+            table,
+            view.token[:8],
+            view.host,
+            str(view.pid),
+            state,
+            _ago(view.started_at, now),
+            _ago(view.seen_at, now),
+            f"{view.sources} poll(s), {view.pages} page(s), {view.alerts} alert(s)",
+        )
+    console.print(table)
 
 
 # -- sources -------------------------------------------------------------------------

@@ -12,12 +12,23 @@ are renewed at every poll tick while their pages download, and given back at a c
 stop. A database that fails (a full disk, PostgreSQL restarting) is reported once per
 outage (monitor/db/faults.py); every tick simply tries again, and what a failed
 transaction did not write is still in the frontier, the outbox or the feed.
+
+Several instances may share one PostgreSQL (monitor/instances.py): each claims its own
+sources, pages and alerts by lease, beats a heartbeat, and the work that must run once
+(queuing digests, indexing the archive, pruning) runs under an advisory lock
+(monitor/db/locks.py), by whichever instance takes it first.
+
+Stopping (SIGINT, SIGTERM) takes at most :data:`STOP_BUDGET`: downloads and deliveries
+still running when it ends are abandoned, their claims given back first, so nothing is
+half-written and the next instance or start picks them up at once. A second signal
+exits at once. SIGHUP re-reads settings.toml (:meth:`Service.reload`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 import uuid
@@ -29,11 +40,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher, DispatchSummary
-from monitor import archive, frontier
+from monitor import archive, frontier, instances
 from monitor import sources as source_state
 from monitor.clock import Clock, SystemClock
-from monitor.config import Settings
+from monitor.config import Settings, load_settings
 from monitor.db.faults import OutageLog
+from monitor.db.locks import run_alone
 from monitor.db.session import Database, InstanceLock
 from monitor.errors import ConfigError, DatabaseUnavailable
 from monitor.ingest import Ingestor
@@ -54,6 +66,21 @@ logger = logging.getLogger(__name__)
 
 # How long a stop waits for Scrapy to finish what it has in flight.
 STOP_GRACE = timedelta(seconds=3)
+# The whole of a stop, from the signal to the last claim given back (issue 17: 5 s).
+STOP_BUDGET = timedelta(seconds=4)
+# Settings that are read once at start: a SIGHUP that changes them says they need one.
+RESTART_SECTIONS = ("database", "web", "log_level")
+# [crawl] settings a reload applies (the polling cadence); the others shape the crawler,
+# which is built once.
+RELOADED_CRAWL = frozenset(
+    {
+        "default_interval",
+        "min_interval",
+        "max_interval",
+        "error_backoff_max",
+        "pause_after_failures",
+    }
+)
 # How often stored articles' terms move into the archive's index (in batches).
 ARCHIVE_INTERVAL = timedelta(seconds=30)
 
@@ -102,13 +129,7 @@ class Service:
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url)
         self.lock = InstanceLock(self.db)
-        crawl = settings.crawl
-        self.polling = PollingPolicy(
-            min_interval=crawl.min_interval,
-            max_interval=crawl.max_interval,
-            backoff_max=crawl.error_backoff_max,
-            pause_after_failures=crawl.pause_after_failures,
-        )
+        self.polling = _polling_policy(settings)
         self._rng = random.Random()
         self.watchlists = WatchlistBook(self.db, settings.matching.synonym_groups)
         self.settings_file = SettingsFileWatch(settings)
@@ -136,6 +157,8 @@ class Service:
         self._dispatch_again = False
         self._wake_on_alert = True
         self._background: set[asyncio.Task[None]] = set()
+        self._registered = False
+        self._dead_seen: set[str] = set()  # instances already reported gone
 
     # -- start-up ---------------------------------------------------------------
 
@@ -383,12 +406,16 @@ class Service:
     # -- digests ----------------------------------------------------------------
 
     def queue_digests(self) -> int:
-        """Queue every digest whose fire time has come; how many were queued."""
+        """Queue every digest whose fire time has come; how many were queued. One
+        instance at a time does it (the others skip their turn)."""
         from monitor.digests import queue_due_digests
 
-        return queue_due_digests(
-            self.db, self.clock, max_article_age=self.settings.alerts.max_article_age
-        )
+        with run_alone(self.db, "digests") as mine:
+            if not mine:
+                return 0
+            return queue_due_digests(
+                self.db, self.clock, max_article_age=self.settings.alerts.max_article_age
+            )
 
     async def digest_tick(self) -> int:
         """The scheduler's digest job: queue due digests in a worker thread (each its own
@@ -412,9 +439,89 @@ class Service:
         (monitor.archive), in a worker thread: a batch holds the write lock a moment,
         and the loop goes on meanwhile."""
         try:
-            await asyncio.to_thread(archive.index_queued, self.db)
+            await asyncio.to_thread(self._index_archive)
         except DatabaseUnavailable as exc:
             self.outage.failed(exc, "indexing stored articles")
+
+    def _index_archive(self) -> None:
+        with run_alone(self.db, "archive") as mine:
+            if mine:
+                archive.index_queued(self.db)
+
+    # -- instances --------------------------------------------------------------
+
+    def register(self) -> None:
+        """Say this instance is alive (``rasid status`` lists it until it stops)."""
+        instances.register(self.db, self.token, self.clock.now())
+        self._registered = True
+
+    async def heartbeat_tick(self) -> None:
+        """Say this instance is still alive, and free the claims of those that died."""
+        try:
+            dead = await asyncio.to_thread(
+                instances.beat,
+                self.db,
+                self.token,
+                self.clock.now(),
+                alerts_in_flight=self.dispatcher.in_flight,
+            )
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "recording the heartbeat")
+            return
+        for token in set(dead) - self._dead_seen:
+            logger.warning("instance %s stopped beating; its sources and pages are free", token)
+        self._dead_seen = set(dead)
+
+    def _retire(self) -> None:
+        if not self._registered:
+            return
+        try:
+            instances.retire(self.db, self.token)
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "removing this instance's heartbeat row")
+        self._registered = False
+
+    # -- reloading settings.toml (SIGHUP) ---------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read settings.toml and apply what can change without a restart: sources,
+        watchlists, channels, alert settings and the polling cadence. What is read once
+        at start (the database, the web server, the crawler's shape) is named in the log
+        as waiting for a restart. A file that does not load changes nothing; the error
+        says where it is wrong. True when the new settings apply."""
+        old = self._file_settings
+        try:
+            fresh = load_settings(old.config_path)
+            if any(source.links for source in fresh.sources):
+                from crawler.listing import check_selectors
+
+                check_selectors(fresh)
+            with self.db.transaction() as session:
+                now = self.clock.now()
+                source_state.sync_sources(session, fresh, now)
+                sync_watchlists(session, fresh, now)
+        except ConfigError as exc:
+            logger.error("reload: %s; the settings in use are kept", exc)
+            return False
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "applying reloaded settings")
+            return False
+        self._file_settings = fresh
+        self.polling = _polling_policy(fresh)
+        self.dispatcher.set_settings(fresh.alerts)
+        self.settings_file = SettingsFileWatch(fresh)
+        self.follow_stored_channels(force=True)
+        self.watchlists.refresh()
+        waiting = _needs_restart(old, fresh)
+        logger.info(
+            "settings reloaded from %s: %d source(s), %d watchlist(s), %d channel(s)%s",
+            fresh.config_path,
+            len(fresh.sources),
+            len(fresh.watchlists),
+            len(self.settings.effective_channels()),
+            f"; {', '.join(waiting)} changed and apply at the next start" if waiting else "",
+        )
+        return True
 
     # -- polling ----------------------------------------------------------------
 
@@ -514,6 +621,7 @@ class Service:
         now = self.clock.now()
         if self.db.is_sqlite:
             frontier.release_stale(self.db)
+        self.register()
         works = self._claim_pages(now, limit=None)
         due = source_state.claim_due(
             self.db,
@@ -547,6 +655,7 @@ class Service:
         finally:
             renewing.cancel()
             self._give_back()
+            self._retire()
         if self.summary.interrupted_by is None:
             self.summary.digests_queued = await self.digest_tick()
             self.summary.delivery = await self._dispatch_round(ignore_backoff=True)
@@ -603,7 +712,8 @@ class Service:
                 self.outage.failed(exc, "renewing page leases")
 
     async def run_forever(self, on_web: Callable[[str], None] | None = None) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly: no claim or alert is left hanging.
+        """Run until SIGINT or SIGTERM, then stop within :data:`STOP_BUDGET`: no claim or
+        alert is left hanging. A second signal exits at once; SIGHUP reloads settings.
 
         The web page and the API are served from this loop when ``[web] enabled``
         (before any crawling: an address refused stops the run at once); ``on_web`` is
@@ -617,26 +727,84 @@ class Service:
             on_web(web.address)
         if self.db.is_sqlite:
             frontier.release_stale(self.db)
+        self.register()
         self._crawler = await self.start_crawler()
         ticker = self._ticker = Ticker()
         ticker.every(self.settings.crawl.poll_tick, self.poll_tick, name="poll", now=True)
         ticker.every(self.settings.alerts.dispatch_interval, self.dispatch_tick, name="dispatch")
         ticker.every(self.settings.alerts.dispatch_interval, self.digest_tick, name="digests")
         ticker.every(ARCHIVE_INTERVAL, self.archive_tick, name="archive")
+        ticker.every(instances.HEARTBEAT, self.heartbeat_tick, name="heartbeat")
         ticker.start()
         logger.info(
             "rasid running: %d source(s), database %s", len(self.settings.sources), self.db.safe_url
         )
+        signalled: list[str] = []
         try:
-            with _on_stop_signals(lambda _name: stop.set()):
+            with (
+                _on_stop_signals(lambda name: _first_or_exit(signalled, name, stop)),
+                _on_reload_signal(self.reload),
+            ):
                 await stop.wait()
         finally:
-            logger.info("stopping")
-            ticker.shutdown()
-            await self._stop_crawler(self._crawler)
-            await asyncio.gather(*self._background, return_exceptions=True)
-            if web is not None:
-                await web.stop()
+            await self._stop(ticker, web, signalled[0] if signalled else "stop")
+
+    async def _stop(self, ticker: Ticker, web: WebServer | None, reason: str) -> None:
+        """Stop within STOP_BUDGET: claim nothing more, give every claim back, give
+        downloads and sends what is left of the budget, then abandon them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_BUDGET.total_seconds()
+        logger.info(
+            "%s: stopping; waiting at most %d s for %s",
+            reason,
+            STOP_BUDGET.seconds,
+            self._in_flight(),
+        )
+        ticker.shutdown()
+        self._stopping = True
+        if self._registered:
+            try:
+                instances.mark_stopping(self.db, self.token)
+            except DatabaseUnavailable as exc:
+                self.outage.failed(exc, "marking this instance as stopping")
+        assert self._crawler is not None
+        await asyncio.gather(self._stop_crawler(self._crawler), self._finish_background(deadline))
+        self._retire()
+        if web is not None:
+            try:
+                await asyncio.wait_for(web.stop(), max(0.1, deadline - loop.time()))
+            except TimeoutError:
+                logger.info("web server connections still open; closed with the process")
+        logger.info("stopped")
+
+    def _in_flight(self) -> str:
+        """What a stop waits for, in words (the log line a stop starts with)."""
+        downloads = self._crawler.in_flight() if self._crawler is not None else 0
+        parts = [
+            f"{downloads} download(s)",
+            f"{len(self._polls)} poll(s) unrecorded",
+            f"{self.dispatcher.in_flight} alert(s) being sent",
+            f"{len(self._background)} background job(s)",
+        ]
+        return ", ".join(parts)
+
+    async def _finish_background(self, deadline: float) -> None:
+        """Let dispatch rounds and other background jobs finish until ``deadline``, then
+        cancel them: a cancelled round gives its unsent alerts back (alerts.dispatch)."""
+        pending = set(self._background)
+        if not pending:
+            return
+        remaining = deadline - asyncio.get_running_loop().time() - 0.5
+        _, still = await asyncio.wait(pending, timeout=max(0.0, remaining))
+        if still:
+            logger.info(
+                "cancelling %d background job(s) still running (alerts in flight: %d)",
+                len(still),
+                self.dispatcher.in_flight,
+            )
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
 
     async def _start_web(self) -> WebServer | None:
         if not self.settings.web.enabled:
@@ -658,6 +826,7 @@ class Service:
         return self._ticker is not None and self._ticker.running
 
     def close(self) -> None:
+        self._retire()
         self.lock.release()
         self.db.dispose()
 
@@ -673,6 +842,54 @@ def _on_stop_signals(handler: Callable[[str], None]) -> Iterator[None]:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def _first_or_exit(signalled: list[str], name: str, stop: asyncio.Event) -> None:
+    """The first stop signal starts a clean stop; a second one ends the process at once
+    (its claims then run out by their leases)."""
+    signalled.append(name)
+    if len(signalled) == 1:
+        stop.set()
+        return
+    logger.warning("%s again: exiting now; unfinished claims run out by their leases", name)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(128 + signal.Signals[name].value)
+
+
+@contextmanager
+def _on_reload_signal(reload: Callable[[], bool]) -> Iterator[None]:
+    """Call ``reload`` on SIGHUP (``systemctl reload rasid``) meanwhile."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+def _needs_restart(old: Settings, fresh: Settings) -> list[str]:
+    """The settings that changed and are read only at start."""
+    waiting = [
+        f"[{name}]" for name in RESTART_SECTIONS if getattr(old, name) != getattr(fresh, name)
+    ]
+    crawl = [
+        name
+        for name in type(fresh.crawl).model_fields
+        if name not in RELOADED_CRAWL and getattr(old.crawl, name) != getattr(fresh.crawl, name)
+    ]
+    waiting.extend(f"crawl.{name}" for name in crawl)
+    return waiting
+
+
+def _polling_policy(settings: Settings) -> PollingPolicy:
+    crawl = settings.crawl
+    return PollingPolicy(
+        min_interval=crawl.min_interval,
+        max_interval=crawl.max_interval,
+        backoff_max=crawl.error_backoff_max,
+        pause_after_failures=crawl.pause_after_failures,
+    )
 
 
 def _first(group: BaseExceptionGroup[DatabaseUnavailable]) -> DatabaseUnavailable:

@@ -16,7 +16,7 @@ Guarantees:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,11 +24,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from monitor import frontier
+from monitor import frontier, instances
 from monitor.config import ChannelSettings, Settings
 from monitor.db.models import Article, Match, ServiceChannel
 from monitor.db.session import Database
 from monitor.frontier import FailedEntry, FrontierCounts
+from monitor.instances import InstanceView
 from monitor.sources import SourceStatus, list_sources
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class StatusReport:
     frontier: FrontierCounts
     failed_entries: list[FailedEntry]
     frontier_hint: str | None
+    # The services running on this database (several on one PostgreSQL), and what
+    # each holds; those that stopped beating are kept a while, marked not alive.
+    instances: list[InstanceView] = field(default_factory=list)
 
 
 NOT_RECORDED = (
@@ -74,8 +78,9 @@ NOT_RECORDED = (
 )
 
 
-def collect_status(db: Database, settings: Settings) -> StatusReport:
+def collect_status(db: Database, settings: Settings, now: datetime) -> StatusReport:
     with db.transaction() as session:
+        running = instances.alive(session.connection(), now)
         sources = [describe_source(source) for source in list_sources(session)]
         articles = session.scalar(select(func.count(Article.id))) or 0
         matches = session.scalar(select(func.count(Match.id))) or 0
@@ -101,6 +106,7 @@ def collect_status(db: Database, settings: Settings) -> StatusReport:
             if pending.failed
             else None
         ),
+        instances=running,
     )
 
 

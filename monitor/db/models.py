@@ -417,6 +417,8 @@ class Instance(Base):
     seen_at: Mapped[datetime]
     # Set when a stop has begun: it claims nothing more.
     stopping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Alerts being sent at the last heartbeat (their outbox leases are per claim).
+    alerts_in_flight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class User(Base):

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("stopping", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("alerts_in_flight", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("token", name=op.f("pk_instances")),
     )
     with op.batch_alter_table("sources", schema=None) as batch_op:
