@@ -45,7 +45,7 @@ from monitor import sources as source_state
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings, load_settings
 from monitor.db.faults import OutageLog
-from monitor.db.locks import run_alone
+from monitor.db.locks import hold_for_transaction, run_alone
 from monitor.db.session import Database, InstanceLock
 from monitor.errors import ConfigError, DatabaseUnavailable
 from monitor.ingest import Ingestor
@@ -168,6 +168,8 @@ class Service:
         self.db.migrate()
         now = self.clock.now()
         with self.db.transaction() as session:
+            # Instances starting together apply the file one after the other.
+            hold_for_transaction(session.connection(), "settings")
             source_state.sync_sources(session, self.settings, now)
             sync_watchlists(session, self.settings, now)
         self.follow_stored_channels(force=True)
@@ -182,6 +184,7 @@ class Service:
             mark = stored.signature(session)
             if mark == self._channels_mark and not force:
                 return False
+            hold_for_transaction(session.connection(), "settings")
             found = stored.stored_channels(session)
             settings = stored.with_stored(self._file_settings, found)
             built = build_channels(
@@ -497,6 +500,7 @@ class Service:
 
                 check_selectors(fresh)
             with self.db.transaction() as session:
+                hold_for_transaction(session.connection(), "settings")
                 now = self.clock.now()
                 source_state.sync_sources(session, fresh, now)
                 sync_watchlists(session, fresh, now)
@@ -560,6 +564,7 @@ class Service:
             return
         try:
             with self.db.transaction() as session:
+                hold_for_transaction(session.connection(), "settings")
                 sync_watchlists(session, fresh, now)
         except ConfigError as exc:
             logger.error("%s; the watchlists in use are kept", exc)
@@ -740,14 +745,15 @@ class Service:
             "rasid running: %d source(s), database %s", len(self.settings.sources), self.db.safe_url
         )
         signalled: list[str] = []
-        try:
-            with (
-                _on_stop_signals(lambda name: _first_or_exit(signalled, name, stop)),
-                _on_reload_signal(self.reload),
-            ):
+        # The handlers stay through the stop: a second signal during it exits at once.
+        with (
+            _on_stop_signals(lambda name: _first_or_exit(signalled, name, stop)),
+            _on_reload_signal(self.reload),
+        ):
+            try:
                 await stop.wait()
-        finally:
-            await self._stop(ticker, web, signalled[0] if signalled else "stop")
+            finally:
+                await self._stop(ticker, web, signalled[0] if signalled else "stop")
 
     async def _stop(self, ticker: Ticker, web: WebServer | None, reason: str) -> None:
         """Stop within STOP_BUDGET: claim nothing more, give every claim back, give

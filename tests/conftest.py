@@ -106,6 +106,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema only (tests of what several instances share)."""
+    yield from _postgres_schema_url()
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     database.migrate()

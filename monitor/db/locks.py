@@ -20,10 +20,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
 
-from monitor.db.session import Database
+if TYPE_CHECKING:
+    from monitor.db.session import Database
 
 _WHERE = text("SELECT current_database() || '.' || current_schema()")
 _TRY = text("SELECT pg_try_advisory_lock(:key)")

@@ -112,13 +112,21 @@ class Database:
         self._identity = identity
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+        """Bring the schema to the newest Alembic revision (idempotent). Instances that
+        start together on one PostgreSQL migrate one after the other: the second finds
+        the schema done."""
         try:
             with self.connection() as connection:
                 head = head_revision()
                 if head is not None and schema_revision(connection) == head:
                     return
                 from alembic import command
+
+                from monitor.db.locks import hold_for_transaction
+
+                hold_for_transaction(connection, "migrate")
+                if head is not None and schema_revision(connection) == head:
+                    return
 
                 config = alembic_config()
                 config.attributes["connection"] = connection
