@@ -143,24 +143,27 @@ def alive(
     connection: Connection, now: datetime, *, heartbeat: timedelta = HEARTBEAT
 ) -> list[InstanceView]:
     """Every instance with a row, the living first, with what each holds now."""
-    rows = connection.execute(select(Instance).order_by(Instance.started_at)).scalars().all()
+    table = Instance.__table__
+    rows = connection.execute(select(table).order_by(table.c.started_at)).all()
     if not rows:
         return []
     tokens = [row.token for row in rows]
-    sources = dict(
-        connection.execute(
+    sources: dict[str | None, int] = {
+        token: count
+        for token, count in connection.execute(
             select(Source.claimed_by, func.count())
             .where(Source.claimed_by.in_(tokens), Source.claimed_until > now)
             .group_by(Source.claimed_by)
-        ).tuples()
-    )
-    pages = dict(
-        connection.execute(
+        )
+    }
+    pages: dict[str | None, int] = {
+        token: count
+        for token, count in connection.execute(
             select(FrontierEntry.lease_token, func.count())
             .where(FrontierEntry.lease_token.in_(tokens), FrontierEntry.claimed_until > now)
             .group_by(FrontierEntry.lease_token)
-        ).tuples()
-    )
+        )
+    }
     stale = now - dead_after(heartbeat)
     views = [
         InstanceView(
