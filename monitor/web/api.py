@@ -25,6 +25,7 @@ time or as a duration back from now ("24h", "7d").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -420,6 +421,31 @@ def delete_source(request: Request, name: Name) -> None:
     """Delete a source added here or by the CLI (its articles are kept); one from
     settings.toml: 409."""
     _app(request, "admin").remove_source(name)
+
+
+# -- instances ----------------------------------------------------------------------
+
+
+class RunningInstance(BaseModel):
+    """A `rasid run` on this database, and what it holds now."""
+
+    token: str = Field(description="Its lease token")
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    seen_at: datetime = Field(description="Its last heartbeat (every 5 s)")
+    alive: bool = Field(description="False after 15 s without a heartbeat")
+    stopping: bool
+    sources: int = Field(description="Polls it has claimed and not recorded")
+    pages: int = Field(description="Article pages it is fetching")
+    alerts: int = Field(description="Alerts it was sending at its last heartbeat")
+
+
+@router.get("/instances", tags=["instances"])
+def list_instances(request: Request) -> list[RunningInstance]:
+    report = _app(request, "viewer").collect_status()
+    return [RunningInstance(**asdict(view)) for view in report.instances]
 
 
 # -- channels -----------------------------------------------------------------------

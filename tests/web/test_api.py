@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -664,3 +665,20 @@ def test_apprise_and_email_channels_are_added_through_the_api_and_checked(sqlite
     assert refused.status_code == 422, refused.text
     listed = client.get("/api/v1/channels", headers=headers).text
     assert "team" in listed and "zz9secret" not in listed and "pw@" not in listed
+
+
+def test_the_instances_on_the_database_are_listed_with_what_each_holds(site, clock):
+    from monitor import instances
+
+    site.app.add_user("root", "viewer", "correct horse battery")
+    token = site.app.create_token("root", "api").secret
+    instances.register(site.app.db, "live-instance", clock.now())
+    instances.register(site.app.db, "dead-instance", clock.now() - timedelta(minutes=5))
+    listed = (
+        site.client().get("/api/v1/instances", headers={"Authorization": f"Bearer {token}"}).json()
+    )
+    assert [(view["token"], view["alive"]) for view in listed] == [
+        ("live-instance", True),
+        ("dead-instance", False),
+    ]
+    assert listed[0]["sources"] == listed[0]["pages"] == listed[0]["alerts"] == 0
