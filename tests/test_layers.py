@@ -1,6 +1,6 @@
 """Packages import one way: the floor, then crawler/ and alerts/, then monitor's rooms.
 
-floor      monitor.errors, clock, config, db, netguard, guarded_http: no other layer
+floor      monitor.errors, clock, config, db, netguard, guarded_http, sdnotify: no other layer
 pure       monitor.arabic, monitor.matching: text in, text out; the floor at most
 crawler    crawler/: itself and the floor
 alerts     alerts/: itself and the floor
@@ -25,6 +25,7 @@ FLOOR = (
     "monitor.db",
     "monitor.netguard",
     "monitor.guarded_http",  # the network guard's own HTTP client, for alerts and discovery
+    "monitor.sdnotify",  # telling systemd the service is ready, alive, reloading, stopping
 )
 PURE = ("monitor.arabic", "monitor.matching")
 MAY_IMPORT = {
