@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher, DispatchSummary
-from monitor import archive, frontier, instances
+from monitor import archive, frontier, instances, sdnotify
 from monitor import sources as source_state
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings, load_settings
@@ -492,6 +492,13 @@ class Service:
         at start (the database, the web server, the crawler's shape) is named in the log
         as waiting for a restart. A file that does not load changes nothing; the error
         says where it is wrong. True when the new settings apply."""
+        sdnotify.reloading()
+        try:
+            return self._reload()
+        finally:
+            sdnotify.ready(self._running_status())
+
+    def _reload(self) -> bool:
         old = self._file_settings
         try:
             fresh = load_settings(old.config_path)
@@ -533,7 +540,11 @@ class Service:
         """Renew the leases of pages in flight, fetch frontier entries nobody holds, and
         claim the sources due now; returns how many sources were claimed."""
         with self.metrics.poll_tick.time():
-            return self._poll_tick()
+            claimed = self._poll_tick()
+        # Every tick that ran, the database up or not: systemd restarts a stuck process,
+        # never one riding out an outage (deploy/systemd/rasid.service, WatchdogSec).
+        sdnotify.watchdog()
+        return claimed
 
     def _poll_tick(self) -> int:
         assert self._crawler is not None
@@ -546,7 +557,10 @@ class Service:
             due = source_state.claim_due(self.db, now, lease=self.poll_lease)
         except DatabaseUnavailable as exc:
             self.outage.failed(exc, "claiming due sources")
+            sdnotify.status("database unavailable; retrying at every poll tick")
             return 0
+        if self.outage.active:
+            sdnotify.status(self._running_status())
         self.outage.succeeded()
         if works:
             self._crawler.fetch(works)
@@ -740,6 +754,13 @@ class Service:
         ticker.every(self.settings.alerts.dispatch_interval, self.digest_tick, name="digests")
         ticker.every(ARCHIVE_INTERVAL, self.archive_tick, name="archive")
         ticker.every(instances.HEARTBEAT, self.heartbeat_tick, name="heartbeat")
+        watchdog = sdnotify.watchdog_interval()
+        if watchdog is not None and watchdog < 2 * self.settings.crawl.poll_tick:
+            logger.warning(
+                "systemd's WatchdogSec (%s) is under two poll ticks ([crawl] poll_tick): "
+                "a slow tick would have the service restarted",
+                watchdog,
+            )
         ticker.start()
         logger.info(
             "rasid running: %d source(s), database %s", len(self.settings.sources), self.db.safe_url
@@ -750,9 +771,13 @@ class Service:
             _on_stop_signals(lambda name: _first_or_exit(signalled, name, stop)),
             _on_reload_signal(self.reload),
         ):
+            # After the handlers: a SIGTERM or SIGHUP sent once systemd hears READY=1
+            # must find them in place.
+            sdnotify.ready(self._running_status())
             try:
                 await stop.wait()
             finally:
+                sdnotify.stopping()
                 await self._stop(ticker, web, signalled[0] if signalled else "stop")
 
     async def _stop(self, ticker: Ticker, web: WebServer | None, reason: str) -> None:
@@ -825,6 +850,10 @@ class Service:
         address = await web.start()
         logger.info("web page and API on %s", address)
         return web
+
+    def _running_status(self) -> str:
+        """The line ``systemctl status`` shows while all is well."""
+        return f"running: {len(self.settings.sources)} source(s), database {self.db.safe_url}"
 
     @property
     def scheduler_running(self) -> bool:

@@ -20,10 +20,6 @@ from tests.e2e.conftest import Rasid, clean_env, settings_text
 
 # An idle service with no sources is ready in about a second here.
 STARTED_WITHIN = 20.0
-NOT_WIRED = pytest.mark.xfail(
-    strict=True,
-    reason="monitor/service.py does not call monitor.sdnotify yet: drop this marker when it does",
-)
 
 
 @pytest.fixture
@@ -78,7 +74,6 @@ def _count(messages: list[list[str]], field: str) -> int:
     return sum(field in message for message in messages)
 
 
-@NOT_WIRED
 def test_the_service_says_it_is_ready_alive_and_stopping(tmp_path, notify_socket):
     sock, path = notify_socket
     process = _start_under_systemd(_rasid(tmp_path, poll_tick="200ms"), path)
@@ -100,7 +95,6 @@ def test_the_service_says_it_is_ready_alive_and_stopping(tmp_path, notify_socket
     assert _count(stopped, "STOPPING=1") == 1
 
 
-@NOT_WIRED
 def test_sighup_is_a_reload_systemd_can_follow(tmp_path, notify_socket):
     sock, path = notify_socket
     process = _start_under_systemd(_rasid(tmp_path), path)
