@@ -51,6 +51,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    case,
     delete,
     exists,
     false,
@@ -296,16 +297,12 @@ class _Rules:
         if self.matches_cutoff is None:
             return _Step(None, _delete_ids(Match))
         keyset = (Match.created_at, Match.id)
+        scanned = Match.created_at < self.matches_cutoff
 
         def rows(after: tuple[Any, ...] | None, size: int) -> Executable:
-            return (
-                select(*keyset)
-                .where(self.match_prunable(Match), _after(keyset, after))
-                .order_by(*keyset)
-                .limit(size)
-            )
+            return _flagged(keyset, scanned, self.match_prunable(Match), after, size)
 
-        return _Step(rows, _delete_ids(Match), len(keyset))
+        return _Step(rows, _delete_ids(Match), len(keyset), _unflagged(len(keyset)))
 
     # -- article bodies -----------------------------------------------------------------
 
@@ -332,27 +329,19 @@ class _Rules:
     def articles_step(self) -> _Step:
         if self.articles_cutoff is None:
             return _Step(None, _delete_ids(Article))
-        cutoff = min(self.articles_cutoff, self.horizon)
         keyset = (Article.fetched_at, Article.id)
         match = aliased(Match)
         member = aliased(Article)
+        prunable = and_(
+            ~exists().where(match.article_id == Article.id, not_(self.match_prunable(match))),
+            ~exists().where(member.story_id == Article.id),
+        )
+        scanned = Article.fetched_at < min(self.articles_cutoff, self.horizon)
 
         def rows(after: tuple[Any, ...] | None, size: int) -> Executable:
-            return (
-                select(*keyset)
-                .where(
-                    Article.fetched_at < cutoff,
-                    ~exists().where(
-                        match.article_id == Article.id, not_(self.match_prunable(match))
-                    ),
-                    ~exists().where(member.story_id == Article.id),
-                    _after(keyset, after),
-                )
-                .order_by(*keyset)
-                .limit(size)
-            )
+            return _flagged(keyset, scanned, prunable, after, size)
 
-        return _Step(rows, _delete_ids(Article), len(keyset))
+        return _Step(rows, _delete_ids(Article), len(keyset), _unflagged(len(keyset)))
 
     # -- failed entries -----------------------------------------------------------------
 
@@ -374,6 +363,45 @@ class _Rules:
             )
 
         return _Step(rows, _delete_ids(FrontierEntry))
+
+
+def _flagged(
+    keyset: tuple[Any, ...],
+    scanned: ColumnElement[bool],
+    prunable: ColumnElement[bool],
+    after: tuple[Any, ...] | None,
+    size: int,
+) -> Executable:
+    """The next ``size`` rows ``scanned`` selects past ``after`` in keyset order, each
+    flagged with whether it is ``prunable``.
+
+    The batch is chosen by the index alone, then flagged: filtering by the guards first
+    makes PostgreSQL test every old row for each batch, then sort them.
+    """
+    table = keyset[-1].table
+    batch = (
+        select(keyset[-1].label("id"))
+        .where(scanned, _after(keyset, after))
+        .order_by(*keyset)
+        .limit(size)
+        .subquery()
+    )
+    flag = case((prunable, true()), else_=false()).label("prunable")
+    return (
+        select(*keyset, flag)
+        .select_from(table)
+        .join(batch, batch.c.id == keyset[-1])
+        .order_by(*keyset)
+    )
+
+
+def _unflagged(width: int) -> Callable[[Connection, Sequence[Any]], set[int]]:
+    """The ids of the rows :func:`_flagged` did not flag prunable."""
+
+    def keep(_connection: Connection, rows: Sequence[Any]) -> set[int]:
+        return {row[width - 1] for row in rows if not row[-1]}
+
+    return keep
 
 
 def story_horizon(connection: Connection, settings: Settings, now: datetime) -> datetime:
