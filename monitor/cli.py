@@ -871,7 +871,8 @@ def db_prune(ctx: Context, dry_run: bool, as_json: bool) -> None:
     console.print(table)
     verb = "would prune" if dry_run else "pruned"
     console.print(
-        f"{verb} {_plural(report.total, 'row', 'rows')} in {report.seconds:.2f} s; "
+        f"{verb} {report.total:,} {'row' if report.total == 1 else 'rows'} "
+        f"in {report.seconds:.2f} s; "
         f"stories with an article since {report.story_horizon.isoformat(timespec='minutes')} "
         "keep their matches"
     )

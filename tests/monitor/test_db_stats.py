@@ -152,7 +152,9 @@ def _count_pending(db) -> int:
         return connection.execute(counted).scalar_one()
 
 
-def test_default_retention_prunes_old_bodies_and_keeps_matches_with_pending_alerts(db, clock, tmp_path):
+def test_default_retention_prunes_old_bodies_and_keeps_matches_with_pending_alerts(
+    db, clock, tmp_path
+):
     room = _newsroom_with_history(db, clock, tmp_path, days=10)
     clock.advance(400 * DAY)
 
