@@ -100,6 +100,8 @@ class PruneReport:
     seconds: float
     # The story horizon the run kept live stories by (see the module docstring).
     story_horizon: datetime
+    # False when the run was stopped before its end (the next run carries on).
+    finished: bool = True
 
     @property
     def total(self) -> int:
@@ -119,24 +121,37 @@ def prune(
     *,
     batch: int | None = None,
     dry_run: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> PruneReport:
     """Prune everything ``settings.retention`` says is old at ``now``; with ``dry_run``,
-    only count it. ``batch`` (default ``[retention] batch``) rows per transaction."""
+    only count it. ``batch`` (default ``[retention] batch``) rows per transaction.
+
+    ``stop`` is asked before each batch: when it says True (the service is stopping),
+    the run ends there, ``finished`` False, and the next run carries on.
+    """
     started = time.perf_counter()
     rules = _Rules.of(db, settings, now)
     size = batch or settings.retention.batch
-    counts = {
-        "delivered_alerts": _run(db, rules.alerts_step(), size, dry_run),
-        "matches": _run(db, rules.matches_step(), size, dry_run),
-        "article_bodies": _run(db, rules.bodies_step(), size, dry_run),
-        "articles": _run(db, rules.articles_step(), size, dry_run),
-        "failed_entries": _run(db, rules.entries_step(), size, dry_run),
+    stopping = stop or (lambda: False)
+    steps = {
+        "delivered_alerts": rules.alerts_step(),
+        "matches": rules.matches_step(),
+        "article_bodies": rules.bodies_step(),
+        "articles": rules.articles_step(),
+        "failed_entries": rules.entries_step(),
     }
+    counts = dict.fromkeys(steps, 0)
+    finished = True
+    for name, step in steps.items():
+        counts[name], finished = _run(db, step, size, dry_run, stopping)
+        if not finished:
+            break
     report = PruneReport(
         **counts,
         dry_run=dry_run,
         seconds=time.perf_counter() - started,
         story_horizon=rules.horizon,
+        finished=finished,
     )
     if report.total and not dry_run:
         logger.info(
@@ -178,12 +193,18 @@ class _Step:
     keep: Callable[[Connection, Sequence[Any]], set[int]] | None = None
 
 
-def _run(db: Database, step: _Step, size: int, dry_run: bool) -> int:
+def _run(
+    db: Database, step: _Step, size: int, dry_run: bool, stop: Callable[[], bool]
+) -> tuple[int, bool]:
+    """Run one step to its end: how many rows it pruned, and whether it got there
+    (False: ``stop`` said so first)."""
     if step.select is None:
-        return 0
+        return 0, True
     pruned = 0
     after: tuple[Any, ...] | None = None
     while True:
+        if stop():
+            return pruned, False
         with db.connection() as connection:
             rows = connection.execute(step.select(after, size)).all()
             kept = step.keep(connection, rows) if step.keep is not None and rows else set()
@@ -192,7 +213,7 @@ def _run(db: Database, step: _Step, size: int, dry_run: bool) -> int:
             if ids:
                 pruned += len(ids) if dry_run else step.act(connection, ids)
         if len(rows) < size:
-            return pruned
+            return pruned, True
         after = tuple(rows[-1][: step.width])
 
 

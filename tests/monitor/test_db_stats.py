@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
@@ -164,3 +165,27 @@ def test_default_retention_prunes_old_bodies_and_keeps_matches_with_pending_aler
     assert report.article_bodies == 20  # default [retention]: bodies after 90 days
     # Matches after 365 days, but not those whose alert is still pending.
     assert pending > 0 and report.matches == 20 - pending
+
+
+def test_a_prune_while_another_instance_prunes_is_refused_on_postgresql(tmp_path, database_url):
+    from monitor.app import App
+    from monitor.config import load_settings
+    from monitor.db.locks import run_alone
+    from monitor.db.session import Database
+    from monitor.errors import Conflict
+
+    other = Database(database_url)
+    try:
+        with App(load_settings(_config(tmp_path, database_url), env={})) as app:
+            with run_alone(other, "retention") as mine:
+                assert mine
+                if database_url.startswith("sqlite"):
+                    # One instance per SQLite file: there is no other to wait for.
+                    assert app.prune().total == 0
+                else:
+                    with pytest.raises(Conflict, match="another instance is pruning"):
+                        app.prune()
+                assert app.prune(dry_run=True).total == 0  # counting takes no lock
+            assert app.prune().total == 0
+    finally:
+        other.dispose()

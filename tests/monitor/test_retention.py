@@ -347,6 +347,23 @@ def test_a_dry_run_counts_exactly_what_a_run_prunes_and_changes_nothing(db, cloc
     assert real.articles > 0 and real.matches > 0 and real.delivered_alerts > 0
 
 
+def test_a_run_told_to_stop_ends_between_batches_and_the_next_carries_on(db, clock, tmp_path):
+    room = _busy_room(db, clock, tmp_path)
+    expected = count_prunable(db, room.settings, clock.now())
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) > 2  # two batches, then stop
+
+    stopped = prune(db, room.settings, clock.now(), batch=2, stop=stop)
+    rest = prune(db, room.settings, clock.now(), batch=2)
+
+    assert not stopped.finished and rest.finished
+    assert len(asked) == 3 and 0 < stopped.total <= 4
+    assert stopped.total + rest.total == expected.total
+
+
 def test_two_prunes_at_once_prune_each_row_once(db, clock, tmp_path):
     room = _busy_room(db, clock, tmp_path)
     expected = count_prunable(db, room.settings, clock.now())
@@ -414,3 +431,25 @@ def test_keeping_everything_forever_prunes_nothing(db, clock, tmp_path):
     clock.advance(3650 * DAY)
 
     assert prune(db, room.settings, clock.now()).total == 0
+
+
+def test_the_migration_keeps_every_key_and_lets_it_outlive_its_article(db, clock, tmp_path):
+    from alembic import command
+    from sqlalchemy import delete
+
+    from monitor.db.session import alembic_config
+
+    room = _room(db, clock, tmp_path, [])
+    stored = room.publish("wire", *other_story(1))
+    keys = _count(db, DedupKey)
+    with db.connection() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0014")
+
+    db.migrate()
+    with db.connection() as connection:
+        connection.execute(delete(Article).where(Article.id == stored.article_id))
+
+    assert keys > 0
+    assert _count(db, DedupKey, DedupKey.article_id.is_(None)) == keys
