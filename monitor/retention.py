@@ -427,9 +427,14 @@ def _unflagged(width: int) -> Callable[[Connection, Sequence[Any]], set[int]]:
 
 def story_horizon(connection: Connection, settings: Settings, now: datetime) -> datetime:
     """The time before which a story with no newer article is no longer live: the story
-    window before now, or before the oldest running instance's start if earlier."""
+    window before now, or before the oldest running instance's start if earlier (an
+    instance's story index holds what it stored since it started)."""
     since = now - settings.stories.window
-    oldest_start = connection.execute(select(func.min(Instance.started_at))).scalar()
+    # An instance silent for a whole window has died (its index with it), whatever
+    # its row still says.
+    oldest_start = connection.execute(
+        select(func.min(Instance.started_at)).where(Instance.seen_at >= since)
+    ).scalar()
     if oldest_start is not None:
         since = min(since, oldest_start - settings.stories.window)
     return since

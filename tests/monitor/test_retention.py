@@ -199,11 +199,32 @@ def test_a_running_instance_keeps_the_stories_its_index_may_still_join(db, clock
             )
         )
     clock.advance(10 * DAY)  # past the window, but the instance has run since before it
+    with db.connection() as connection:  # its heartbeat
+        connection.execute(update(Instance).values(seen_at=clock.now()))
 
     report = prune(db, room.settings, clock.now())
 
     assert report.matches == 0
     assert report.story_horizon == clock.now() - 10 * DAY - 7 * DAY
+
+
+def test_an_instance_silent_for_a_whole_window_keeps_nothing(db, clock, tmp_path):
+    room = _room(db, clock, tmp_path, matches="7d")
+    room.publish("wire", *other_story(1))
+    _deliver(room)
+    with db.transaction() as session:  # killed with kill -9: its row stays behind
+        session.add(
+            Instance(
+                token="a", host="here", pid=1, version="0", started_at=clock.now(),
+                seen_at=clock.now(),
+            )
+        )  # fmt: skip
+    clock.advance(10 * DAY)
+
+    report = prune(db, room.settings, clock.now())
+
+    assert report.matches == 1
+    assert report.story_horizon == clock.now() - 7 * DAY
 
 
 def test_whole_articles_go_but_their_keys_stay_so_a_feed_listing_them_again_is_known(
