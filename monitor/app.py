@@ -55,9 +55,11 @@ if TYPE_CHECKING:
     from crawler.discovery import Candidate
     from monitor.archive import ArchiveMatch
     from monitor.channels import ChannelInfo
+    from monitor.db.stats import DatabaseStats
     from monitor.digests import DigestPreview, QueuedDigest
     from monitor.findings import MatchPage, Preview, WatchlistActivity
     from monitor.frontier import FailedEntry
+    from monitor.retention import PruneReport
     from monitor.stories import StoryView
 
 # Called with a stage ("indexing older articles", "searching the archive"), how many
@@ -636,6 +638,31 @@ class App:
                     "`rasid frontier list`); nothing was queued"
                 )
         return retry_failed(self.db, list(ids) or None)
+
+    # -- the database -------------------------------------------------------------
+
+    def database_stats(self) -> DatabaseStats:
+        """Each table's rows and bytes, the database's size, and growth per day."""
+        from monitor.db.stats import database_stats
+
+        return database_stats(self.db, self.clock.now())
+
+    def prune(self, *, dry_run: bool = False) -> PruneReport:
+        """Prune what ``[retention]`` says is old, as the service does every
+        ``[retention] interval``; with ``dry_run``, count it and change nothing.
+
+        Refused while another instance is pruning (PostgreSQL): the two would only
+        wait on each other's rows.
+        """
+        from monitor.db.locks import run_alone
+        from monitor.retention import prune
+
+        if dry_run:
+            return prune(self.db, self.settings, self.clock.now(), dry_run=True)
+        with run_alone(self.db, "retention") as mine:
+            if not mine:
+                raise Conflict("another instance is pruning the database now; try again later")
+            return prune(self.db, self.settings, self.clock.now())
 
     # -- findings (web page and API) -----------------------------------------------
 

@@ -832,6 +832,105 @@ def frontier_retry(ctx: Context, ids: tuple[int, ...]) -> None:
     console.print(f"queued {_plural(count, 'entry', 'entries')} again")
 
 
+# -- the database --------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """The database: its size and growth, and pruning by [retention]."""
+
+
+def _size(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+@db_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_context
+def db_stats(ctx: Context, as_json: bool) -> None:
+    """Each table's rows and size, the database's size, and growth per day."""
+    stats = ctx.app.database_stats()
+    if as_json:
+        _print_json(stats)
+        return
+    if stats.engine == "sqlite":
+        console.print(
+            f"SQLite database: {_size(stats.size_bytes)} ({_size(stats.free_bytes)} of it free "
+            f"pages; WAL file {_size(stats.wal_bytes)}); table sizes from {stats.sizes}"
+        )
+    else:
+        console.print(
+            f"PostgreSQL database: {_size(stats.size_bytes)} (every schema); "
+            f"table sizes from {stats.sizes}"
+        )
+    postgres = stats.engine == "postgresql"
+    table = Table()
+    for column in ("table", "rows", "size", "rows/day", "size/day"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    if postgres:
+        table.add_column("dead rows", justify="right")
+    for row in stats.tables:
+        rows = f"~{row.rows:,}" if row.rows_estimated else f"{row.rows:,}"
+        cells = [row.name, rows, _size(row.bytes), _rate(row.rows_per_day)]
+        cells.append(_size(row.bytes_per_day))
+        if postgres:
+            cells.append("-" if row.dead_rows is None else f"{row.dead_rows:,}")
+        _add_row(table, *cells)
+    console.print(table)
+    console.print(
+        f"growth over the last {stats.days} days: {_rate(stats.rows_per_day)} rows a day, "
+        f"about {_size(stats.bytes_per_day)} a day"
+    )
+
+
+_PRUNED = (
+    ("delivered_alerts", "delivered alerts"),
+    ("matches", "matches"),
+    ("article_bodies", "article bodies"),
+    ("articles", "articles"),
+    ("failed_entries", "failed frontier entries"),
+)
+
+
+@db_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be pruned; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_context
+def db_prune(ctx: Context, dry_run: bool, as_json: bool) -> None:
+    """Prune what [retention] says is old now, as the running service does."""
+    from monitor.config import shown_duration
+
+    report = ctx.app.prune(dry_run=dry_run)
+    if as_json:
+        _print_json(report)
+        return
+    retention = ctx.app.settings.retention
+    table = Table()
+    table.add_column("what")
+    table.add_column("kept for", justify="right")
+    table.add_column("to prune" if dry_run else "pruned", justify="right")
+    for key, label in _PRUNED:
+        _add_row(table, label, shown_duration(getattr(retention, key)), f"{getattr(report, key):,}")
+    console.print(table)
+    verb = "would prune" if dry_run else "pruned"
+    console.print(
+        f"{verb} {report.total:,} {'row' if report.total == 1 else 'rows'} "
+        f"in {report.seconds:.2f} s; "
+        f"stories with an article since {report.story_horizon.isoformat(timespec='minutes')} "
+        "keep their matches"
+    )
+
+
 # -- the web page --------------------------------------------------------------------
 
 

@@ -313,6 +313,102 @@ class StorySettings(_Section):
     window: PositiveDuration = timedelta(days=7)
 
 
+def parse_retention(value: object) -> timedelta | None:
+    """How long something is kept: a duration, or 0 / "0" / "forever" to keep it forever
+    (None)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() in ("0", "forever"):
+        return None
+    try:
+        duration = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f'expected a duration such as "90d" or "52w", or "forever", got {_shown(value)}'
+        ) from None
+    return duration or None
+
+
+Retention = Annotated[timedelta | None, BeforeValidator(parse_retention)]
+# The validation context key under which settings_from_mapping passes what retention
+# must not cut into: ([stories] window, [alerts] max_article_age) of the same file.
+_RETENTION_FLOOR = "retention_floor"
+
+
+def shown_duration(value: timedelta | None) -> str:
+    """A duration as settings.toml writes it ("90d", "48h", "1h30m"); "forever" for None."""
+    if value is None:
+        return "forever"
+    seconds = value.total_seconds()
+    if not seconds.is_integer():
+        return f"{seconds}s"
+    rest, text = int(seconds), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            text += f"{rest // size}{unit}"
+            rest %= size
+    return text or "0s"
+
+
+def retention_problem(
+    key: str, kept: timedelta | None, window: timedelta, max_article_age: timedelta
+) -> str | None:
+    """Why keeping ``key`` for ``kept`` would remove what stories or alerts still read;
+    None when it would not.
+
+    * Article bodies carry the story signatures a start loads for ``[stories] window``.
+    * A match marked alerted is how a story alerts a watchlist once: a later article of
+      the story, within ``[stories] window``, reads it.
+    * A whole article is its story's founder and its dedup identity; it must outlive the
+      story window and ``[alerts] max_article_age`` (an article seen again later is too
+      old to alert).
+    """
+    if kept is None:
+        return None
+    needs: list[tuple[timedelta, str]] = []
+    if key in ("article_bodies", "matches", "articles"):
+        needs.append((window, "[stories] window"))
+    if key == "articles":
+        needs.append((max_article_age, "[alerts] max_article_age"))
+    for floor, name in needs:
+        if kept < floor:
+            return (
+                f"{shown_duration(kept)} is shorter than {name} ({shown_duration(floor)}), "
+                f"which still reads them; keep them at least "
+                f'"{shown_duration(floor)}", or "forever"'
+            )
+    return None
+
+
+class RetentionSettings(_Section):
+    """What is pruned from the database, and when (monitor/retention.py,
+    docs/retention.md). Each duration counts from when the row was made (an article's
+    fetch, a match, an alert's delivery, an entry's discovery)."""
+
+    # How often the service prunes, and rows per transaction (short write locks).
+    interval: PositiveDuration = timedelta(hours=1)
+    batch: int = Field(default=500, ge=1, le=10_000)
+    # Bodies and summaries dropped; title, URL, dates, hashes and story links kept.
+    article_bodies: Retention = timedelta(days=90)
+    # Whole articles (their dedup keys stay, so feeds listing them again are known).
+    articles: Retention = None
+    matches: Retention = timedelta(days=365)
+    # Sent and dead alerts in the outbox (a dead one can no longer be retried).
+    delivered_alerts: Retention = timedelta(days=90)
+    # Frontier entries given up after too many attempts.
+    failed_entries: Retention = timedelta(days=30)
+
+    @field_validator("article_bodies", "articles", "matches")
+    @classmethod
+    def _keeps_what_is_read(cls, kept: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        floor = (info.context or {}).get(_RETENTION_FLOOR)
+        if floor is not None and info.field_name is not None:
+            problem = retention_problem(info.field_name, kept, *floor)
+            if problem is not None:
+                raise ValueError(problem)
+        return kept
+
+
 class AlertSettings(_Section):
     max_article_age: PositiveDuration = timedelta(hours=48)
     dispatch_interval: PositiveDuration = timedelta(seconds=5)
@@ -647,6 +743,7 @@ class Settings(_Section):
     watchlists: list[WatchlistSettings] = Field(default_factory=list)
     matching: MatchingSettings = MatchingSettings()
     stories: StorySettings = StorySettings()
+    retention: RetentionSettings = RetentionSettings()
     web: WebSettings = WebSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config_path: Path | None = None
@@ -669,6 +766,17 @@ class Settings(_Section):
                         f"watchlist {watchlist.name!r} names channel {name!r}, "
                         f"which is not defined (channels: {known})"
                     )
+        # A file's [retention] is checked key by key as it is read (settings_from_mapping);
+        # this catches settings made in code.
+        for key in ("article_bodies", "articles", "matches"):
+            problem = retention_problem(
+                key,
+                getattr(self.retention, key),
+                self.stories.window,
+                self.alerts.max_article_age,
+            )
+            if problem is not None:
+                raise ValueError(f"retention.{key}: {problem}")
         return self
 
     def effective_channels(self) -> list[ChannelSettings]:
@@ -748,7 +856,10 @@ def settings_from_mapping(
         base_dir = Path.cwd()
     data["config_path"] = config_path
     data["base_dir"] = base_dir
-    context = {_POLICY: _policy_of(data.get("crawl", {}))}
+    context = {
+        _POLICY: _policy_of(data.get("crawl", {})),
+        _RETENTION_FLOOR: _retention_floor(data),
+    }
     try:
         return Settings.model_validate(data, context=context)
     except ValidationError as exc:
@@ -762,6 +873,18 @@ def _policy_of(crawl: object) -> NetworkPolicy | None:
         return CrawlSettings.model_validate(crawl).network_policy
     except ValidationError:
         return None
+
+
+def _retention_floor(data: Mapping[str, Any]) -> tuple[timedelta, timedelta] | None:
+    """The ([stories] window, [alerts] max_article_age) that [retention] must not cut
+    into; None when either table is itself invalid (its errors are reported with the
+    rest)."""
+    try:
+        window = StorySettings.model_validate(data.get("stories", {})).window
+        max_age = AlertSettings.model_validate(data.get("alerts", {})).max_article_age
+    except ValidationError:
+        return None
+    return window, max_age
 
 
 def _bundled_outside_cwd(config_path: Path) -> Path | None:

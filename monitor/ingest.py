@@ -421,7 +421,7 @@ def _article_of(connection: Connection, article_id: int) -> MatchedArticle:
     )
 
 
-def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int]:
+def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int | None]:
     keys = list(keys)
     if not keys:
         return {}

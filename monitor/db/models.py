@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -63,6 +64,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
+# An article that still has its text or story signature (monitor.retention prunes
+# them); written out as SQL so that the pruner's query and the partial index match.
+UNPRUNED = "body <> '' OR summary <> '' OR minhash IS NOT NULL"
 
 # The archive's search index (monitor.archive): an FTS5 virtual table on SQLite, a
 # tsvector table on PostgreSQL, so it is created by its migration in raw SQL, not mapped.
@@ -164,6 +169,17 @@ class Article(Base):
 
     source: Mapped[Source | None] = relationship()
 
+    __table_args__ = (
+        # Articles whose body retention has not pruned yet (monitor/retention.py): the
+        # pruner finds the next old ones without walking all those pruned before.
+        Index(
+            "ix_articles_unpruned",
+            "fetched_at",
+            sqlite_where=text(UNPRUNED),
+            postgresql_where=text(UNPRUNED),
+        ),
+    )
+
 
 class PendingTerms(Base):
     """An article's archive terms waiting to enter the full-text index (monitor.archive).
@@ -191,8 +207,10 @@ class DedupKey(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    # NULL once retention deleted the article: the key stays, so the entry a feed still
+    # lists is known (not fetched, stored or alerted again).
+    article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL"), index=True
     )
 
 
