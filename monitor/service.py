@@ -446,6 +446,23 @@ class Service:
         except DatabaseUnavailable as exc:
             self.outage.failed(exc, "indexing stored articles")
 
+    # -- retention --------------------------------------------------------------
+
+    async def retention_tick(self) -> None:
+        """Prune what ``[retention]`` says is old, in a worker thread, in short batches;
+        one instance at a time, and a stop is not held up (it asks between batches)."""
+        try:
+            await asyncio.to_thread(self._prune)
+        except DatabaseUnavailable as exc:
+            self.outage.failed(exc, "pruning old rows")
+
+    def _prune(self) -> None:
+        from monitor.retention import prune
+
+        with run_alone(self.db, "retention") as mine:
+            if mine:
+                prune(self.db, self.settings, self.clock.now(), stop=lambda: self._stopping)
+
     def _index_archive(self) -> None:
         with run_alone(self.db, "archive") as mine:
             if mine:
@@ -754,6 +771,7 @@ class Service:
         ticker.every(self.settings.alerts.dispatch_interval, self.digest_tick, name="digests")
         ticker.every(ARCHIVE_INTERVAL, self.archive_tick, name="archive")
         ticker.every(instances.HEARTBEAT, self.heartbeat_tick, name="heartbeat")
+        ticker.every(self.settings.retention.interval, self.retention_tick, name="retention")
         watchdog = sdnotify.watchdog_interval()
         if watchdog is not None and watchdog < 2 * self.settings.crawl.poll_tick:
             logger.warning(

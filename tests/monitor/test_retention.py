@@ -474,3 +474,39 @@ def test_the_migration_keeps_every_key_and_lets_it_outlive_its_article(db, clock
 
     assert keys > 0
     assert _count(db, DedupKey, DedupKey.article_id.is_(None)) == keys
+
+
+# -- the service's tick ----------------------------------------------------------------
+
+
+def test_the_service_prunes_on_its_tick_and_skips_while_another_instance_does(
+    db, clock, tmp_path
+):
+    import asyncio
+
+    from monitor.db.locks import run_alone
+    from monitor.db.session import Database
+    from monitor.service import Service
+
+    room = _room(db, clock, tmp_path, article_bodies="30d")
+    old = room.publish("wire", *other_story(1))
+    clock.advance(31 * DAY)
+    settings = room.settings.model_copy(
+        update={"database": room.settings.database.model_copy(update={"url": db.url})}
+    )
+    service = Service(settings, clock=clock)
+    try:
+        if not db.is_sqlite:
+            # Another instance is pruning: this one skips its turn.
+            other = Database(db.url)
+            try:
+                with run_alone(other, "retention") as theirs:
+                    assert theirs
+                    asyncio.run(service.retention_tick())
+            finally:
+                other.dispose()
+            assert _article(db, old.article_id).body != ""
+        asyncio.run(service.retention_tick())
+    finally:
+        service.close()
+    assert _article(db, old.article_id).body == ""
