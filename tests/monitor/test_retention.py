@@ -479,9 +479,7 @@ def test_the_migration_keeps_every_key_and_lets_it_outlive_its_article(db, clock
 # -- the service's tick ----------------------------------------------------------------
 
 
-def test_the_service_prunes_on_its_tick_and_skips_while_another_instance_does(
-    db, clock, tmp_path
-):
+def test_the_service_prunes_on_its_tick_and_skips_while_another_instance_does(db, clock, tmp_path):
     import asyncio
 
     from monitor.db.locks import run_alone
