@@ -55,6 +55,8 @@ _LEFT_OUT = {
     "EXTENSIONS_BASE": (
         "scrapy.extensions.remote_control.RemoteControl",
         "scrapy.extensions.telnet.TelnetConsole",  # off (TELNETCONSOLE_ENABLED)
+        # Counts every response and item into stats nobody reads (rasid keeps its own).
+        "scrapy.extensions.corestats.CoreStats",
     ),
     "DOWNLOADER_MIDDLEWARES_BASE": (
         "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",  # off (COOKIES_ENABLED)
