@@ -68,10 +68,10 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # that return values; its cache misses on bound methods, which made that a third of the
 # CPU of an unchanged poll. rasid's callbacks are its own and tested.
 WARN_ON_GENERATOR_RETURN_VALUE = False
-# Scrapy starts this many tasks (and one more) to process each response's output: 100
-# by default, for a poll that yields nothing (a 304) or a few article requests. Items are
-# stored one by one by the ingest pipeline, synchronously, so one is as fast, and the
-# eight tasks (and their queue) per response once used here cost every poll.
+# Scrapy starts this many tasks (and one more) to process each response's output, for a
+# poll that yields nothing (a 304) or a few article requests. Items are stored one by one
+# by the ingest pipeline, synchronously, so one worker is as fast and costs each poll the
+# least (docs/benchmarks.md, poll_cycle.py).
 CONCURRENT_ITEMS = 1
 DOWNLOAD_TIMEOUT = 20
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024

@@ -57,7 +57,8 @@ STOP_GRACE = timedelta(seconds=3)
 # How often stored articles' terms move into the archive's index (in batches).
 ARCHIVE_INTERVAL = timedelta(seconds=30)
 # Unchanged polls (most of a running service's) are recorded together: within this long
-# of the first of them ending, or as soon as this many wait; one transaction for all.
+# of the first of them ending, or as soon as this many wait; one transaction for all (a
+# commit each was a sixth of their CPU: docs/benchmarks.md, poll_cycle.py).
 UNCHANGED_WAIT = timedelta(milliseconds=50)
 UNCHANGED_BATCH = 500
 
