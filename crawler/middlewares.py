@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 DNS_CACHE_SECONDS = 60.0
+# How many URLs the middleware remembers as allowed by their form (a poll asks for the
+# same feed URL every time; article URLs come once). Forgotten all at once when full.
+ALLOWED_URLS = 20_000
 # The statuses Scrapy's RedirectMiddleware follows.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -65,6 +69,8 @@ class NetworkGuardMiddleware:
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
         self._verdicts: dict[str, tuple[float, NetworkGuardError | None]] = {}
+        # The policy is fixed for the crawler's life, so a URL's form is judged once.
+        self._allowed: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
@@ -78,8 +84,8 @@ class NetworkGuardMiddleware:
 
     async def process_request(self, request: Request) -> None:
         try:
-            self.policy.check_url(request.url)
-            host = urlsplit(request.url).hostname or ""
+            self._check_form(request.url)
+            host = urlparse_cached(request).hostname or ""
             problem = await self._resolution_problem(host)
         except NetworkGuardError as exc:
             problem = exc
@@ -88,6 +94,15 @@ class NetworkGuardMiddleware:
             where = f" (redirected from {hop[-1]})" if hop else ""
             refused = HostUnresolved if isinstance(problem, ResolutionError) else GuardRefused
             raise refused(f"{problem}{where}")
+
+    def _check_form(self, url: str) -> None:
+        """``policy.check_url``, remembered for the URLs it allows."""
+        if url in self._allowed:
+            return
+        self.policy.check_url(url)
+        if len(self._allowed) >= ALLOWED_URLS:
+            self._allowed.clear()
+        self._allowed.add(url)
 
     def process_response(self, request: Request, response: Response) -> Response:
         """Refuse a redirect the guard would refuse, naming the hop.

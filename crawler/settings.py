@@ -55,6 +55,8 @@ _LEFT_OUT = {
     "EXTENSIONS_BASE": (
         "scrapy.extensions.remote_control.RemoteControl",
         "scrapy.extensions.telnet.TelnetConsole",  # off (TELNETCONSOLE_ENABLED)
+        # Counts every response and item into stats nobody reads (rasid keeps its own).
+        "scrapy.extensions.corestats.CoreStats",
     ),
     "DOWNLOADER_MIDDLEWARES_BASE": (
         "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",  # off (COOKIES_ENABLED)
@@ -66,10 +68,11 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # that return values; its cache misses on bound methods, which made that a third of the
 # CPU of an unchanged poll. rasid's callbacks are its own and tested.
 WARN_ON_GENERATOR_RETURN_VALUE = False
-# Scrapy starts this many tasks to process each response's output: 100 by default, for
-# a poll that yields nothing (a 304) or a few article requests. Items are stored one by
-# one by the ingest pipeline anyway.
-CONCURRENT_ITEMS = 8
+# Scrapy starts this many tasks (and one more) to process each response's output, for a
+# poll that yields nothing (a 304) or a few article requests. Items are stored one by one
+# by the ingest pipeline, synchronously, so one worker is as fast and costs each poll the
+# least (docs/benchmarks.md, poll_cycle.py).
+CONCURRENT_ITEMS = 1
 DOWNLOAD_TIMEOUT = 20
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024

@@ -72,7 +72,11 @@ class PageWork:
 
 class CrawlSink(Protocol):
     def record_poll(self, source: DueSource, outcome: PollOutcome) -> None:
-        """Store how a poll that found nothing to parse went, and when to poll next."""
+        """Store how a poll that found nothing to parse went, and when to poll next (an
+        unchanged one may be held back a moment, to be stored with others)."""
+
+    def flush(self) -> None:
+        """Store the polls held back now (the spider is idle, or closing)."""
 
     def discover(
         self,

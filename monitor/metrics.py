@@ -111,8 +111,10 @@ class ServiceMetrics:
             buckets=TICK_BUCKETS,
             registry=self.registry,
         )
-        for result in ("ok", "not_modified", "error"):
-            self.polls.labels(result=result)
+        # Each result's child, looked up once: a running service records thousands of polls.
+        self._poll_results = {
+            result: self.polls.labels(result=result) for result in ("ok", "not_modified", "error")
+        }
         for result in ("sent", "failed", "dead"):
             self.alert_attempts.labels(result=result)
         self.registry.register(DatabaseCollector(lambda: db))
@@ -125,7 +127,7 @@ class ServiceMetrics:
         self._claimed.update((source_id, now) for source_id in source_ids)
 
     def poll_recorded(self, source_id: int, result: PollStatus) -> None:
-        self.polls.labels(result=result).inc()
+        self._poll_results[result].inc()
         claimed = self._claimed.pop(source_id, None)
         if claimed is not None:
             self.poll_duration.observe(time.monotonic() - claimed)

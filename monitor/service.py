@@ -83,6 +83,11 @@ RELOADED_CRAWL = frozenset(
 )
 # How often stored articles' terms move into the archive's index (in batches).
 ARCHIVE_INTERVAL = timedelta(seconds=30)
+# Unchanged polls (most of a running service's) are recorded together: within this long
+# of the first of them ending, or as soon as this many wait; one transaction for all (a
+# commit each was a sixth of their CPU: docs/benchmarks.md, poll_cycle.py).
+UNCHANGED_WAIT = timedelta(milliseconds=50)
+UNCHANGED_BATCH = 500
 
 
 @dataclass
@@ -151,6 +156,7 @@ class Service:
         self.outage = OutageLog()
         self._crawler: CrawlerHandle | None = None
         self._polls: set[int] = set()  # sources claimed and not yet recorded
+        self._unchanged: list[source_state.UnchangedPoll] = []  # to record together
         self._pages: set[int] = set()  # frontier entries claimed and not yet stored
         self._stopping = False  # a stop is under way: claim nothing more
         self._dispatching = False
@@ -215,6 +221,14 @@ class Service:
     # -- the crawler's sink -----------------------------------------------------
 
     def record_poll(self, source: DueSource, outcome: PollOutcome) -> None:
+        if outcome.status == "not_modified":
+            # Still claimed (in ``_polls``, and in the database) until recorded.
+            self._unchanged.append(source_state.UnchangedPoll(source, outcome, self.clock.now()))
+            if len(self._unchanged) >= UNCHANGED_BATCH:
+                self.flush()
+            elif len(self._unchanged) == 1:
+                self._flush_soon()
+            return
         self._polls.discard(source.id)
         try:
             source_state.record_poll(
@@ -226,6 +240,31 @@ class Service:
             return
         self.outage.succeeded()
         self._note_poll(source, outcome)
+
+    def flush(self) -> None:
+        """Record the unchanged polls held back, in one transaction (the crawler calls
+        this when it goes idle or closes; a timer and the batch size otherwise)."""
+        polls, self._unchanged = self._unchanged, []
+        if not polls:
+            return
+        self._polls.difference_update(poll.source.id for poll in polls)
+        try:
+            source_state.record_unchanged(self.db, polls, policy=self.polling, rng=self._rng)
+        except DatabaseUnavailable as exc:
+            # Not recorded: their claims run out and they are polled again.
+            self.outage.failed(exc, f"recording {len(polls)} unchanged poll(s)")
+            return
+        self.outage.succeeded()
+        for poll in polls:
+            self._note_poll(poll.source, poll.outcome)
+
+    def _flush_soon(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to come back: recorded now
+            self.flush()
+            return
+        loop.call_later(UNCHANGED_WAIT.total_seconds(), self.flush)
 
     def discover(
         self,
@@ -571,7 +610,7 @@ class Service:
             if self.watchlists.refresh():
                 logger.info("watchlists changed; index recompiled")
             works = self._claim_pages(now)
-            due = source_state.claim_due(self.db, now, lease=self.poll_lease)
+            due = source_state.claim_due(self.db, now, lease=self.poll_lease, token=self.token)
         except DatabaseUnavailable as exc:
             self.outage.failed(exc, "claiming due sources")
             sdnotify.status("database unavailable; retrying at every poll tick")
@@ -663,6 +702,7 @@ class Service:
             self.db,
             now,
             lease=self.poll_lease,
+            token=self.token,
             everything=True,
             ignore_leases=self.db.is_sqlite,
             limit=None,

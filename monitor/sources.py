@@ -13,9 +13,9 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from crawler.sink import DueSource, PollOutcome
@@ -197,34 +197,66 @@ def shown_duration(value: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+_COLUMNS = Source.__table__.c
+# What a poll needs of its source (DueSource), read without loading ORM objects: a tick
+# claims up to a thousand sources.
+_DUE = (
+    _COLUMNS.id,
+    _COLUMNS.name,
+    _COLUMNS.url,
+    _COLUMNS.kind,
+    _COLUMNS.links,
+    _COLUMNS.obey_robots,
+    _COLUMNS.interval_seconds,
+    _COLUMNS.current_interval_seconds,
+    _COLUMNS.interval_pinned,
+    _COLUMNS.etag,
+    _COLUMNS.last_modified,
+    _COLUMNS.body_hash,
+)
+# One statement per claimed source, sent as one executemany (no IN list, whose bound
+# parameters SQLite caps, when `run --once` claims every source).
+_CLAIM = (
+    update(Source.__table__)
+    .where(_COLUMNS.id == bindparam("source_id"))
+    .values(claimed_until=bindparam("until"), claimed_by=bindparam("token"))
+)
+
+
 def claim_due(
     db: Database,
     now: datetime,
     *,
     lease: timedelta,
+    token: str | None = None,
     everything: bool = False,
     ignore_leases: bool = False,
     limit: int | None = 1000,
 ) -> list[DueSource]:
-    """Claim the sources due now (or every enabled one) for one poll each; at most
+    """Claim the sources due now (or every enabled one) for one poll each, for the
+    instance whose ``token`` is given (``rasid status`` shows what each holds); at most
     ``limit`` per call (a tick takes the rest at the next tick)."""
-    query = select(Source).where(Source.enabled.is_(True), Source.paused_at.is_(None))
+    query = select(*_DUE).where(_COLUMNS.enabled.is_(True), _COLUMNS.paused_at.is_(None))
     if not ignore_leases:
-        query = query.where(or_(Source.claimed_until.is_(None), Source.claimed_until < now))
+        query = query.where(or_(_COLUMNS.claimed_until.is_(None), _COLUMNS.claimed_until < now))
     if not everything:
-        query = query.where(Source.next_poll_at <= now)
-    query = query.order_by(Source.next_poll_at, Source.id)
+        query = query.where(_COLUMNS.next_poll_at <= now)
+    query = query.order_by(_COLUMNS.next_poll_at, _COLUMNS.id)
     if limit is not None:
         query = query.limit(limit)
-    with db.transaction() as session:
-        sources = session.scalars(query.with_for_update(skip_locked=True)).all()
-        for source in sources:
-            source.claimed_until = now + lease
-        return [due_source(source) for source in sources]
+    with db.connection() as connection:
+        rows = connection.execute(query.with_for_update(skip_locked=True)).all()
+        if rows:
+            until = now + lease
+            connection.execute(
+                _CLAIM, [{"source_id": row.id, "until": until, "token": token} for row in rows]
+            )
+        return [due_source(row) for row in rows]
 
 
-def due_source(source: Source) -> DueSource:
-    """What the crawler needs of a source row to poll it (or fetch its entries' pages)."""
+def due_source(source: Source | Row[Any]) -> DueSource:
+    """What the crawler needs of a source (its row, or the columns of :data:`_DUE`) to
+    poll it or fetch its entries' pages."""
     return DueSource(
         id=source.id,
         name=source.name,
@@ -232,7 +264,8 @@ def due_source(source: Source) -> DueSource:
         kind=cast(SourceKind, source.kind),  # written from SourceSettings.kind, or "auto"
         links=source.links,
         obey_robots=source.obey_robots,
-        interval_seconds=int(source.interval_now.total_seconds()),
+        # The interval in force (Source.interval_now): the adapted one, else the start.
+        interval_seconds=source.current_interval_seconds or source.interval_seconds,
         interval_pinned=source.interval_pinned,
         etag=source.etag,
         last_modified=source.last_modified,
@@ -244,18 +277,19 @@ def release_claims(db: Database, source_ids: list[int]) -> None:
     """Give back claims of polls that will not finish (clean shutdown)."""
     if not source_ids:
         return
-    with db.transaction() as session:
-        for source in session.scalars(select(Source).where(Source.id.in_(source_ids))):
-            source.claimed_until = None
+    with db.connection() as connection:
+        connection.execute(
+            _CLAIM, [{"source_id": id_, "until": None, "token": None} for id_ in source_ids]
+        )
 
 
-_COLUMNS = Source.__table__.c
 # Built once: a cycle records thousands of successful polls with it.
 _RECORD_SUCCESS = (
     update(Source.__table__)
     .where(_COLUMNS.id == bindparam("source_id"))
     .values(
         claimed_until=None,
+        claimed_by=None,
         last_polled_at=bindparam("now"),
         last_status=bindparam("status"),
         failure_count=0,
@@ -305,30 +339,66 @@ def record_success(
 ) -> None:
     """A poll that got an answer (parsed or unchanged), in the caller's transaction: the
     common case, thousands of times per cycle, so one UPDATE and no read."""
+    connection.execute(
+        _RECORD_SUCCESS,
+        _success(source, outcome, now, policy, rng, unusable=unusable, over_cap=over_cap),
+    )
+
+
+class UnchangedPoll(NamedTuple):
+    """A poll that found nothing new (a 304, or the same bytes), and when it ended."""
+
+    source: DueSource
+    outcome: PollOutcome
+    at: datetime
+
+
+def record_unchanged(
+    db: Database, polls: list[UnchangedPoll], *, policy: PollingPolicy, rng: random.Random
+) -> None:
+    """Record many unchanged polls in one transaction, one executemany: most polls of a
+    running service find nothing new, and a commit each was most of their cost."""
+    if not polls:
+        return
+    with db.connection() as connection:
+        connection.execute(
+            _RECORD_SUCCESS,
+            [_success(poll.source, poll.outcome, poll.at, policy, rng) for poll in polls],
+        )
+
+
+def _success(
+    source: DueSource,
+    outcome: PollOutcome,
+    now: datetime,
+    policy: PollingPolicy,
+    rng: random.Random,
+    *,
+    unusable: int = 0,
+    over_cap: int = 0,
+) -> dict[str, object]:
+    """The parameters of :data:`_RECORD_SUCCESS` for one poll."""
     interval = policy.next_interval(
         timedelta(seconds=source.interval_seconds),
         outcome.new_entries,
         pinned=source.interval_pinned,
     )
     mojibake = any("mojibake" in warning for warning in outcome.warnings)
-    connection.execute(
-        _RECORD_SUCCESS,
-        {
-            "source_id": source.id,
-            "now": now,
-            "status": outcome.status,
-            "warning": "; ".join(outcome.warnings)[:MAX_MESSAGE] or None,
-            "etag": outcome.etag,
-            "last_modified": outcome.last_modified,
-            "body_hash": outcome.body_hash,
-            "new_entries": outcome.new_entries,
-            "mojibake": int(mojibake),
-            "unusable": unusable,
-            "over_cap": over_cap,
-            "interval": int(interval.total_seconds()),
-            "next_poll": jittered(now, interval, rng),
-        },
-    )
+    return {
+        "source_id": source.id,
+        "now": now,
+        "status": outcome.status,
+        "warning": "; ".join(outcome.warnings)[:MAX_MESSAGE] or None,
+        "etag": outcome.etag,
+        "last_modified": outcome.last_modified,
+        "body_hash": outcome.body_hash,
+        "new_entries": outcome.new_entries,
+        "mojibake": int(mojibake),
+        "unusable": unusable,
+        "over_cap": over_cap,
+        "interval": int(interval.total_seconds()),
+        "next_poll": jittered(now, interval, rng),
+    }
 
 
 _COUNT_DROPPED = (
@@ -357,6 +427,7 @@ def _record_error(
         if source is None:
             return
         source.claimed_until = None
+        source.claimed_by = None
         source.last_polled_at = now
         source.last_status = outcome.status
         interval = source.interval_now

@@ -79,10 +79,12 @@ class SourceSpider(scrapy.Spider):
         return spider
 
     def _on_idle(self) -> None:
+        self.sink.flush()
         if self.keep_alive:
             raise DontCloseSpider
 
     def _on_closed(self) -> None:
+        self.sink.flush()
         self._parser.shutdown(wait=False, cancel_futures=True)
 
     async def start(self) -> AsyncIterator[scrapy.Request | ArticleItem]:

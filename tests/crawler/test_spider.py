@@ -9,6 +9,7 @@ from crawler.items import ParsedFeed
 from crawler.spiders import sources
 from crawler.spiders.sources import SourceSpider
 from monitor.netguard import NetworkPolicy
+from tests.support.crawl import RecordingSink
 
 
 def test_feed_bodies_are_parsed_off_the_event_loop_thread(monkeypatch):
@@ -19,7 +20,7 @@ def test_feed_bodies_are_parsed_off_the_event_loop_thread(monkeypatch):
         return ParsedFeed(title=None, entries=[])
 
     monkeypatch.setattr(sources, "parse_document", parse_document)
-    spider = SourceSpider(sink=None, policy=NetworkPolicy())  # type: ignore[arg-type]
+    spider = SourceSpider(sink=RecordingSink(), policy=NetworkPolicy())
 
     async def parse() -> threading.Thread:
         await spider._parse_in_worker(b"<rss/>", url="https://news.example/rss.xml")

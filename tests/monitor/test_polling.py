@@ -12,7 +12,15 @@ from crawler.sink import DueSource, PollOutcome
 from monitor.config import Settings, SourceSettings
 from monitor.db.models import Source
 from monitor.polling import PollingPolicy, jittered
-from monitor.sources import claim_due, record_poll, set_paused, sync_sources
+from monitor.sources import (
+    UnchangedPoll,
+    claim_due,
+    record_poll,
+    record_unchanged,
+    release_claims,
+    set_paused,
+    sync_sources,
+)
 
 POLICY = PollingPolicy(
     min_interval=timedelta(minutes=2),
@@ -113,6 +121,71 @@ def test_retry_after_wins_over_a_shorter_backoff_but_is_capped(db, clock, source
     row = poll(db, clock, source, PollOutcome("error", error="HTTP 429", retry_after=10**7))
     assert gap(row, clock) == 86400
     assert "Retry-After 1 day, 0:00:00 (capped) honoured" in row.last_error
+
+
+def _claims(db) -> dict[str, tuple[datetime | None, str | None]]:
+    with db.transaction() as session:
+        return {
+            row.name: (row.claimed_until, row.claimed_by) for row in session.query(Source).all()
+        }
+
+
+def test_a_claim_names_its_instance_until_the_poll_is_recorded(db, clock):
+    names = ["a", "b", "c"]
+    settings = Settings(
+        sources=[SourceSettings(name=name, url=f"https://news.example/{name}") for name in names]
+    )
+    with db.transaction() as session:
+        sync_sources(session, settings, clock.now())
+    lease = timedelta(minutes=5)
+
+    claimed = claim_due(db, clock.now(), lease=lease, token="instance-1")
+
+    assert [due.name for due in claimed] == names
+    until = clock.now() + lease
+    assert _claims(db) == {name: (until, "instance-1") for name in names}
+    assert claim_due(db, clock.now(), lease=lease, token="instance-2") == []
+    a, b, c = claimed
+    record_poll(db, a, PollOutcome("ok"), clock.now(), policy=POLICY, rng=random.Random(1))
+    record_poll(
+        db,
+        b,
+        PollOutcome("error", error="HTTP 500"),
+        clock.now(),
+        policy=POLICY,
+        rng=random.Random(1),
+    )
+    release_claims(db, [c.id])
+    assert _claims(db) == {name: (None, None) for name in names}
+
+
+def test_unchanged_polls_are_recorded_together(db, clock):
+    names = [f"s{n}" for n in range(5)]
+    settings = Settings(
+        sources=[SourceSettings(name=name, url=f"https://news.example/{name}") for name in names]
+    )
+    with db.transaction() as session:
+        sync_sources(session, settings, clock.now())
+    claimed = claim_due(db, clock.now(), lease=timedelta(minutes=5), token="instance-1")
+    polls = [
+        UnchangedPoll(
+            due,
+            PollOutcome("not_modified", etag=f'"e{n}"', body_hash=f"{n:064x}"),
+            clock.now() + timedelta(seconds=n),
+        )
+        for n, due in enumerate(claimed)
+    ]
+
+    record_unchanged(db, polls, policy=POLICY, rng=random.Random(1))
+
+    with db.transaction() as session:
+        rows = session.query(Source).order_by(Source.name).all()
+        for n, row in enumerate(rows):
+            assert (row.claimed_until, row.claimed_by) == (None, None)
+            assert row.last_polled_at == clock.now() + timedelta(seconds=n)
+            assert (row.etag, row.body_hash) == (f'"e{n}"', f"{n:064x}")
+            assert (row.last_status, row.current_interval_seconds) == ("not_modified", 900)
+            assert row.next_poll_at > row.last_polled_at + timedelta(minutes=13)
 
 
 def _settled_interval(publish_every: timedelta, polls: int = 400) -> float:

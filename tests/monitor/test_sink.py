@@ -1,7 +1,9 @@
-"""The service as the crawler's sink: what becomes of an entry whose page failed."""
+"""The service as the crawler's sink: what becomes of an entry whose page failed, and
+of unchanged polls (recorded together)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,8 +13,8 @@ from crawler.items import FeedEntry
 from crawler.sink import PollOutcome
 from monitor import sources as source_state
 from monitor.config import settings_from_mapping
-from monitor.db.models import FrontierEntry
-from monitor.service import Service
+from monitor.db.models import FrontierEntry, Source
+from monitor.service import UNCHANGED_WAIT, Service
 
 FEED = "https://news.example/rss.xml"
 
@@ -88,3 +90,45 @@ def test_a_failure_during_a_stop_leaves_the_entry_for_the_next_run(service):
 
     row = _row(service)
     assert (row.lease_token, row.attempts, row.last_error) == (None, 0, None)
+
+
+def _source_row(service):
+    with service.db.transaction() as session:
+        row = session.scalars(select(Source)).one()
+        session.expunge(row)
+        return row
+
+
+def test_unchanged_polls_are_held_a_moment_then_recorded_together(service, clock):
+    [source] = source_state.claim_due(
+        service.db, clock.now(), lease=service.poll_lease, token=service.token, everything=True
+    )
+    assert _source_row(service).claimed_by == service.token
+
+    async def poll() -> Source:
+        service.record_poll(source, PollOutcome("not_modified", etag='"v2"'))
+        held = _source_row(service)
+        await asyncio.sleep(UNCHANGED_WAIT.total_seconds() * 4)
+        return held
+
+    held = asyncio.run(poll())
+
+    assert (held.last_status, held.claimed_by) == (None, service.token)
+    row = _source_row(service)
+    assert (row.last_status, row.etag, row.claimed_by) == ("not_modified", '"v2"', None)
+    assert (service.summary.polled, service.summary.not_modified) == (1, 1)
+
+
+def test_a_flush_records_the_unchanged_polls_held_back_at_once(service, clock):
+    [source] = source_state.claim_due(
+        service.db, clock.now(), lease=service.poll_lease, token=service.token, everything=True
+    )
+
+    async def poll() -> None:
+        service.record_poll(source, PollOutcome("not_modified", body_hash="0" * 64))
+        service.flush()  # what the spider does when it goes idle or closes
+
+    asyncio.run(poll())
+
+    row = _source_row(service)
+    assert (row.last_status, row.body_hash, row.claimed_until) == ("not_modified", "0" * 64, None)

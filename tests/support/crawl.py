@@ -29,6 +29,9 @@ class RecordingSink:
     def record_poll(self, source: DueSource, outcome: PollOutcome) -> None:
         self.outcomes[source.name] = outcome
 
+    def flush(self) -> None:
+        pass  # nothing held back: each outcome is kept as it comes
+
     def discover(
         self,
         source: DueSource,
