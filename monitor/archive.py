@@ -68,9 +68,10 @@ def terms_of(words: list[str]) -> str:
     return " ".join(sorted(terms))
 
 
-def store_terms(connection: Connection, article_id: int, terms: str) -> None:
-    """Queue one article's terms for the index, in the transaction that stores it."""
-    connection.execute(_QUEUE, {"article_id": article_id, "terms": terms})
+def store_terms(connection: Connection, rows: list[dict[str, object]]) -> None:
+    """Queue articles' terms (``article_id``, ``terms``) for the index, in the
+    transaction that stores them."""
+    connection.execute(_QUEUE, rows)
 
 
 def index_pending(db: Database, limit: int = BATCH) -> int:

@@ -185,9 +185,11 @@ def _insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[str,
     return {key: row_id for row_id, key in connection.execute(statement, rows)}
 
 
-def done(connection: Connection, frontier_id: int) -> None:
-    """The entry's article is stored (or known): the entry leaves, in that transaction."""
-    connection.execute(_DELETE, {"frontier_id": frontier_id})
+def done(connection: Connection, frontier_ids: Sequence[int]) -> None:
+    """The entries' articles are stored (or known): the entries leave, in that
+    transaction."""
+    if frontier_ids:
+        connection.execute(_DELETE, [{"frontier_id": key} for key in frontier_ids])
 
 
 def claim(

@@ -19,7 +19,8 @@ the write lock (one writer at a time on SQLite) only for a handful of prebuilt s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from monitor.arabic.tokenize import normalized_words
 from monitor.archive import store_terms, terms_of
 from monitor.clock import Clock
 from monitor.config import Settings
+from monitor.db.locks import hold_for_transaction
 from monitor.db.models import Article, DedupKey, Match, Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url, content_hash, dedup_keys, entry_keys
@@ -56,12 +58,12 @@ _PROBE = select(DedupKey.key, DedupKey.article_id).where(
 _INSERT_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
 _INSERT_KEYS = insert(DedupKey.__table__)
 _INSERT_MATCH = insert(_MATCHES).returning(_MATCHES.c.id)
-_COUNT_ARTICLE = (
+_COUNT_ARTICLES = (
     update(_SOURCES)
     .where(_SOURCES.c.id == bindparam("source"))
     .values(
-        articles_stored=_SOURCES.c.articles_stored + 1,
-        extraction_fallbacks=_SOURCES.c.extraction_fallbacks + bindparam("fallback"),
+        articles_stored=_SOURCES.c.articles_stored + bindparam("stored"),
+        extraction_fallbacks=_SOURCES.c.extraction_fallbacks + bindparam("fallbacks"),
     )
 )
 
@@ -98,6 +100,11 @@ class PreparedArticle:
     terms: str = ""  # what the archive indexes it under (monitor.archive)
     signature: MinHash | None = None  # its story fingerprint (monitor.stories)
     frontier_id: int | None = None  # the frontier entry its storing settles
+
+    @property
+    def fallback(self) -> bool:
+        """Its page was wanted but the feed's text stands in (``rasid status`` counts)."""
+        return bool(self.row["extraction"] == "feed")
 
 
 class Ingestor:
@@ -248,57 +255,99 @@ class Ingestor:
     def store(self, article: PreparedArticle) -> IngestResult:
         """One transaction: probe, article, keys, matches, outbox rows and the frontier
         entry's removal (or nothing)."""
-        stories = self.stories  # loaded (the first time) before the write lock is taken
+        return self.store_all([article])[0]
+
+    def store_all(
+        self,
+        articles: Sequence[PreparedArticle],
+        also: Callable[[Connection, list[IngestResult]], None] | None = None,
+    ) -> list[IngestResult]:
+        """Store these articles (a poll's new entries) in one transaction, each as
+        :meth:`store` would, and run ``also`` in it (recording the poll that found them);
+        all of it or nothing."""
+        self.stories  # noqa: B018 -- loaded (the first time) before the write lock is taken
         try:
             with self._db.connection() as connection:
-                result = self._store(connection, article)
+                results = self._store_all(connection, articles)
+                if also is not None:
+                    also(connection, results)
         except IntegrityError:
-            # Another instance stored the same article between our probe and insert: the
-            # probe now finds it, and this entry is settled as a duplicate.
+            # Another instance stored one of them between our probe and insert: the
+            # probe now finds it, and its entry is settled as a duplicate.
+            self._forget_uncommitted(articles)
             with self._db.connection() as connection:
-                result = self._store(connection, article)
-        if not result.duplicate and result.article_id is not None:
-            # Only now that it is committed may later articles join its story.
-            stories.add(result.article_id, result.story_id, article.signature)
-        return result
+                results = self._store_all(connection, articles)
+                if also is not None:
+                    also(connection, results)
+        except BaseException:
+            self._forget_uncommitted(articles)
+            raise
+        return results
 
-    def _store(self, connection: Connection, article: PreparedArticle) -> IngestResult:
+    def _forget_uncommitted(self, articles: Sequence[PreparedArticle]) -> None:
+        """A failed transaction may have left its articles in the story index (they are
+        added as they are stored, so the next one of the batch can join them): the index
+        is dropped, to be loaded again from what was committed."""
+        if any(article.signature is not None for article in articles):
+            self._stories = None
+
+    def _store_all(
+        self, connection: Connection, articles: Sequence[PreparedArticle]
+    ) -> list[IngestResult]:
+        # Every instance stores under this lock (a no-op on SQLite, one instance a file):
+        # the index caught up now holds every committed article, and none is being
+        # stored elsewhere until this transaction ends (monitor.stories).
+        hold_for_transaction(connection, "stories")
+        stories = self.stories
+        stories.catch_up(connection)
+        frontier.done(connection, [a.frontier_id for a in articles if a.frontier_id is not None])
+        known = _known_keys(connection, {key for article in articles for key in article.keys})
+        keys: list[dict[str, Any]] = []
+        terms: list[dict[str, Any]] = []
+        stored: Counter[tuple[int, int]] = Counter()  # (source, fallback) -> articles
+        results = []
+        for article in articles:
+            taken = [key for key in article.keys if key in known]
+            if taken:
+                article_id = known[taken[0]]
+                # Remember the new aliases so the next poll skips this entry without a fetch.
+                aliases = {key: kind for key, kind in article.keys.items() if key not in known}
+                keys.extend(_key_rows(aliases, article_id))
+                known.update(dict.fromkeys(aliases, article_id))
+                results.append(IngestResult(article_id=article_id, duplicate=True))
+                continue
+            result = self._insert(connection, article)
+            assert result.article_id is not None
+            stories.add(result.article_id, result.story_id, article.signature)
+            keys.extend(_key_rows(article.keys, result.article_id))
+            known.update(dict.fromkeys(article.keys, result.article_id))
+            terms.append({"article_id": result.article_id, "terms": article.terms})
+            stored[article.row["source_id"], int(article.fallback)] += 1
+            results.append(result)
+        if keys:
+            connection.execute(_INSERT_KEYS, keys)
+        if terms:
+            store_terms(connection, terms)
+        if stored:
+            connection.execute(
+                _COUNT_ARTICLES,
+                [
+                    {"source": source, "stored": count, "fallbacks": count * fallback}
+                    for (source, fallback), count in stored.items()
+                ],
+            )
+        return results
+
+    def _insert(self, connection: Connection, article: PreparedArticle) -> IngestResult:
+        """The article's row, matches and outbox rows (its keys, terms and counts are
+        written with the batch's)."""
         now = article.now or self._clock.now()
-        if article.frontier_id is not None:
-            frontier.done(connection, article.frontier_id)
-        known = _known_keys(connection, article.keys)
-        if known:
-            article_id = next(iter(known.values()))
-            # Remember the new aliases so the next poll skips this entry without a fetch.
-            aliases = [
-                {"key": key, "kind": kind, "article_id": article_id}
-                for key, kind in article.keys.items()
-                if key not in known
-            ]
-            if aliases:
-                connection.execute(_INSERT_KEYS, aliases)
-            return IngestResult(article_id=article_id, duplicate=True)
         story_id = self.stories.story_for(article.signature)
         row = article.row | {
             "story_id": story_id,
             "minhash": to_bytes(article.signature) if article.signature is not None else None,
         }
-        article_id = connection.execute(_INSERT_ARTICLE, row).scalar_one()
-        connection.execute(
-            _INSERT_KEYS,
-            [
-                {"key": k, "kind": kind, "article_id": article_id}
-                for k, kind in article.keys.items()
-            ],
-        )
-        connection.execute(
-            _COUNT_ARTICLE,
-            {
-                "source": article.row["source_id"],
-                "fallback": int(article.row["extraction"] == "feed"),
-            },
-        )
-        store_terms(connection, article_id, article.terms)
+        article_id: int = connection.execute(_INSERT_ARTICLE, row).scalar_one()
         alerts = 0
         for match in article.matches:
             event = match.event
@@ -422,10 +471,18 @@ def _article_of(connection: Connection, article_id: int) -> MatchedArticle:
 
 
 def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    return {key: article_id for key, article_id in connection.execute(_PROBE, {"keys": keys})}
+    ordered = sorted(keys)
+    found: dict[str, int] = {}
+    for start in range(0, len(ordered), frontier.PROBE_CHUNK):
+        chunk = ordered[start : start + frontier.PROBE_CHUNK]
+        found.update(
+            (key, article_id) for key, article_id in connection.execute(_PROBE, {"keys": chunk})
+        )
+    return found
+
+
+def _key_rows(keys: dict[str, str], article_id: int) -> list[dict[str, Any]]:
+    return [{"key": key, "kind": kind, "article_id": article_id} for key, kind in keys.items()]
 
 
 def _highlight(hit: Hit) -> dict[str, object]:

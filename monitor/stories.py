@@ -11,9 +11,15 @@ The first article of a story founds it (``articles.story_id`` is NULL); later on
 point at it. Signatures are stored with the article, and the in-memory index holds the
 recent window (``[stories] window``), rebuilt after a start when the first article is
 stored (monitor.ingest). Banding follows datasketch's choice of bands and rows for the
-threshold. Several instances each keep their own index of what they loaded then plus
-what they stored since: an article ingested meanwhile by another instance is not
-grouped with (a duplicate alert, never a lost one).
+threshold.
+
+Several instances sharing a PostgreSQL share the index through the database: each keeps
+its own copy, and every transaction that stores articles first takes the ``stories``
+advisory lock (monitor.db.locks), then catches its copy up with the articles other
+instances committed since its high-water mark (:meth:`StoryIndex.catch_up`). Since every
+article is inserted under that lock, ids grow in commit order, and an article above the
+mark is one this copy has not seen. Two copies of one story stored by two instances at
+once are thus stored one after the other, the second joining the first's story.
 
 datasketch and numpy are imported only by what makes, reads or compares fingerprints:
 datasketch pulls SciPy in (for its choice of bands), the largest cost of starting
@@ -137,6 +143,8 @@ class StoryIndex:
         self._ids = np.empty(0, dtype=np.int64)
         self._stories = np.empty(0, dtype=np.int64)
         self._added: set[int] = set()
+        # The highest article id this copy has seen (loaded, caught up or added).
+        self.mark = 0
 
     def __len__(self) -> int:
         return len(self._added)
@@ -223,7 +231,9 @@ class StoryIndex:
         return max(zip(repeat(top), self._ids[tied].tolist(), self._stories[tied].tolist()))
 
     def add(self, article_id: int, story_id: int | None, signature: MinHash | None) -> None:
-        """Remember a stored article (call after its transaction committed)."""
+        """Remember a stored article (in its transaction: the caller drops the index
+        when that transaction fails, see monitor.ingest)."""
+        self.mark = max(self.mark, article_id)
         if signature is None or article_id in self._added:
             return
         values = _hash_values(signature)
@@ -279,9 +289,22 @@ class StoryIndex:
             .where(Article.fetched_at >= since, Article.minhash.is_not(None))
             .order_by(Article.id)
         )
+        return self._add_rows(rows)
+
+    def catch_up(self, connection: Connection) -> int:
+        """Add the articles stored since this copy's mark (by other instances); how many.
+        Called under the ``stories`` lock, so none is being stored meanwhile."""
+        rows = connection.execute(
+            select(Article.id, Article.story_id, Article.minhash)
+            .where(Article.id > self.mark, Article.minhash.is_not(None))
+            .order_by(Article.id)
+        )
+        return self._add_rows(rows)
+
+    def _add_rows(self, rows: Iterable[tuple[int, int | None, bytes | None]]) -> int:
         count = 0
         for article_id, story_id, data in rows:
-            assert data is not None  # the query selects stored signatures only
+            assert data is not None  # the queries select stored signatures only
             self.add(article_id, story_id, from_bytes(data))
             count += 1
         return count
