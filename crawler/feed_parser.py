@@ -182,8 +182,13 @@ def _describe(error: Exception) -> str:
 def _entry(raw: Any, feed_url: str, warnings: list[str]) -> FeedEntry:
     title = _text(raw.get("title_detail"))
     summary = _text(raw.get("summary_detail"))
-    if not summary and raw.get("content"):
-        summary = _text(raw.content[0])
+    content = ""
+    if raw.get("content"):
+        full = raw.content[0]
+        if not summary:
+            summary = _text(full)
+        elif full.get("value") != raw.get("summary_detail", {}).get("value"):
+            content = _text(full)
     # Only "updated_parsed" that is really there: feedparser otherwise maps it to
     # published_parsed with a DeprecationWarning.
     parsed = raw.get("published_parsed") or (
@@ -196,6 +201,7 @@ def _entry(raw: Any, feed_url: str, warnings: list[str]) -> FeedEntry:
         summary=summary,
         author=_author(raw.get("author")),
         published_at=_utc(parsed),
+        content=content,
     )
 
 

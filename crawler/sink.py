@@ -29,6 +29,7 @@ class DueSource:
     kind: SourceKind = "auto"
     links: str | None = None  # the article-link selector of an HTML listing source
     obey_robots: bool = True
+    pages: bool = True  # fetch entries' article pages; False: the entry is the article
     # The interval in force and whether settings pin it (monitor/polling.py), so a
     # successful poll is recorded with one UPDATE and no read.
     interval_seconds: int = 600

@@ -103,7 +103,8 @@ class PreparedArticle:
 
     @property
     def fallback(self) -> bool:
-        """Its page was wanted but the feed's text stands in (``rasid status`` counts)."""
+        """Its page was wanted but the feed's summary stands in (``rasid status``
+        counts; not an article of a source whose pages are not fetched)."""
         return bool(self.row["extraction"] == "feed")
 
 
@@ -294,6 +295,8 @@ class Ingestor:
     def _store_all(
         self, connection: Connection, articles: Sequence[PreparedArticle]
     ) -> list[IngestResult]:
+        if not articles:
+            return []
         # Every instance stores under this lock (a no-op on SQLite, one instance a file):
         # the index caught up now holds every committed article, and none is being
         # stored elsewhere until this transaction ends (monitor.stories).
