@@ -169,8 +169,9 @@ class Ingestor:
             )
         }
         # What the feed called it (its link, or for a linkless entry its text), so the
-        # next poll knows the entry without fetching anything.
-        if item.link or not url:
+        # next poll knows the entry without fetching anything; the same keys as above
+        # when the article is where the link points (a feed-only entry, no redirect).
+        if (item.link or not url) and item.link != item.url:
             for kind, key in entry_keys(
                 url=item.link,
                 guid=item.guid,
