@@ -337,3 +337,15 @@ def test_full_content_beside_a_summary_is_kept_as_the_entrys_content():
 
     assert (full.summary, full.content) == ("ملخص قصير", "النص الكامل للخبر")
     assert (short.summary, short.content) == ("ملخص فقط", "")
+
+
+def test_relative_links_under_a_relative_xml_base_resolve_against_the_feed():
+    atom = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/ar/"><title>أخبار</title>
+<entry><title>خبر</title><link href="news/7"/><id>news/7</id></entry>
+<entry><title>آخر</title><link href="/en/8"/><id>tag:atom.example,2024:8</id></entry></feed>"""
+
+    first, second = parse_feed(atom.encode(), url="https://atom.example/feed.atom").entries
+
+    assert first.url == "https://atom.example/ar/news/7"
+    assert second.url == "https://atom.example/en/8"
