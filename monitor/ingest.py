@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
@@ -55,7 +55,7 @@ _MATCHES = Match.__table__
 _PROBE = select(DedupKey.key, DedupKey.article_id).where(
     DedupKey.key.in_(bindparam("keys", expanding=True))
 )
-_INSERT_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
+_INSERT_ARTICLES = insert(_ARTICLES)
 _INSERT_KEYS = insert(DedupKey.__table__)
 _INSERT_MATCH = insert(_MATCHES).returning(_MATCHES.c.id)
 _COUNT_ARTICLES = (
@@ -306,10 +306,13 @@ class Ingestor:
         stories.catch_up(connection)
         frontier.done(connection, [a.frontier_id for a in articles if a.frontier_id is not None])
         known = _known_keys(connection, {key for article in articles for key in article.keys})
+        fresh = sum(1 for article in articles if known.keys().isdisjoint(article.keys))
+        ids = iter(_new_ids(connection, fresh))
         keys: list[dict[str, Any]] = []
         terms: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
         stored: Counter[tuple[int, int]] = Counter()  # (source, fallback) -> articles
-        results = []
+        planned: list[IngestResult | tuple[PreparedArticle, int, int | None]] = []
         for article in articles:
             taken = [key for key in article.keys if key in known]
             if taken:
@@ -318,16 +321,28 @@ class Ingestor:
                 aliases = {key: kind for key, kind in article.keys.items() if key not in known}
                 keys.extend(_key_rows(aliases, article_id))
                 known.update(dict.fromkeys(aliases, article_id))
-                results.append(IngestResult(article_id=article_id, duplicate=True))
+                planned.append(IngestResult(article_id=article_id, duplicate=True))
                 continue
-            result = self._insert(connection, article)
-            assert result.article_id is not None
-            stories.add(result.article_id, result.story_id, article.signature)
-            keys.extend(_key_rows(article.keys, result.article_id))
-            known.update(dict.fromkeys(article.keys, result.article_id))
-            terms.append({"article_id": result.article_id, "terms": article.terms})
+            article_id = next(ids)
+            # Added at once, so that the next article of the batch may join its story.
+            story_id = stories.story_for(article.signature)
+            stories.add(article_id, story_id, article.signature)
+            signature = article.signature
+            rows.append(
+                article.row
+                | {
+                    "id": article_id,
+                    "story_id": story_id,
+                    "minhash": to_bytes(signature) if signature is not None else None,
+                }
+            )
+            keys.extend(_key_rows(article.keys, article_id))
+            known.update(dict.fromkeys(article.keys, article_id))
+            terms.append({"article_id": article_id, "terms": article.terms})
             stored[article.row["source_id"], int(article.fallback)] += 1
-            results.append(result)
+            planned.append((article, article_id, story_id))
+        if rows:
+            connection.execute(_INSERT_ARTICLES, rows)
         if keys:
             connection.execute(_INSERT_KEYS, keys)
         if terms:
@@ -340,18 +355,20 @@ class Ingestor:
                     for (source, fallback), count in stored.items()
                 ],
             )
-        return results
+        return [
+            plan if isinstance(plan, IngestResult) else self._match(connection, *plan)
+            for plan in planned
+        ]
 
-    def _insert(self, connection: Connection, article: PreparedArticle) -> IngestResult:
-        """The article's row, matches and outbox rows (its keys, terms and counts are
-        written with the batch's)."""
+    def _match(
+        self,
+        connection: Connection,
+        article: PreparedArticle,
+        article_id: int,
+        story_id: int | None,
+    ) -> IngestResult:
+        """A stored article's matches and outbox rows."""
         now = article.now or self._clock.now()
-        story_id = self.stories.story_for(article.signature)
-        row = article.row | {
-            "story_id": story_id,
-            "minhash": to_bytes(article.signature) if article.signature is not None else None,
-        }
-        article_id: int = connection.execute(_INSERT_ARTICLE, row).scalar_one()
         alerts = 0
         for match in article.matches:
             event = match.event
@@ -483,6 +500,25 @@ def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int]:
             (key, article_id) for key, article_id in connection.execute(_PROBE, {"keys": chunk})
         )
     return found
+
+
+def _new_ids(connection: Connection, count: int) -> list[int]:
+    """Ids for this many new articles, known before they are inserted (a batch's later
+    articles join the stories of its earlier ones, and one INSERT writes them all). The
+    ``stories`` lock is held: on PostgreSQL the sequence hands them out in commit order;
+    on SQLite the write lock is, and rowids follow the largest."""
+    if not count:
+        return []
+    if connection.dialect.name == "postgresql":
+        return sorted(connection.execute(_NEXT_IDS, {"count": count}).scalars())
+    largest: int = connection.execute(_LARGEST_ID).scalar_one()
+    return list(range(largest + 1, largest + 1 + count))
+
+
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, :count)"
+)
+_LARGEST_ID = select(func.coalesce(func.max(_ARTICLES.c.id), 0))
 
 
 def _key_rows(keys: dict[str, str], article_id: int) -> list[dict[str, Any]]:
