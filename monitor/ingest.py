@@ -298,12 +298,14 @@ class Ingestor:
     ) -> list[IngestResult]:
         if not articles:
             return []
-        # Every instance stores under this lock (a no-op on SQLite, one instance a file):
-        # the index caught up now holds every committed article, and none is being
-        # stored elsewhere until this transaction ends (monitor.stories).
-        hold_for_transaction(connection, "stories")
+        # Every instance stores under this lock: the index caught up now holds every
+        # committed article, and none is being stored elsewhere until this transaction
+        # ends (monitor.stories). SQLite runs one instance a file (InstanceLock): its
+        # index has every article already.
         stories = self.stories
-        stories.catch_up(connection)
+        if connection.dialect.name != "sqlite":
+            hold_for_transaction(connection, "stories")
+            stories.catch_up(connection)
         frontier.done(connection, [a.frontier_id for a in articles if a.frontier_id is not None])
         known = _known_keys(connection, {key for article in articles for key in article.keys})
         fresh = sum(1 for article in articles if known.keys().isdisjoint(article.keys))
