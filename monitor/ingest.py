@@ -267,16 +267,22 @@ class Ingestor:
         """Store these articles (a poll's new entries) in one transaction, each as
         :meth:`store` would, and run ``also`` in it (recording the poll that found them);
         all of it or nothing."""
-        self.stories  # noqa: B018 -- loaded (the first time) before the write lock is taken
         try:
-            with self._db.connection() as connection:
-                results = self._store_all(connection, articles)
-                if also is not None:
-                    also(connection, results)
+            return self._store_together(articles, also)
         except IntegrityError:
             # Another instance stored one of them between our probe and insert: the
             # probe now finds it, and its entry is settled as a duplicate.
-            self._forget_uncommitted(articles)
+            return self._store_together(articles, also)
+
+    def _store_together(
+        self,
+        articles: Sequence[PreparedArticle],
+        also: Callable[[Connection, list[IngestResult]], None] | None,
+    ) -> list[IngestResult]:
+        # The index is loaded (the first time, or again after a failure dropped it)
+        # before the transaction: on SQLite its reading would wait for our own write lock.
+        self.stories  # noqa: B018
+        try:
             with self._db.connection() as connection:
                 results = self._store_all(connection, articles)
                 if also is not None:

@@ -1,18 +1,25 @@
 """Sources with ``pages = false``: the feed's entries are the articles, stored together
-in the transaction that records the poll, with no frontier round trip."""
+in the transaction that records the poll, with no frontier round trip; a batch that
+fails leaves nothing behind."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
 
-from crawler.items import FeedEntry
+from crawler.items import ArticleItem, FeedEntry
 from crawler.sink import PollOutcome
 from monitor import sources as source_state
 from monitor.config import settings_from_mapping
 from monitor.db.models import Article, FrontierEntry, Match, OutboxAlert, Source
 from monitor.service import Service
-from tests.support.newsroom import retold, seed_article
+from tests.support.newsroom import (
+    newsroom_settings,
+    open_newsroom,
+    other_story,
+    retold,
+    seed_article,
+)
 
 FEED = "https://wire.example/rss.xml"
 
@@ -98,3 +105,24 @@ def test_a_poll_carrying_two_copies_of_a_story_alerts_once(service):
     assert founded is None and joined == first
     assert alerted == [True, False]
     assert _count(service, OutboxAlert) == 1
+
+
+def test_a_failed_batch_leaves_no_article_in_the_story_index(db, clock, tmp_path):
+    room = open_newsroom(
+        db, clock, newsroom_settings(tmp_path, [{"name": "drones", "queries": ["طائرة مسيرة"]}])
+    )
+    title, body = other_story(3)
+    prepared = room.ingestor.prepare(
+        ArticleItem(
+            source_id=room.sources["wire"], source_name="wire", url="", title=title, body=body
+        )
+    )
+
+    def fail(_connection, _results):
+        raise RuntimeError("the poll could not be recorded")
+
+    with pytest.raises(RuntimeError):
+        room.ingestor.store_all([prepared], also=fail)
+    again = room.publish("daily", title, body)
+
+    assert again.story_id is None  # it founds its story: the failed copy was never stored
