@@ -85,7 +85,8 @@ class CrawlSink(Protocol):
     ) -> list[PageWork]:
         """Write the entries not seen before to the frontier, in the same transaction
         as ``outcome`` (the poll that parsed them; None for a child sitemap), and return
-        them claimed for this process."""
+        them claimed for this process. For a source whose pages are not fetched the
+        entries' articles may be stored in that transaction instead: nothing returned."""
 
     def page_failed(self, work: PageWork, error: str, *, transient: bool) -> bool:
         """An entry's page could not be fetched. True: store the article from the feed's
