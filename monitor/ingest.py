@@ -261,12 +261,13 @@ class Ingestor:
 
     def store_all(
         self,
-        articles: Sequence[PreparedArticle],
+        articles: Sequence[PreparedArticle] | Callable[[Connection], Sequence[PreparedArticle]],
         also: Callable[[Connection, list[IngestResult]], None] | None = None,
     ) -> list[IngestResult]:
         """Store these articles (a poll's new entries) in one transaction, each as
         :meth:`store` would, and run ``also`` in it (recording the poll that found them);
-        all of it or nothing."""
+        all of it or nothing. ``articles`` may be a function that finds them in that
+        transaction (which entries of a feed are new), run again when it is retried."""
         try:
             return self._store_together(articles, also)
         except IntegrityError:
@@ -276,19 +277,22 @@ class Ingestor:
 
     def _store_together(
         self,
-        articles: Sequence[PreparedArticle],
+        articles: Sequence[PreparedArticle] | Callable[[Connection], Sequence[PreparedArticle]],
         also: Callable[[Connection, list[IngestResult]], None] | None,
     ) -> list[IngestResult]:
         # The index is loaded (the first time, or again after a failure dropped it)
         # before the transaction: on SQLite its reading would wait for our own write lock.
         self.stories  # noqa: B018
+        found: Sequence[PreparedArticle] = articles if isinstance(articles, Sequence) else ()
         try:
             with self._db.connection() as connection:
-                results = self._store_all(connection, articles)
+                if not isinstance(articles, Sequence):
+                    found = articles(connection)
+                results = self._store_all(connection, found)
                 if also is not None:
                     also(connection, results)
         except BaseException:
-            self._forget_uncommitted(articles)
+            self._forget_uncommitted(found)
             raise
         return results
 

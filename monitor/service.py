@@ -38,7 +38,7 @@ from monitor.config import Settings
 from monitor.db.faults import OutageLog
 from monitor.db.session import Database, InstanceLock
 from monitor.errors import ConfigError, DatabaseUnavailable
-from monitor.ingest import Ingestor, IngestResult
+from monitor.ingest import Ingestor, IngestResult, PreparedArticle
 from monitor.metrics import ServiceMetrics
 from monitor.polling import PollingPolicy
 from monitor.status import record_channels
@@ -266,10 +266,10 @@ class Service:
         outcome: PollOutcome | None,
     ) -> bool:
         """A source whose pages are not fetched: the articles of its new entries are
-        stored together, in the transaction that records the poll (no frontier round
-        trip; docs/benchmarks.md). False when they could not be prepared or stored for a
-        reason other than the database: the frontier then takes them, each to be stored
-        (or given up) on its own."""
+        found, prepared and stored together in the transaction that records the poll
+        (no frontier round trip; docs/benchmarks.md). False when they could not be
+        prepared or stored for a reason other than the database: the frontier then
+        takes them, each to be stored (or given up) on its own."""
         from crawler.items import entry_article
 
         now = self.clock.now()
@@ -292,23 +292,23 @@ class Service:
                     connection, source.id, unusable=found.unusable, over_cap=found.over_cap
                 )
 
-        try:
-            with self.db.connection() as connection:
-                found = frontier.new_entries(connection, entries, feed_url=feed_url, limit=limit)
-                if not found.entries:
-                    record(connection, [])
-            if found.entries:
-                prepared = [
-                    self.ingestor.prepare(
-                        entry_article(
-                            entry, source_id=source.id, source_name=source.name, feed_url=feed_url
-                        )
+        found = frontier.NewEntries([])
+
+        def new_articles(connection: Connection) -> list[PreparedArticle]:
+            nonlocal found
+            found = frontier.new_entries(connection, entries, feed_url=feed_url, limit=limit)
+            return [
+                self.ingestor.prepare(
+                    entry_article(
+                        entry, source_id=source.id, source_name=source.name, feed_url=feed_url
                     )
-                    for entry, _key in found.entries
-                ]
-                results = self.ingestor.store_all(prepared, also=record)
-            else:
-                results = []
+                )
+                for entry, _key in found.entries
+            ]
+
+        try:
+            # One transaction: the probe, the articles and the poll's record.
+            results = self.ingestor.store_all(new_articles, also=record)
         except DatabaseUnavailable as exc:
             # Neither the poll nor its entries were recorded: the next poll finds them.
             self.outage.failed(exc, f"recording a poll of {source.name}")
