@@ -229,22 +229,15 @@ class Service:
                     lease=self.page_lease,
                     limit=self.settings.crawl.max_new_entries,
                 )
-                if outcome is not None:
-                    outcome = replace(outcome, new_entries=len(found.work))
-                    source_state.record_success(
-                        connection,
-                        source,
-                        outcome,
-                        now,
-                        policy=self.polling,
-                        rng=self._rng,
-                        unusable=found.unusable,
-                        over_cap=found.over_cap,
-                    )
-                else:
-                    source_state.count_dropped(
-                        connection, source.id, unusable=found.unusable, over_cap=found.over_cap
-                    )
+                outcome = self._record_found(
+                    connection,
+                    source,
+                    outcome,
+                    now,
+                    new=len(found.work),
+                    unusable=found.unusable,
+                    over_cap=found.over_cap,
+                )
         except DatabaseUnavailable as exc:
             # Neither the poll nor its entries were recorded: the next poll finds them.
             self.outage.failed(exc, f"recording a poll of {source.name}")
@@ -256,6 +249,35 @@ class Service:
         if outcome is not None:
             self._note_poll(source, outcome)
         return found.work
+
+    def _record_found(
+        self,
+        connection: Connection,
+        source: DueSource,
+        outcome: PollOutcome | None,
+        now: datetime,
+        *,
+        new: int,
+        unusable: int,
+        over_cap: int,
+    ) -> PollOutcome | None:
+        """Record the poll that found ``new`` new entries, in the caller's transaction
+        (for a child sitemap, with no poll of its own, only the entries it dropped)."""
+        if outcome is None:
+            source_state.count_dropped(connection, source.id, unusable=unusable, over_cap=over_cap)
+            return None
+        outcome = replace(outcome, new_entries=new)
+        source_state.record_success(
+            connection,
+            source,
+            outcome,
+            now,
+            policy=self.polling,
+            rng=self._rng,
+            unusable=unusable,
+            over_cap=over_cap,
+        )
+        return outcome
 
     def _store_entries(
         self,
@@ -276,21 +298,15 @@ class Service:
         limit = self.settings.crawl.max_new_entries
 
         def record(connection: Connection, results: list[IngestResult]) -> None:
-            if outcome is not None:
-                source_state.record_success(
-                    connection,
-                    source,
-                    replace(outcome, new_entries=len(results)),
-                    now,
-                    policy=self.polling,
-                    rng=self._rng,
-                    unusable=found.unusable,
-                    over_cap=found.over_cap,
-                )
-            else:
-                source_state.count_dropped(
-                    connection, source.id, unusable=found.unusable, over_cap=found.over_cap
-                )
+            self._record_found(
+                connection,
+                source,
+                outcome,
+                now,
+                new=len(results),
+                unusable=found.unusable,
+                over_cap=found.over_cap,
+            )
 
         found = frontier.NewEntries([])
 
