@@ -143,13 +143,15 @@ def _feedparser(data: bytes, url: str, media_type: str) -> Any:
     # feedparser opens and parses that file. Its HTML sanitizer and URI resolver are off
     # (a quarter of its time on a 50-item feed): every text field becomes plain text in
     # _plain_text (tags, scripts and styles dropped), and links are resolved by _link.
+    # Nor is it told the feed's URL: it would join every link-like element with it (a
+    # quarter of what is left, docs/benchmarks.md), which _link does for the links kept.
     # Imported here, by the first feed parsed: a run whose feeds are unchanged needs none.
     import feedparser
 
     try:
         return feedparser.parse(
             io.BytesIO(data),
-            response_headers={"content-type": media_type, "content-location": url},
+            response_headers={"content-type": media_type},
             sanitize_html=False,
             resolve_relative_uris=False,
         )
@@ -182,8 +184,13 @@ def _describe(error: Exception) -> str:
 def _entry(raw: Any, feed_url: str, warnings: list[str]) -> FeedEntry:
     title = _text(raw.get("title_detail"))
     summary = _text(raw.get("summary_detail"))
-    if not summary and raw.get("content"):
-        summary = _text(raw.content[0])
+    content = ""
+    if raw.get("content"):
+        full = raw.content[0]
+        if not summary:
+            summary = _text(full)
+        elif full.get("value") != raw.get("summary_detail", {}).get("value"):
+            content = _text(full)
     # Only "updated_parsed" that is really there: feedparser otherwise maps it to
     # published_parsed with a DeprecationWarning.
     parsed = raw.get("published_parsed") or (
@@ -196,6 +203,7 @@ def _entry(raw: Any, feed_url: str, warnings: list[str]) -> FeedEntry:
         summary=summary,
         author=_author(raw.get("author")),
         published_at=_utc(parsed),
+        content=content,
     )
 
 

@@ -12,8 +12,9 @@ from typing import Literal
 
 # Which text an article's body is: "page" when it was extracted from the article page,
 # "feed" when the page could not be fetched or yielded too little text and the feed's
-# summary stands in.
-Extraction = Literal["page", "feed"]
+# summary stands in, "entry" when the source's pages are not fetched (``pages = false``)
+# and the feed entry is the article.
+Extraction = Literal["page", "feed", "entry"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class FeedEntry:
     summary: str
     author: str | None = None
     published_at: datetime | None = None
+    # The entry's full text when the feed carries one besides the summary
+    # (content:encoded, Atom content); what a source with ``pages = false`` stores.
+    content: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,3 +79,30 @@ class ArticleItem:
     link: str | None = None
     # The frontier entry this article settles (monitor.frontier); None outside a crawl.
     frontier_id: int | None = None
+
+
+def entry_article(
+    entry: FeedEntry,
+    *,
+    source_id: int,
+    source_name: str,
+    feed_url: str | None,
+    frontier_id: int | None = None,
+) -> ArticleItem:
+    """The article a feed entry is by itself, for a source whose pages are not fetched
+    (``pages = false``): its title, and its full content or else its summary."""
+    return ArticleItem(
+        source_id=source_id,
+        source_name=source_name,
+        url=entry.url or "",
+        link=entry.url,
+        title=entry.title,
+        body=entry.content or entry.summary,
+        summary=entry.summary,
+        guid=entry.guid,
+        author=entry.author,
+        published_at=entry.published_at,
+        extraction="entry",
+        feed_url=feed_url,
+        frontier_id=frontier_id,
+    )

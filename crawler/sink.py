@@ -29,6 +29,7 @@ class DueSource:
     kind: SourceKind = "auto"
     links: str | None = None  # the article-link selector of an HTML listing source
     obey_robots: bool = True
+    pages: bool = True  # fetch entries' article pages; False: the entry is the article
     # The interval in force and whether settings pin it (monitor/polling.py), so a
     # successful poll is recorded with one UPDATE and no read.
     interval_seconds: int = 600
@@ -88,7 +89,8 @@ class CrawlSink(Protocol):
     ) -> list[PageWork]:
         """Write the entries not seen before to the frontier, in the same transaction
         as ``outcome`` (the poll that parsed them; None for a child sitemap), and return
-        them claimed for this process."""
+        them claimed for this process. For a source whose pages are not fetched the
+        entries' articles may be stored in that transaction instead: nothing returned."""
 
     def page_failed(self, work: PageWork, error: str, *, transient: bool) -> bool:
         """An entry's page could not be fetched. True: store the article from the feed's

@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from itertools import chain
 
 from sqlalchemy import Connection, delete, insert, select, text
 
@@ -61,16 +63,21 @@ def search_terms(*texts: str) -> str:
 
 
 def terms_of(words: list[str]) -> str:
-    """:func:`search_terms` of an article's normalized words: each word and its stems."""
-    terms = set(words)
-    for norm in set(words):
-        terms.update(text_keys(norm))
-    return " ".join(sorted(terms))
+    """:func:`search_terms` of an article's normalized words: each word and its stems,
+    in no particular order (the index does not keep one)."""
+    return " ".join(set(chain.from_iterable(map(_word_terms, set(words)))))
 
 
-def store_terms(connection: Connection, article_id: int, terms: str) -> None:
-    """Queue one article's terms for the index, in the transaction that stores it."""
-    connection.execute(_QUEUE, {"article_id": article_id, "terms": terms})
+@lru_cache(maxsize=200_000)
+def _word_terms(norm: str) -> tuple[str, ...]:
+    """A word and its stems (cached as text_keys is: news vocabulary repeats)."""
+    return (norm, *text_keys(norm))
+
+
+def store_terms(connection: Connection, rows: list[dict[str, object]]) -> None:
+    """Queue articles' terms (``article_id``, ``terms``) for the index, in the
+    transaction that stores them."""
+    connection.execute(_QUEUE, rows)
 
 
 def index_pending(db: Database, limit: int = BATCH) -> int:

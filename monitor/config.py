@@ -278,6 +278,8 @@ class CrawlSettings(_Section):
     max_entry_attempts: int = Field(default=5, ge=1)
     # Politeness: robots.txt, a per-domain delay, AutoThrottle, a contact in the UA.
     obey_robots: StrictBool = True
+    # Fetch each new entry's article page; false: the feed's entry is the article.
+    pages: StrictBool = True
     robots_cache: PositiveDuration = timedelta(hours=24)  # RFC 9309: at most a day
     download_delay: Duration = timedelta(0)
     autothrottle: StrictBool = True
@@ -429,6 +431,7 @@ class SourceSettings(_Section):
     interval: PositiveDuration | None = None
     enabled: StrictBool = True
     robots: StrictBool | None = None  # obey robots.txt; default: [crawl] obey_robots
+    pages: StrictBool | None = None  # fetch article pages; default: [crawl] pages
 
     @model_validator(mode="after")
     def _links_for_html(self) -> SourceSettings:

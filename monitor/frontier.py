@@ -6,6 +6,10 @@ Guarantees:
   (:func:`discover`): a poll never counts as done while its entries live only in the
   crawler's memory, so a crash (kill -9, out of memory, power loss) between a feed and
   its article pages loses none of them, even when the feed's bytes never change again.
+  A source whose pages are not fetched (``pages = false``) skips the frontier: its new
+  entries' articles are stored in the transaction that records the poll
+  (``monitor.service``), which is stronger still; an entry that fails to store that
+  way is queued here as any other.
 * An entry leaves the frontier in the transaction that stores its article (:func:`done`,
   called by ``monitor.ingest``), or when it is given up.
 * A process owns an entry only through a lease (``claimed_until``) under its instance
@@ -93,6 +97,52 @@ def discover(
     caller's transaction, claimed for ``token``; return them as work for the crawler.
     With no token (a process that is stopping) they are queued unclaimed, for whoever
     runs next."""
+    found = new_entries(connection, entries, feed_url=feed_url, limit=limit)
+    rows = [
+        {
+            "source_id": source.id,
+            "entry_key": key,
+            "url": entry.url,
+            "guid": entry.guid,
+            "title": entry.title,
+            "summary": entry.summary,
+            "content": entry.content,
+            "author": entry.author,
+            "published_at": entry.published_at,
+            "feed_url": feed_url,
+            "discovered_at": now,
+            "state": PENDING,
+            "attempts": 1 if token else 0,
+            "claimed_until": now + lease if token else None,
+            "lease_token": token,
+        }
+        for entry, key in found.entries
+    ]
+    ids = _insert_new(connection, rows)
+    work = []
+    if token is not None:
+        work = [
+            PageWork(ids[key], source, entry, feed_url)
+            for entry, key in found.entries
+            if key in ids
+        ]
+    return Discovery(work, found.over_cap, found.unusable, found.warnings)
+
+
+@dataclass(frozen=True)
+class NewEntries:
+    """The entries of a document not seen before, newest first, each with its key."""
+
+    entries: list[tuple[FeedEntry, str]]
+    over_cap: int = 0  # new entries beyond the per-poll limit, dropped
+    unusable: int = 0  # entries with no link, title or summary: nothing to store
+    warnings: list[str] = field(default_factory=list)
+
+
+def new_entries(
+    connection: Connection, entries: Sequence[FeedEntry], *, feed_url: str, limit: int
+) -> NewEntries:
+    """The entries with no stored article and no queued entry, at most ``limit``."""
     usable = [entry for entry in entries if entry.url or entry.title or entry.summary]
     unusable = len(entries) - len(usable)
     keyed = [
@@ -130,30 +180,7 @@ def discover(
         )
     if unusable:
         warnings.append(f"{unusable} entries without link, title or summary skipped")
-    rows = [
-        {
-            "source_id": source.id,
-            "entry_key": key,
-            "url": entry.url,
-            "guid": entry.guid,
-            "title": entry.title,
-            "summary": entry.summary,
-            "author": entry.author,
-            "published_at": entry.published_at,
-            "feed_url": feed_url,
-            "discovered_at": now,
-            "state": PENDING,
-            "attempts": 1 if token else 0,
-            "claimed_until": now + lease if token else None,
-            "lease_token": token,
-        }
-        for entry, key in queued
-    ]
-    ids = _insert_new(connection, rows)
-    if token is None:
-        return Discovery([], over_cap, unusable, warnings)
-    work = [PageWork(ids[key], source, entry, feed_url) for entry, key in queued if key in ids]
-    return Discovery(work, over_cap, unusable, warnings)
+    return NewEntries(queued, over_cap, unusable, warnings)
 
 
 def _known(connection: Connection, keys: set[str]) -> set[str]:
@@ -185,9 +212,11 @@ def _insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[str,
     return {key: row_id for row_id, key in connection.execute(statement, rows)}
 
 
-def done(connection: Connection, frontier_id: int) -> None:
-    """The entry's article is stored (or known): the entry leaves, in that transaction."""
-    connection.execute(_DELETE, {"frontier_id": frontier_id})
+def done(connection: Connection, frontier_ids: Sequence[int]) -> None:
+    """The entries' articles are stored (or known): the entries leave, in that
+    transaction."""
+    if frontier_ids:
+        connection.execute(_DELETE, [{"frontier_id": key} for key in frontier_ids])
 
 
 def claim(
@@ -246,6 +275,7 @@ def _work(row: FrontierEntry, source: DueSource) -> PageWork:
         summary=row.summary,
         author=row.author,
         published_at=row.published_at,
+        content=row.content,
     )
     return PageWork(row.id, source, entry, row.feed_url, row.attempts)
 

@@ -19,12 +19,13 @@ the write lock (one writer at a time on SQLite) only for a handful of prebuilt s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts import outbox
@@ -35,6 +36,7 @@ from monitor.arabic.tokenize import normalized_words
 from monitor.archive import store_terms, terms_of
 from monitor.clock import Clock
 from monitor.config import Settings
+from monitor.db.locks import hold_for_transaction
 from monitor.db.models import Article, DedupKey, Match, Source
 from monitor.db.session import Database
 from monitor.dedup import canonical_url, content_hash, dedup_keys, entry_keys
@@ -53,15 +55,15 @@ _MATCHES = Match.__table__
 _PROBE = select(DedupKey.key, DedupKey.article_id).where(
     DedupKey.key.in_(bindparam("keys", expanding=True))
 )
-_INSERT_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
+_INSERT_ARTICLES = insert(_ARTICLES)
 _INSERT_KEYS = insert(DedupKey.__table__)
 _INSERT_MATCH = insert(_MATCHES).returning(_MATCHES.c.id)
-_COUNT_ARTICLE = (
+_COUNT_ARTICLES = (
     update(_SOURCES)
     .where(_SOURCES.c.id == bindparam("source"))
     .values(
-        articles_stored=_SOURCES.c.articles_stored + 1,
-        extraction_fallbacks=_SOURCES.c.extraction_fallbacks + bindparam("fallback"),
+        articles_stored=_SOURCES.c.articles_stored + bindparam("stored"),
+        extraction_fallbacks=_SOURCES.c.extraction_fallbacks + bindparam("fallbacks"),
     )
 )
 
@@ -98,6 +100,12 @@ class PreparedArticle:
     terms: str = ""  # what the archive indexes it under (monitor.archive)
     signature: MinHash | None = None  # its story fingerprint (monitor.stories)
     frontier_id: int | None = None  # the frontier entry its storing settles
+
+    @property
+    def fallback(self) -> bool:
+        """Its page was wanted but the feed's summary stands in (``rasid status``
+        counts; not an article of a source whose pages are not fetched)."""
+        return bool(self.row["extraction"] == "feed")
 
 
 class Ingestor:
@@ -161,8 +169,9 @@ class Ingestor:
             )
         }
         # What the feed called it (its link, or for a linkless entry its text), so the
-        # next poll knows the entry without fetching anything.
-        if item.link or not url:
+        # next poll knows the entry without fetching anything; the same keys as above
+        # when the article is where the link points (a feed-only entry, no redirect).
+        if (item.link or not url) and item.link != item.url:
             for kind, key in entry_keys(
                 url=item.link,
                 guid=item.guid,
@@ -248,57 +257,131 @@ class Ingestor:
     def store(self, article: PreparedArticle) -> IngestResult:
         """One transaction: probe, article, keys, matches, outbox rows and the frontier
         entry's removal (or nothing)."""
-        stories = self.stories  # loaded (the first time) before the write lock is taken
+        return self.store_all([article])[0]
+
+    def store_all(
+        self,
+        articles: Sequence[PreparedArticle] | Callable[[Connection], Sequence[PreparedArticle]],
+        also: Callable[[Connection, list[IngestResult]], None] | None = None,
+    ) -> list[IngestResult]:
+        """Store these articles (a poll's new entries) in one transaction, each as
+        :meth:`store` would, and run ``also`` in it (recording the poll that found them);
+        all of it or nothing. ``articles`` may be a function that finds them in that
+        transaction (which entries of a feed are new), run again when it is retried."""
+        try:
+            return self._store_together(articles, also)
+        except IntegrityError:
+            # Another instance stored one of them between our probe and insert: the
+            # probe now finds it, and its entry is settled as a duplicate.
+            return self._store_together(articles, also)
+
+    def _store_together(
+        self,
+        articles: Sequence[PreparedArticle] | Callable[[Connection], Sequence[PreparedArticle]],
+        also: Callable[[Connection, list[IngestResult]], None] | None,
+    ) -> list[IngestResult]:
+        # The index is loaded (the first time, or again after a failure dropped it)
+        # before the transaction: on SQLite its reading would wait for our own write lock.
+        self.stories  # noqa: B018
+        found: Sequence[PreparedArticle] = articles if isinstance(articles, Sequence) else ()
         try:
             with self._db.connection() as connection:
-                result = self._store(connection, article)
-        except IntegrityError:
-            # Another instance stored the same article between our probe and insert: the
-            # probe now finds it, and this entry is settled as a duplicate.
-            with self._db.connection() as connection:
-                result = self._store(connection, article)
-        if not result.duplicate and result.article_id is not None:
-            # Only now that it is committed may later articles join its story.
-            stories.add(result.article_id, result.story_id, article.signature)
-        return result
+                if not isinstance(articles, Sequence):
+                    found = articles(connection)
+                results = self._store_all(connection, found)
+                if also is not None:
+                    also(connection, results)
+        except BaseException:
+            self._forget_uncommitted(found)
+            raise
+        return results
 
-    def _store(self, connection: Connection, article: PreparedArticle) -> IngestResult:
+    def _forget_uncommitted(self, articles: Sequence[PreparedArticle]) -> None:
+        """A failed transaction may have left its articles in the story index (they are
+        added as they are stored, so the next one of the batch can join them): the index
+        is dropped, to be loaded again from what was committed."""
+        if any(article.signature is not None for article in articles):
+            self._stories = None
+
+    def _store_all(
+        self, connection: Connection, articles: Sequence[PreparedArticle]
+    ) -> list[IngestResult]:
+        if not articles:
+            return []
+        # Every instance stores under this lock: the index caught up now holds every
+        # committed article, and none is being stored elsewhere until this transaction
+        # ends (monitor.stories). SQLite runs one instance a file (InstanceLock): its
+        # index has every article already.
+        stories = self.stories
+        if connection.dialect.name != "sqlite":
+            hold_for_transaction(connection, "stories")
+            stories.catch_up(connection)
+        frontier.done(connection, [a.frontier_id for a in articles if a.frontier_id is not None])
+        known = _known_keys(connection, {key for article in articles for key in article.keys})
+        fresh = sum(1 for article in articles if known.keys().isdisjoint(article.keys))
+        ids = iter(_new_ids(connection, fresh))
+        keys: list[dict[str, Any]] = []
+        terms: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        stored: Counter[tuple[int, int]] = Counter()  # (source, fallback) -> articles
+        planned: list[IngestResult | tuple[PreparedArticle, int, int | None]] = []
+        for article in articles:
+            taken = [key for key in article.keys if key in known]
+            if taken:
+                # A live article rather than one retention deleted (its keys stay).
+                article_id = next((known[k] for k in taken if known[k] is not None), None)
+                # Remember the new aliases so the next poll skips this entry without a fetch.
+                aliases = {key: kind for key, kind in article.keys.items() if key not in known}
+                keys.extend(_key_rows(aliases, article_id))
+                known.update(dict.fromkeys(aliases, article_id))
+                planned.append(IngestResult(article_id=article_id, duplicate=True))
+                continue
+            article_id = next(ids)
+            # Added at once, so that the next article of the batch may join its story.
+            story_id = stories.story_for(article.signature)
+            stories.add(article_id, story_id, article.signature)
+            signature = article.signature
+            rows.append(
+                article.row
+                | {
+                    "id": article_id,
+                    "story_id": story_id,
+                    "minhash": to_bytes(signature) if signature is not None else None,
+                }
+            )
+            keys.extend(_key_rows(article.keys, article_id))
+            known.update(dict.fromkeys(article.keys, article_id))
+            terms.append({"article_id": article_id, "terms": article.terms})
+            stored[article.row["source_id"], int(article.fallback)] += 1
+            planned.append((article, article_id, story_id))
+        if rows:
+            connection.execute(_INSERT_ARTICLES, rows)
+        if keys:
+            connection.execute(_INSERT_KEYS, keys)
+        if terms:
+            store_terms(connection, terms)
+        if stored:
+            connection.execute(
+                _COUNT_ARTICLES,
+                [
+                    {"source": source, "stored": count, "fallbacks": count * fallback}
+                    for (source, fallback), count in stored.items()
+                ],
+            )
+        return [
+            plan if isinstance(plan, IngestResult) else self._match(connection, *plan)
+            for plan in planned
+        ]
+
+    def _match(
+        self,
+        connection: Connection,
+        article: PreparedArticle,
+        article_id: int,
+        story_id: int | None,
+    ) -> IngestResult:
+        """A stored article's matches and outbox rows."""
         now = article.now or self._clock.now()
-        if article.frontier_id is not None:
-            frontier.done(connection, article.frontier_id)
-        known = _known_keys(connection, article.keys)
-        if known:
-            article_id = next(iter(known.values()))
-            # Remember the new aliases so the next poll skips this entry without a fetch.
-            aliases = [
-                {"key": key, "kind": kind, "article_id": article_id}
-                for key, kind in article.keys.items()
-                if key not in known
-            ]
-            if aliases:
-                connection.execute(_INSERT_KEYS, aliases)
-            return IngestResult(article_id=article_id, duplicate=True)
-        story_id = self.stories.story_for(article.signature)
-        row = article.row | {
-            "story_id": story_id,
-            "minhash": to_bytes(article.signature) if article.signature is not None else None,
-        }
-        article_id = connection.execute(_INSERT_ARTICLE, row).scalar_one()
-        connection.execute(
-            _INSERT_KEYS,
-            [
-                {"key": k, "kind": kind, "article_id": article_id}
-                for k, kind in article.keys.items()
-            ],
-        )
-        connection.execute(
-            _COUNT_ARTICLE,
-            {
-                "source": article.row["source_id"],
-                "fallback": int(article.row["extraction"] == "feed"),
-            },
-        )
-        store_terms(connection, article_id, article.terms)
         alerts = 0
         for match in article.matches:
             event = match.event
@@ -422,10 +505,39 @@ def _article_of(connection: Connection, article_id: int) -> MatchedArticle:
 
 
 def _known_keys(connection: Connection, keys: Iterable[str]) -> dict[str, int | None]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    return {key: article_id for key, article_id in connection.execute(_PROBE, {"keys": keys})}
+    """The stored keys among ``keys``, with their article (None: an article pruned by
+    retention, whose keys stay so that its entry is still known)."""
+    ordered = sorted(keys)
+    found: dict[str, int | None] = {}
+    for start in range(0, len(ordered), frontier.PROBE_CHUNK):
+        chunk = ordered[start : start + frontier.PROBE_CHUNK]
+        found.update(
+            (key, article_id) for key, article_id in connection.execute(_PROBE, {"keys": chunk})
+        )
+    return found
+
+
+def _new_ids(connection: Connection, count: int) -> list[int]:
+    """Ids for this many new articles, known before they are inserted (a batch's later
+    articles join the stories of its earlier ones, and one INSERT writes them all). The
+    ``stories`` lock is held: on PostgreSQL the sequence hands them out in commit order;
+    on SQLite the write lock is, and rowids follow the largest."""
+    if not count:
+        return []
+    if connection.dialect.name == "postgresql":
+        return sorted(connection.execute(_NEXT_IDS, {"count": count}).scalars())
+    largest: int = connection.execute(_LARGEST_ID).scalar_one()
+    return list(range(largest + 1, largest + 1 + count))
+
+
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, :count)"
+)
+_LARGEST_ID = select(func.coalesce(func.max(_ARTICLES.c.id), 0))
+
+
+def _key_rows(keys: dict[str, str], article_id: int | None) -> list[dict[str, Any]]:
+    return [{"key": key, "kind": kind, "article_id": article_id} for key, kind in keys.items()]
 
 
 def _highlight(hit: Hit) -> dict[str, object]:

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
+from sqlalchemy import Connection
+
 from alerts.channels import build_channels
 from alerts.dispatch import Dispatcher, DispatchSummary
 from monitor import archive, frontier, instances, sdnotify
@@ -48,7 +50,7 @@ from monitor.db.faults import OutageLog
 from monitor.db.locks import hold_for_transaction, run_alone
 from monitor.db.session import Database, InstanceLock
 from monitor.errors import ConfigError, DatabaseUnavailable
-from monitor.ingest import Ingestor
+from monitor.ingest import Ingestor, IngestResult, PreparedArticle
 from monitor.metrics import ServiceMetrics
 from monitor.polling import PollingPolicy
 from monitor.status import record_channels
@@ -276,6 +278,9 @@ class Service:
     ) -> list[PageWork]:
         if outcome is not None:
             self._polls.discard(source.id)
+        feed_only = not source.pages and not self._stopping
+        if feed_only and self._store_entries(source, entries, feed_url=feed_url, outcome=outcome):
+            return []
         now = self.clock.now()
         try:
             with self.db.connection() as connection:
@@ -289,22 +294,15 @@ class Service:
                     lease=self.page_lease,
                     limit=self.settings.crawl.max_new_entries,
                 )
-                if outcome is not None:
-                    outcome = replace(outcome, new_entries=len(found.work))
-                    source_state.record_success(
-                        connection,
-                        source,
-                        outcome,
-                        now,
-                        policy=self.polling,
-                        rng=self._rng,
-                        unusable=found.unusable,
-                        over_cap=found.over_cap,
-                    )
-                else:
-                    source_state.count_dropped(
-                        connection, source.id, unusable=found.unusable, over_cap=found.over_cap
-                    )
+                outcome = self._record_found(
+                    connection,
+                    source,
+                    outcome,
+                    now,
+                    new=len(found.work),
+                    unusable=found.unusable,
+                    over_cap=found.over_cap,
+                )
         except DatabaseUnavailable as exc:
             # Neither the poll nor its entries were recorded: the next poll finds them.
             self.outage.failed(exc, f"recording a poll of {source.name}")
@@ -316,6 +314,99 @@ class Service:
         if outcome is not None:
             self._note_poll(source, outcome)
         return found.work
+
+    def _record_found(
+        self,
+        connection: Connection,
+        source: DueSource,
+        outcome: PollOutcome | None,
+        now: datetime,
+        *,
+        new: int,
+        unusable: int,
+        over_cap: int,
+    ) -> PollOutcome | None:
+        """Record the poll that found ``new`` new entries, in the caller's transaction
+        (for a child sitemap, with no poll of its own, only the entries it dropped)."""
+        if outcome is None:
+            source_state.count_dropped(connection, source.id, unusable=unusable, over_cap=over_cap)
+            return None
+        outcome = replace(outcome, new_entries=new)
+        source_state.record_success(
+            connection,
+            source,
+            outcome,
+            now,
+            policy=self.polling,
+            rng=self._rng,
+            unusable=unusable,
+            over_cap=over_cap,
+        )
+        return outcome
+
+    def _store_entries(
+        self,
+        source: DueSource,
+        entries: list[FeedEntry],
+        *,
+        feed_url: str,
+        outcome: PollOutcome | None,
+    ) -> bool:
+        """A source whose pages are not fetched: the articles of its new entries are
+        found, prepared and stored together in the transaction that records the poll
+        (no frontier round trip; docs/benchmarks.md). False when they could not be
+        prepared or stored for a reason other than the database: the frontier then
+        takes them, each to be stored (or given up) on its own."""
+        from crawler.items import entry_article
+
+        now = self.clock.now()
+        limit = self.settings.crawl.max_new_entries
+
+        def record(connection: Connection, results: list[IngestResult]) -> None:
+            self._record_found(
+                connection,
+                source,
+                outcome,
+                now,
+                new=len(results),
+                unusable=found.unusable,
+                over_cap=found.over_cap,
+            )
+
+        found = frontier.NewEntries([])
+
+        def new_articles(connection: Connection) -> list[PreparedArticle]:
+            nonlocal found
+            found = frontier.new_entries(connection, entries, feed_url=feed_url, limit=limit)
+            return [
+                self.ingestor.prepare(
+                    entry_article(
+                        entry, source_id=source.id, source_name=source.name, feed_url=feed_url
+                    )
+                )
+                for entry, _key in found.entries
+            ]
+
+        try:
+            # One transaction: the probe, the articles and the poll's record.
+            results = self.ingestor.store_all(new_articles, also=record)
+        except DatabaseUnavailable as exc:
+            # Neither the poll nor its entries were recorded: the next poll finds them.
+            self.outage.failed(exc, f"recording a poll of {source.name}")
+            return True
+        except Exception:
+            logger.exception("source %s: storing its new entries together failed", source.name)
+            return False
+        self.outage.succeeded()
+        for warning in found.warnings:
+            logger.warning("source %s: %s: %s", source.name, feed_url, warning)
+        for result in results:
+            self._note_stored(result)
+        if outcome is not None:
+            self._note_poll(source, replace(outcome, new_entries=len(results)))
+        if any(result.alerts for result in results):
+            self.wake_dispatcher()
+        return True
 
     def _note_poll(self, source: DueSource, outcome: PollOutcome) -> None:
         self.summary.polled += 1
@@ -369,6 +460,9 @@ class Service:
             self._note_store_failure(item, exc)
             return
         self.outage.succeeded()
+        self._note_stored(result)
+
+    def _note_stored(self, result: IngestResult) -> None:
         self.metrics.article_stored(duplicate=result.duplicate, matches=result.matches)
         if result.duplicate:
             self.summary.duplicates += 1

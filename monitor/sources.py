@@ -80,6 +80,7 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
                     links=entry.links,
                     interval_pinned=entry.interval is not None,
                     obey_robots=_robots(entry, settings),
+                    fetch_pages=_pages(entry, settings),
                     origin="settings",
                     enabled=entry.enabled,
                     interval_seconds=interval,
@@ -96,6 +97,7 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
         source.url, source.kind, source.enabled = entry.url, entry.kind, entry.enabled
         source.links = entry.links
         source.obey_robots = _robots(entry, settings)
+        source.fetch_pages = _pages(entry, settings)
         if source.interval_pinned != (entry.interval is not None) or (
             entry.interval is not None and source.interval_seconds != interval
         ):
@@ -110,6 +112,10 @@ def sync_sources(session: Session, settings: Settings, now: datetime) -> None:
 
 def _robots(entry: SourceSettings, settings: Settings) -> bool:
     return settings.crawl.obey_robots if entry.robots is None else entry.robots
+
+
+def _pages(entry: SourceSettings, settings: Settings) -> bool:
+    return settings.crawl.pages if entry.pages is None else entry.pages
 
 
 def check_new_source(
@@ -208,6 +214,7 @@ _DUE = (
     _COLUMNS.links,
     _COLUMNS.obey_robots,
     _COLUMNS.interval_seconds,
+    _COLUMNS.fetch_pages,
     _COLUMNS.current_interval_seconds,
     _COLUMNS.interval_pinned,
     _COLUMNS.etag,
@@ -264,6 +271,7 @@ def due_source(source: Source | Row[Any]) -> DueSource:
         kind=cast(SourceKind, source.kind),  # written from SourceSettings.kind, or "auto"
         links=source.links,
         obey_robots=source.obey_robots,
+        pages=source.fetch_pages,
         # The interval in force (Source.interval_now): the adapted one, else the start.
         interval_seconds=source.current_interval_seconds or source.interval_seconds,
         interval_pinned=source.interval_pinned,

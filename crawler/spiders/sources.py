@@ -35,7 +35,7 @@ from crawler.dates import date_in_page
 from crawler.documents import parse_document
 from crawler.extract import extract_article
 from crawler.failures import describe_failure, is_transient, retry_after
-from crawler.items import ArticleItem, ExtractedPage, ParsedFeed
+from crawler.items import ArticleItem, ExtractedPage, ParsedFeed, entry_article
 from crawler.sink import CrawlSink, DueSource, PageWork, PollOutcome
 from monitor.errors import NetworkGuardError, SourceError
 from monitor.netguard import NetworkPolicy
@@ -246,9 +246,18 @@ class SourceSpider(scrapy.Spider):
 
     def fetch_page(self, work: PageWork) -> Iterator[scrapy.Request | ArticleItem]:
         """The request for an entry's article page; or, when there is no page rasid may
-        fetch (no usable link, or one the network guard refuses), the article made of
-        what the feed said."""
+        fetch (a source with ``pages = false``, no usable link, or one the network guard
+        refuses), the article made of what the feed said."""
         link = work.entry.url
+        if not work.source.pages:
+            yield entry_article(
+                work.entry,
+                source_id=work.source.id,
+                source_name=work.source.name,
+                feed_url=work.feed_url,
+                frontier_id=work.frontier_id,
+            )
+            return
         if not link:
             yield _article(work, None, "")
             return

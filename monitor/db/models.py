@@ -126,6 +126,8 @@ class Source(Base):
     current_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     interval_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     obey_robots: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # False: the feed's entry is the article, no page is fetched ([crawl] pages).
+    fetch_pages: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Set after too many consecutive failures; polling stops until `rasid sources resume`.
     paused_at: Mapped[datetime | None]
     paused_reason: Mapped[str | None] = mapped_column(Text)
@@ -235,6 +237,8 @@ class FrontierEntry(Base):
     guid: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    # The entry's full content when the feed carries one besides its summary.
+    content: Mapped[str] = mapped_column(Text, default="", server_default="")
     author: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     # The document the entry was found in (a child sitemap is not the source's URL).

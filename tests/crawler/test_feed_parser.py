@@ -320,3 +320,32 @@ def test_bidi_controls_are_removed_from_titles_summaries_and_authors():
     assert entry.title == "عاجل: قصف قاعدة عين\u200f الأسد"
     assert entry.summary == "نص الخبر"
     assert entry.author == "مكتب دمشق"
+
+
+def test_full_content_beside_a_summary_is_kept_as_the_entrys_content():
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>t</title>'
+        "<item><title>خبر</title><link>https://news.example/1</link>"
+        "<description>ملخص قصير</description>"
+        "<content:encoded><![CDATA[<p>النص <b>الكامل</b> للخبر</p>]]></content:encoded></item>"
+        "<item><title>آخر</title><link>https://news.example/2</link>"
+        "<description>ملخص فقط</description></item></channel></rss>"
+    ).encode()
+
+    full, short = parse_feed(feed, url="https://news.example/rss.xml").entries
+
+    assert (full.summary, full.content) == ("ملخص قصير", "النص الكامل للخبر")
+    assert (short.summary, short.content) == ("ملخص فقط", "")
+
+
+def test_relative_links_under_a_relative_xml_base_resolve_against_the_feed():
+    atom = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/ar/"><title>أخبار</title>
+<entry><title>خبر</title><link href="news/7"/><id>news/7</id></entry>
+<entry><title>آخر</title><link href="/en/8"/><id>tag:atom.example,2024:8</id></entry></feed>"""
+
+    first, second = parse_feed(atom.encode(), url="https://atom.example/feed.atom").entries
+
+    assert first.url == "https://atom.example/ar/news/7"
+    assert second.url == "https://atom.example/en/8"

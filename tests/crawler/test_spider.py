@@ -31,3 +31,21 @@ def test_feed_bodies_are_parsed_off_the_event_loop_thread(monkeypatch):
 
     assert len(parsed_in) == 1
     assert parsed_in[0] is not loop_thread
+
+
+def test_an_entry_of_a_source_without_pages_is_its_article_with_no_request():
+    from crawler.items import ArticleItem, FeedEntry
+    from crawler.sink import DueSource, PageWork
+
+    spider = SourceSpider(sink=None, policy=NetworkPolicy())  # type: ignore[arg-type]
+    source = DueSource(1, "wire", "https://wire.example/rss.xml", pages=False)
+    entry = FeedEntry(
+        url="https://wire.example/1", guid="1", title="خبر", summary="ملخص", content="النص كله"
+    )
+
+    [article] = spider.fetch_page(PageWork(7, source, entry, source.url))
+    spider._on_closed()
+
+    assert isinstance(article, ArticleItem)
+    assert (article.url, article.body, article.summary) == (entry.url, "النص كله", "ملخص")
+    assert (article.extraction, article.frontier_id) == ("entry", 7)

@@ -106,3 +106,39 @@ def test_a_database_behind_the_newest_migration_is_brought_up_to_it(db: Database
     with db.connection() as connection:
         assert schema_revision(connection) == head_revision()
         assert set(inspect(connection).get_table_names()) == tables
+
+
+def test_stored_story_signatures_are_made_again_by_the_new_scheme(db: Database) -> None:
+    from alembic import command
+
+    from monitor.db.models import Article
+    from monitor.db.session import alembic_config
+    from monitor.stories import fingerprint, to_bytes
+    from tests.support.newsroom import seed_article
+
+    with db.connection() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0016")
+
+    title, body = seed_article()
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    with db.transaction() as session:
+        for number, minhash in enumerate([b"\x01" * 512, None]):
+            session.add(
+                Article(
+                    url=f"https://news.example/{number}",
+                    title=title,
+                    body=body,
+                    content_hash=f"hash-{number}",
+                    fetched_at=now,
+                    minhash=minhash,
+                )
+            )
+    db.migrate()
+
+    with db.transaction() as session:
+        stored = session.scalars(select(Article.minhash).order_by(Article.id)).all()
+    signature = fingerprint(title, body)
+    assert signature is not None
+    assert stored == [to_bytes(signature), None]

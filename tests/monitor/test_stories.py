@@ -91,8 +91,13 @@ def test_distinct_articles_stay_apart_and_cross_outlet_copies_join(ant):
 
     retitled = {n: s for n, s in joined.items() if ant[n]["title"] != ant[s]["title"]}
     # Merges among the originals are the sample's own duplicates (same title) and a few
-    # real cross-outlet stories, e.g. France 24 and Sky News Arabia on Abbas's pneumonia.
-    assert len(retitled) <= 5, [(ant[n]["title"], ant[s]["title"]) for n, s in retitled.items()]
+    # real cross-outlet stories, e.g. France 24 and Sky News Arabia on Abbas's pneumonia,
+    # whose shingle sets really are that similar (give or take MinHash's error).
+    assert len(retitled) <= 6, [(ant[n]["title"], ant[s]["title"]) for n, s in retitled.items()]
+    for number, story in retitled.items():
+        first, second = (ant[at]["title"] + "\n" + ant[at]["body"] for at in (number, story))
+        shared, either = _shingles(first) & _shingles(second), _shingles(first) | _shingles(second)
+        assert len(shared) / len(either) >= DEFAULT_THRESHOLD - 0.05
     if ANT.exists():
         abbas = [n for n, a in enumerate(ant) if "عباس" in a["title"] and "رئوي" in a["title"]]
         assert abbas and abbas[0] in joined
@@ -195,7 +200,8 @@ def _shipped_news(rng: random.Random) -> list[tuple[bool, MinHash | None]]:
             news.append((big and copy % 10 == 9, fingerprint(*_edited(passage, rng, copy))))
     originals = [signature for _, signature in news if signature is not None]
     for _ in range(300):
-        signature = rng.choice(originals).copy()
+        signature = from_bytes(to_bytes(rng.choice(originals)))
+        signature.hashvalues = signature.hashvalues.copy()  # stored bytes are read-only
         for at in rng.sample(range(NUM_PERM), rng.randrange(32, 56)):
             signature.hashvalues[at] = rng.randrange(2**32)
         news.append((False, signature))
@@ -327,11 +333,26 @@ def test_a_big_story_that_can_tie_the_best_candidate_is_compared(closest):
         assert _both_answer(stored, new, rng) == (2 if closest == 44 else 1)
 
 
-def test_a_fingerprint_equals_one_made_with_datasketchs_own_permutations():
-    text = (FIXTURES / "seed" / "ain-al-asad-drones.txt").read_text(encoding="utf-8")
-    words = [w for w in (normalize_word(word) for word in WORD.findall(f"عنوان\n{text}")) if w]
-    shingles = {" ".join(words[at : at + 3]) for at in range(len(words) - 2)}
-    plain = MinHash(num_perm=NUM_PERM)
-    plain.update_batch([shingle.encode("utf-8") for shingle in shingles])
+def _shingles(text: str) -> set[str]:
+    words = [w for w in (normalize_word(word) for word in WORD.findall(text)) if w]
+    return {" ".join(words[at : at + 3]) for at in range(len(words) - 2)}
 
-    assert (fingerprint("عنوان", text).hashvalues == plain.hashvalues).all()
+
+def test_signatures_estimate_the_jaccard_similarity_of_shingle_sets():
+    # The share of equal values estimates the Jaccard similarity of the two shingle sets
+    # (a MinHash's one promise): on copies sharing a tenth to nine tenths of their
+    # shingles, within what 64 values allow (3 standard deviations: ~0.19 at 0.5).
+    words = (FIXTURES / "seed" / "ain-al-asad-drones.txt").read_text(encoding="utf-8").split()
+    rng = random.Random(5)
+    errors = []
+    for _ in range(60):
+        copy = list(words)
+        for _ in range(int(len(copy) * rng.uniform(0.01, 0.3))):
+            copy[rng.randrange(len(copy))] = f"كلمة{rng.randrange(10**6)}"
+        ours, theirs = " ".join(words), " ".join(copy)
+        first, second = _shingles(ours), _shingles(theirs)
+        true = len(first & second) / len(first | second)
+        estimate = fingerprint("", ours).jaccard(fingerprint("", theirs))
+        errors.append(estimate - true)
+    assert max(map(abs, errors)) < 0.2
+    assert abs(sum(errors) / len(errors)) < 0.03  # no bias

@@ -49,13 +49,17 @@ def retold(number: int) -> tuple[str, str]:
 
 
 def other_story(number: int) -> tuple[str, str]:
-    """A drone article of a story of its own (a distinct text each number)."""
+    """A drone article of a story of its own (a distinct text each number: a short
+    common lead, then words of the seed article in an order of its own, so that two of
+    them share few three-word shingles)."""
     places = ["الموصل", "أربيل", "كركوك", "البصرة", "النجف", "الأنبار", "ديالى", "بابل"]
     place = places[number % len(places)]
+    words = sorted(set(seed_article()[1].split()))
+    rng = random.Random(1000 + number)
     return (
         f"طائرة مسيرة فوق {place} رقم {number}",
-        f"قالت السلطات في {place} إن طائرة مسيرة حلقت فوق المدينة في الحادثة رقم {number}، "
-        f"وفتحت الشرطة تحقيقا في الأمر بعد بلاغات من السكان عن صوت المحرك ليلا {number}.",
+        f"قالت السلطات في {place} إن طائرة مسيرة حلقت فوق المدينة رقم {number}، "
+        "وفتحت الشرطة تحقيقا. " + " ".join(rng.sample(words, 40)),
     )
 
 
