@@ -37,7 +37,7 @@ def test_an_entry_of_a_source_without_pages_is_its_article_with_no_request():
     from crawler.items import ArticleItem, FeedEntry
     from crawler.sink import DueSource, PageWork
 
-    spider = SourceSpider(sink=None, policy=NetworkPolicy())  # type: ignore[arg-type]
+    spider = SourceSpider(sink=RecordingSink(), policy=NetworkPolicy())
     source = DueSource(1, "wire", "https://wire.example/rss.xml", pages=False)
     entry = FeedEntry(
         url="https://wire.example/1", guid="1", title="خبر", summary="ملخص", content="النص كله"
