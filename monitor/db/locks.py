@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from monitor.db.session import Database
 
 _WHERE = text("SELECT current_database() || '.' || current_schema()")
+_WHERE_INFO = "rasid.lock_where"
 _TRY = text("SELECT pg_try_advisory_lock(:key)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 _XACT = text("SELECT pg_advisory_xact_lock(:key)")
@@ -36,7 +37,11 @@ _XACT = text("SELECT pg_advisory_xact_lock(:key)")
 def lock_key(connection: Connection, name: str) -> int:
     """The advisory lock key of ``name`` in this connection's database and schema: the
     first 8 bytes of a BLAKE2b digest, as the signed 64-bit integer PostgreSQL takes."""
-    where: str = connection.execute(_WHERE).scalar_one()
+    # Asked once per pooled connection: every article store takes a lock by it.
+    where: str | None = connection.info.get(_WHERE_INFO)
+    if where is None:
+        where = str(connection.execute(_WHERE).scalar_one())
+        connection.info[_WHERE_INFO] = where
     digest = hashlib.blake2b(f"rasid:{where}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
