@@ -45,7 +45,7 @@ from monitor.stories import StoryIndex, fingerprint_words, to_bytes
 from monitor.watchlists import WatchlistBook, WatchlistInfo
 
 if TYPE_CHECKING:
-    from datasketch import MinHash
+    from monitor.stories import MinHash
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class Ingestor:
     def stories(self) -> StoryIndex:
         """The story index, filled with the recent window (``[stories] window``) when
         first used, by the first article to store: a run that stores nothing neither
-        reads the signatures nor imports datasketch (docs/benchmarks.md)."""
+        reads the signatures nor imports numpy (docs/benchmarks.md)."""
         if self._stories is None:
             index = StoryIndex(self._settings.stories.threshold)
             since = self._clock.now() - self._settings.stories.window

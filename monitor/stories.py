@@ -2,7 +2,7 @@
 
 An article's fingerprint is a MinHash over shingles of three consecutive normalized
 words of its title and body (:func:`fingerprint_words` says how it is hashed); MinHash
-LSH (bands and rows as datasketch chooses them) finds earlier articles whose
+LSH (bands and rows chosen for the threshold, :func:`_banding`) finds earlier articles whose
 shingle sets are similar enough (estimated Jaccard >= the threshold). Wire copy lightly
 re-edited by a second outlet (a new first paragraph, a changed dateline, a sentence cut)
 keeps most of its shingles; two different stories on the same topic share few. The
@@ -11,8 +11,7 @@ threshold is checked on real articles (tests/monitor/test_stories.py, the ANT sa
 The first article of a story founds it (``articles.story_id`` is NULL); later ones
 point at it. Signatures are stored with the article, and the in-memory index holds the
 recent window (``[stories] window``), rebuilt after a start when the first article is
-stored (monitor.ingest). Banding follows datasketch's choice of bands and rows for the
-threshold.
+stored (monitor.ingest).
 
 Several instances sharing a PostgreSQL share the index through the database: each keeps
 its own copy, and every transaction that stores articles first takes the ``stories``
@@ -22,17 +21,18 @@ article is inserted under that lock, ids grow in commit order, and an article ab
 mark is one this copy has not seen. Two copies of one story stored by two instances at
 once are thus stored one after the other, the second joining the first's story.
 
-datasketch and numpy are imported only by what makes, reads or compares fingerprints:
-datasketch pulls SciPy in (for its choice of bands), the largest cost of starting
-``rasid`` (docs/benchmarks.md), and listing stories or a run that stores nothing needs
-neither.
+numpy is imported only by what makes, reads or compares fingerprints: listing stories
+or a run that stores nothing needs none of it. rasid once used datasketch for this, which
+brought SciPy along (0.3 s of every start that stored an article, and 145 MB of the
+image) for the one sum that picks the bands; that sum is :func:`_banding` now, and
+datasketch is left to the tests that check rasid against it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -48,7 +48,6 @@ from monitor.db.models import Article, Source
 
 if TYPE_CHECKING:
     import numpy as np
-    from datasketch import MinHash
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +58,24 @@ SHINGLE = 3
 DEFAULT_THRESHOLD = 0.3
 # Too few shingles to say two articles are one story (a headline-only item).
 MIN_SHINGLES = 8
+
+
+class MinHash:
+    """An article's signature: the least value of each of ``NUM_PERM`` hash functions
+    over its shingles. Two signatures agree in a share of places that estimates the
+    Jaccard similarity of the two shingle sets."""
+
+    __slots__ = ("hashvalues", "seed")
+
+    def __init__(self, hashvalues: np.ndarray, seed: int = SCHEME) -> None:
+        self.hashvalues = hashvalues
+        self.seed = seed
+
+    def jaccard(self, other: MinHash) -> float:
+        """The estimated Jaccard similarity of the two articles' shingle sets."""
+        import numpy as np
+
+        return float(np.count_nonzero(self.hashvalues == other.hashvalues)) / NUM_PERM
 
 
 def fingerprint(title: str, body: str) -> MinHash | None:
@@ -79,7 +96,6 @@ def fingerprint_words(words: list[str]) -> MinHash | None:
     if len(words) < SHINGLE + MIN_SHINGLES - 1:
         return None
     import numpy as np
-    from datasketch import LeanMinHash
 
     hashed = np.fromiter((crc32(word.encode()) for word in words), np.uint64, len(words))
     k1, k2 = np.uint64(_K1), np.uint64(_K2)
@@ -89,7 +105,7 @@ def fingerprint_words(words: list[str]) -> MinHash | None:
         return None
     a, b = _functions()
     values = ((keys[:, np.newaxis] * a + b) >> np.uint64(32)).min(axis=0)
-    return LeanMinHash(seed=SCHEME, hashvalues=values)
+    return MinHash(values)
 
 
 # Odd 64-bit constants (splitmix64's): how a shingle's three word hashes are combined.
@@ -129,9 +145,8 @@ def to_bytes(signature: MinHash) -> bytes:
 def from_bytes(data: bytes) -> MinHash:
     """A stored signature, without the permutations a fresh MinHash would generate."""
     import numpy as np
-    from datasketch import LeanMinHash
 
-    return LeanMinHash(seed=SCHEME, hashvalues=np.frombuffer(data, dtype="<u8"))
+    return MinHash(np.frombuffer(data, dtype="<u8"))
 
 
 # A bucket keeps its rows in a list up to this many, then in an array (_Bucket).
@@ -378,20 +393,42 @@ class _Bucket:
 
 @cache
 def _banding(threshold: float) -> tuple[int, int]:
-    """The bands (b) and rows per band (r) datasketch finds best for the threshold; the
-    band tables themselves are kept by StoryIndex, leaner than its storage (a set per
-    band per article: ~7.5 KB an article; StoryIndex's are ~1.8 KB)."""
-    from datasketch import MinHashLSH
+    """The bands (b) and rows per band (r), b * r <= NUM_PERM, that make the fewest
+    mistakes at the threshold: the chance that two articles less similar than it share
+    a band (``1 - (1 - s**r)**b`` at similarity s), integrated from 0 to the threshold,
+    plus the chance that two more similar ones share none, integrated from it to 1, each
+    weighing half (the usual choice for MinHash LSH, the one datasketch makes). Both
+    integrands are polynomials of degree b * r <= 64, so Gauss-Legendre quadrature with
+    33 nodes computes them exactly. The band tables themselves are kept by StoryIndex
+    (~1.8 KB an article)."""
+    import numpy as np
 
-    chosen = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    return chosen.b, chosen.r
+    nodes, weights = np.polynomial.legendre.leggauss(33)
+
+    def integral(values: Callable[[np.ndarray], np.ndarray], low: float, high: float) -> float:
+        half = (high - low) / 2
+        return half * float(weights @ values(half * nodes + (high + low) / 2))
+
+    best = (float("inf"), 0, 0)
+    for bands in range(1, NUM_PERM + 1):
+        for rows in range(1, NUM_PERM // bands + 1):
+
+            def shared(s: np.ndarray, b: int = bands, r: int = rows) -> np.ndarray:
+                return 1 - (1 - s**r) ** b
+
+            mistakes = 0.5 * integral(shared, 0.0, threshold) + 0.5 * integral(
+                lambda s: 1 - shared(s), threshold, 1.0
+            )
+            if mistakes < best[0]:
+                best = (mistakes, bands, rows)
+    return best[1], best[2]
 
 
 def _hash_values(signature: MinHash) -> np.ndarray:
     import numpy as np
 
     values = np.asarray(signature.hashvalues)
-    # datasketch keeps every MinHash value below 2**32 (its _max_hash mask).
+    # Every value is the high half of a 64-bit product: below 2**32.
     if values.shape != (NUM_PERM,) or values.max() > 0xFFFFFFFF:
         raise ValueError(f"not a {NUM_PERM}-value MinHash signature")
     return values.astype(np.uint32)

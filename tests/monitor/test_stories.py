@@ -356,3 +356,19 @@ def test_signatures_estimate_the_jaccard_similarity_of_shingle_sets():
         errors.append(estimate - true)
     assert max(map(abs, errors)) < 0.2
     assert abs(sum(errors) / len(errors)) < 0.03  # no bias
+
+
+def test_the_bands_are_those_datasketch_chooses_for_every_threshold():
+    """rasid's own sum (no SciPy) picks the bands and rows datasketch's does."""
+    from monitor.stories import _banding
+
+    checked = 0
+    for hundredths in range(11, 101):
+        threshold = hundredths / 100
+        try:
+            chosen = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        except ValueError:  # datasketch refuses a single band
+            continue
+        assert _banding(threshold) == (chosen.b, chosen.r), threshold
+        checked += 1
+    assert checked >= 80
