@@ -70,6 +70,7 @@ PER_FEED = 15  # items in a feed; the oldest falls off when a new one comes
 CHANNELS = ("desk", "wire", "ops")
 QUERIES_PER_WATCHLIST = 10
 TAGS = ("عاجل", "تقرير", "متابعة", "خاص", "بالصور")
+EDIT_WORD = "كذلك"  # the word a re-edit puts in place of others
 _SENTENCE_END = re.compile(r"(?<=[.!؟])\s+")
 
 
@@ -134,16 +135,18 @@ def build_corpus(queries: int, seed: int = 17) -> Corpus:
         words = _alpha(sentence)
         phrases += [" ".join(words[i : i + 3]) for i in range(0, len(words) - 2, 2)]
     rng.shuffle(phrases)
-    for phrase in phrases:
-        if len(chosen) >= queries:
+    for phrase in phrases:  # phrases of real sentences: they make the hit sentences
+        if len(chosen) >= queries // 2:
             break
-        if phrase not in chosen and valid(phrase):
+        if phrase not in chosen and valid(phrase) and EDIT_WORD not in phrase:
             chosen.append(phrase)
-    while len(chosen) < queries:  # a corpus too small for the count asked: pairs
-        a, b = rng.sample(phrases, 2)
-        pair = f"{a.split()[0]} {b.split()[-1]}"
-        if valid(pair):
-            chosen.append(pair)
+    # The rest are like the names most watchlists hold: three words of the vocabulary
+    # that no text here puts together, so they seldom or never match.
+    rare = sorted({w for s in real for w in _alpha(s) if len(w) > 3})
+    while len(chosen) < queries:
+        name = " ".join(rng.sample(rare, 3))
+        if name not in chosen and valid(name):
+            chosen.append(name)
     index = compile_watchlists({"all": chosen})
     candidates = list(dict.fromkeys(real + [case["text"] for case in cases]))
     hits = [s for s in candidates if index.match(s)]
@@ -198,7 +201,7 @@ def story_text(corpus: Corpus, story: int, copy: int, hit: bool) -> tuple[str, l
         edit = random.Random(story * 31 + copy)
         for words in paragraphs:
             for _ in range(2):
-                words[edit.randrange(len(words))] = "كذلك"
+                words[edit.randrange(len(words))] = EDIT_WORD
         title = f"{TAGS[copy % len(TAGS)]}: {title}"
         lead = f"(وكالات {copy}) {lead}"
     texts = [lead, *(" ".join(words) + "." for words in paragraphs)]
@@ -322,8 +325,8 @@ class Site:
         return (
             '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)} - موقع {feed}</title></head><body>"
-            "<header><nav><a href='/'>الرئيسية</a> <a href='/s'>سياسة</a> "
-            "<a href='/e'>اقتصاد</a></nav></header><main><article>"
+            "<header><nav><a href='/'>الرئيسية</a> <a href='/s'>محليات</a> "
+            "<a href='/e'>رياضة</a></nav></header><main><article>"
             f"<h1>{html.escape(title)}</h1><time>{item.published if item else ''}</time>"
             f"{body}</article><aside><h2>الأكثر قراءة</h2><ul><li>خبر</li><li>خبر آخر</li>"
             "</ul></aside></main><footer>جميع الحقوق محفوظة</footer></body></html>"
@@ -651,13 +654,43 @@ class Probe:
             ).all()
         return [row._asdict() for row in rows]
 
-    def matches(self) -> int:
-        from sqlalchemy import func, select
+    def matches(self) -> tuple[int, int]:
+        """Matches, and the articles with at least one."""
+        from sqlalchemy import distinct, func, select
 
         from monitor.db.models import Match
 
         with self.db.connection() as c:
-            return c.execute(select(func.count()).select_from(Match)).scalar_one()
+            return (
+                c.execute(select(func.count()).select_from(Match)).scalar_one(),
+                c.execute(select(func.count(distinct(Match.article_id)))).scalar_one(),
+            )
+
+    def articles_of(self, alert_ids: list[str]) -> list[dict[str, Any]]:
+        """For an alert: its article as stored, with the story rasid put it in."""
+        from sqlalchemy import select
+
+        from monitor.db.models import Article, Match, OutboxAlert
+
+        with self.db.connection() as c:
+            rows = c.execute(
+                select(
+                    OutboxAlert.alert_id,
+                    OutboxAlert.created_at,
+                    Article.id,
+                    Article.url,
+                    Article.story_id,
+                    Article.extraction,
+                    Article.fetched_at,
+                )
+                .join(Match, Match.id == OutboxAlert.match_id)
+                .join(Article, Article.id == Match.article_id)
+                .where(OutboxAlert.alert_id.in_(alert_ids))
+            ).all()
+        return [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._asdict().items()}
+            for r in rows
+        ]
 
 
 def received(log: Path) -> list[list[str]]:
@@ -961,7 +994,7 @@ def account(
         per_story[(story, watchlist, channel)].add(alert_id)
         alerted_stories.add(story)
     story_duplicates = {
-        f"story {s} / {w} / {c}": sorted(ids)
+        f"story {s} / {w} / {c}": probe.articles_of(sorted(ids))
         for (s, w, c), ids in per_story.items()
         if len(ids) > 1
     }
@@ -989,7 +1022,8 @@ def account(
     polls = sum(s.polls for s in soak_samples)
     articles = soak_samples[-1].articles if soak_samples else 0
     backlog_half = [(s.t / 60, float(s.backlog)) for s in half]
-    published_in_soak = sum(1 for *_, at in items)
+    published_in_soak = len(items)
+    matches, matched = probe.matches()
     return {
         "command": "",
         "instances": [
@@ -1013,7 +1047,8 @@ def account(
         "missing_items": missing[:50],
         "missing_count": len(missing),
         "frontier_left": probe.frontier_rows()[:20],
-        "matches": probe.matches(),
+        "matches": matches,
+        "articles_matched": matched,
         "polls": polls,
         "polls_per_s": polls / times["soak_seconds"],
         "articles_per_s": articles / times["soak_seconds"],
@@ -1104,7 +1139,7 @@ def print_report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         f"items published {r['published_items']:,} in {r['stories']:,} stories "
         f"({r['hit_stories']} meant to match, {r['hit_stories_alerted']} alerted); "
         f"stored {r['articles_stored']:,} ({r['articles_per_s']:.2f}/s), missing "
-        f"{r['missing_count']}; matches {r['matches']:,}"
+        f"{r['missing_count']}; matches {r['matches']:,} on {r['articles_matched']:,} articles"
     )
     print(
         f"drain: {r['drain_seconds']:.0f} s ({'complete' if r['drained'] else 'NOT complete'});"
