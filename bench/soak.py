@@ -563,6 +563,7 @@ class Sample:
     outbox_sent: int
     received: int
     load1: float
+    site_cpu_s: float | None  # the site and receiver's process, for comparison
 
 
 class Probe:
@@ -781,7 +782,7 @@ def soak(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]
                 steady_state(db, settings, port, args.feeds, args.interval)
                 db.dispose()
                 say(f"setup {time.monotonic() - began_setup:.0f} s; starting rasid")
-                return _run(args, say, url, config, hooks, port, instances)
+                return _run(args, say, url, config, hooks, port, instances, site.pid)
         finally:
             for instance in instances:
                 if instance.process and instance.process.poll() is None:
@@ -803,6 +804,7 @@ def _run(
     hooks: Path,
     port: int,
     instances: list[Instance],
+    site_pid: int,
 ) -> dict[str, Any]:
     probe = Probe(url)
     started = time.monotonic()
@@ -843,13 +845,15 @@ def _run(
             outbox_sent=counts["outbox_sent"],
             received=len(received(hooks)),
             load1=os.getloadavg()[0],
+            site_cpu_s=cpu_s(site_pid),
         )
         samples.append(s)
         rss = " ".join(f"{r:.0f}" if r else "-" for r in s.rss_mb)
         say(
             f"t={s.t:6.0f}s rss={rss} MB backlog={s.backlog} polls={s.polls} "
             f"articles={s.articles} frontier={s.frontier} pending={s.outbox_pending} "
-            f"sent={s.outbox_sent} received={s.received} load={s.load1:.1f}"
+            f"sent={s.outbox_sent} received={s.received} load={s.load1:.1f} "
+            f"site CPU={s.site_cpu_s or 0:.0f}s"
         )
         return s
 
