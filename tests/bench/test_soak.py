@@ -1,0 +1,63 @@
+"""bench/soak.py runs, at a tiny size for a few seconds, and its accounting holds: every
+published item stored, every alert received once. Its times are not looked at."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOAK = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
+TINY = ["--feeds", "40", "--queries", "30", "--rate", "2", "--interval", "4", "--sample", "2"]
+
+
+def _soak(tmp_path: Path, *args: str) -> dict:
+    report = tmp_path / "soak.json"
+    done = subprocess.run(
+        [sys.executable, str(SOAK), *TINY, "--drain", "60", "--json", str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    # 1: the run ended but its accounting found something; the report says what.
+    assert done.returncode in (0, 1) and report.exists(), done.stdout[-3000:] + done.stderr
+    return json.loads(report.read_text(encoding="utf-8"))
+
+
+def _assert_nothing_lost_or_repeated(report: dict) -> None:
+    assert report["drained"]
+    assert report["published_items"] > 0
+    assert report["articles_stored"] == report["published_items"]
+    assert report["deliveries"] > 0
+    assert report["outbox_by_status"] == {"sent": report["outbox_rows"]}
+    assert report["distinct_delivered"] == report["outbox_rows"] == report["deliveries"]
+    assert (report["lost"], report["duplicates"], report["unknown"]) == ([], {}, [])
+
+
+def test_a_short_soak_on_sqlite_stores_every_item_and_delivers_each_alert_once(tmp_path):
+    report = _soak(tmp_path, "--minutes", "0.25")
+
+    _assert_nothing_lost_or_repeated(report)
+    assert report["story_duplicates"] == {}
+    assert report["polls"] > 0
+    assert all(m["peak_mb"] for m in report["memory"])
+    assert report["command"].startswith(".venv/bin/python bench/soak.py")
+
+
+@pytest.mark.postgres
+def test_two_instances_on_postgresql_with_one_killed_lose_and_repeat_nothing(tmp_path):
+    report = _soak(
+        tmp_path, "--minutes", "0.3", "--database", "postgres", "--instances", "2",
+        "--kill-at", "0.1",
+    )  # fmt: skip
+
+    # Not asserted yet: one story alerted under two ids when its copies were stored by
+    # different instances (each keeps its own story index; monitor/stories.py).
+    _assert_nothing_lost_or_repeated(report)
+    killed = report["instances"][1]
+    assert killed["killed_at_s"] is not None and killed["stop_s"] is None
+    assert report["instances"][0]["exit_code"] == 0
