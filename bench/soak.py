@@ -791,9 +791,10 @@ def soak(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]
             site.terminate()
             site.join(10)
             if args.keep_logs:
+                kept = Path(args.keep_logs)
+                kept.mkdir(parents=True, exist_ok=True)
                 for instance in instances:
-                    target = Path(args.keep_logs) / instance.log.name
-                    target.write_bytes(instance.log.read_bytes())
+                    (kept / instance.log.name).write_bytes(instance.log.read_bytes())
 
 
 def _run(
