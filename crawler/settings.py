@@ -63,6 +63,13 @@ _LEFT_OUT = {
     ),
 }
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+# Requests of one priority go out in the order they came (Scrapy's default is last in,
+# first out, a depth-first crawl's choice). Polls are claimed oldest due first: under
+# LIFO, when more polls are due than the crawler can make, each tick's claims jumped the
+# queue and the sources claimed first starved for as long as the overload lasted (half
+# of 5,000 feeds unpolled for minutes in bench/soak.py's overload run).
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 
 # Scrapy re-reads each callback's source on every response to warn about generators
 # that return values; its cache misses on bound methods, which made that a third of the
