@@ -47,20 +47,29 @@ def _stalled(
     return rasid, process
 
 
+def _signalled(process: subprocess.Popen[str], gate: Gate, *signals: int) -> tuple[str, float]:
+    """Send ``signals`` 0.3 s apart; the log and the seconds from the last one to the
+    exit. The gate opens whatever happens, and a process still running is killed."""
+    try:
+        for number, signum in enumerate(signals):
+            if number:
+                time.sleep(0.3)
+            last = time.monotonic()
+            process.send_signal(signum)
+        _out, err = process.communicate(timeout=30)
+        return err, time.monotonic() - last
+    finally:
+        gate.open()
+        if process.poll() is None:
+            process.kill()
+
+
 def test_sigterm_stops_within_5_s_with_downloads_and_sends_in_flight(
     news_site, receiver: LocalServer, rasid_factory, database_url: str
 ):
     gate = Gate()
     _rasid, process = _stalled(news_site, receiver, rasid_factory, gate)
-    try:
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=30)
-        took = time.monotonic() - started
-    finally:
-        gate.open()
-        if process.poll() is None:
-            process.kill()
+    err, took = _signalled(process, gate, signal.SIGTERM)
     assert process.returncode == 0, err
     assert took < STOP_LIMIT, f"the stop took {took:.1f} s"
     assert "Traceback" not in err
@@ -80,17 +89,7 @@ def test_sigterm_stops_within_5_s_with_downloads_and_sends_in_flight(
 def test_a_second_ctrl_c_exits_at_once(news_site, receiver: LocalServer, rasid_factory):
     gate = Gate()
     _rasid, process = _stalled(news_site, receiver, rasid_factory, gate)
-    try:
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        second = time.monotonic()
-        process.send_signal(signal.SIGINT)
-        _out, err = process.communicate(timeout=30)
-        took = time.monotonic() - second
-    finally:
-        gate.open()
-        if process.poll() is None:
-            process.kill()
+    err, took = _signalled(process, gate, signal.SIGINT, signal.SIGINT)
     assert process.returncode == 128 + signal.SIGINT, err
     assert took < 1.5, f"the second Ctrl-C took {took:.1f} s"
     assert "SIGINT again: exiting now" in err
