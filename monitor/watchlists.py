@@ -411,8 +411,9 @@ class SettingsFileWatch:
     """Notices when settings.toml changed on disk, so that its watchlists apply without
     a restart (the file is the only place to edit those).
 
-    Only watchlists follow the file: a new source, channel or crawl setting needs a
-    restart, and :meth:`changed` says so in the log. A file that no longer loads is
+    Only watchlists follow the file by themselves: a new source, channel or crawl
+    setting waits for SIGHUP (Service.reload) or a restart, and :meth:`changed` says so
+    in the log. A file that no longer loads is
     reported once per change, and the watchlists in use are kept.
     """
 
@@ -448,8 +449,8 @@ class SettingsFileWatch:
         for section in ("sources", "channels", "crawl", "alerts", "web", "database"):
             if getattr(fresh, section) != getattr(self._settings, section):
                 logger.warning(
-                    "settings.toml: [%s] changed; it applies at the next start (watchlists "
-                    "apply now)",
+                    "settings.toml: [%s] changed; it applies on SIGHUP (`systemctl reload "
+                    "rasid`) or at the next start (watchlists apply now)",
                     section,
                 )
         return fresh
